@@ -1,0 +1,33 @@
+# Every target uses the Go toolchain the server module needs; the Go command
+# downloads it through the module proxy on first use.
+export GOTOOLCHAIN := go1.27.3
+GO ?= go
+ARGS ?=
+
+.PHONY: start build test test-short bench lint tidy
+
+build:
+	$(GO) build -o bin/devcluster ./cmd/devcluster
+
+start: build
+	./bin/devcluster start $(ARGS)
+
+# Unit tests of our own packages run with the race detector; the packages that
+# embed the whole server run without it (it makes them several times slower
+# on a 2-core machine).
+test: lint
+	$(GO) test -race -count=1 ./profiles/... ./dynamicconfig/...
+	$(GO) test -count=1 -timeout 15m ./services/... ./bootstrap/... ./cmd/...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./bootstrap/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+tidy:
+	$(GO) mod tidy

@@ -1,0 +1,174 @@
+// Package bootstrap assembles a devcluster: it builds the fx application
+// from a profiles.Config (logger, dynamic config, the embedded server) and
+// returns a Cluster handle. The CLI and testutil are two front doors to it.
+package bootstrap
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+
+	"go.uber.org/dig"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
+)
+
+// ServerVersion is the version of the embedded Temporal server.
+const ServerVersion = services.ServerVersion
+
+// Sentinels for dynamic-config problems, so front ends can tell a config
+// error (exit 2) from a runtime one.
+var (
+	ErrUnknownDynamicConfigKey = dynamicconfig.ErrUnknownKey
+	ErrBadDynamicConfigValue   = dynamicconfig.ErrBadValue
+)
+
+// ErrNotReady reports a cluster that did not become ready before its start
+// deadline.
+var ErrNotReady = services.ErrNotReady
+
+// Option changes how Start assembles a cluster (not what it runs: that is
+// the profiles.Config).
+type Option func(*settings)
+
+type settings struct {
+	logger *slog.Logger
+}
+
+// WithLogger sends every log line of the cluster to l. The default is a
+// logger on stderr built from cfg.Log.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) { s.logger = l }
+}
+
+// NewLogger returns the slog logger a config asks for, writing to w.
+func NewLogger(w io.Writer, cfg profiles.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	hopts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
+}
+
+// Options returns the fx options of a cluster for cfg; Start uses them, and
+// tests validate the graph with fx.ValidateApp.
+func Options(cfg profiles.Config, opts ...Option) []fx.Option {
+	var st settings
+	for _, o := range opts {
+		o(&st)
+	}
+	logger := st.logger
+	if logger == nil {
+		logger = NewLogger(os.Stderr, cfg.Log)
+	}
+	return []fx.Option{
+		fx.Supply(cfg, logger),
+		fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
+			fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
+			fl.UseLogLevel(slog.LevelDebug)
+			fl.UseErrorLevel(slog.LevelError)
+			return fl
+		}),
+		fx.StartTimeout(cfg.Startup.Timeout),
+		fx.StopTimeout(cfg.Shutdown.Timeout),
+		fx.Provide(newDynamicConfig, newFatalSink, newServer),
+		fx.Invoke(func(*services.Server) {}),
+	}
+}
+
+// newDynamicConfig validates the configured values against the server's
+// settings and serves them.
+func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
+	values, err := dynamicconfig.Parse(cfg.DynamicConfig.Values)
+	if err != nil {
+		return nil, err
+	}
+	return dynamicconfig.NewClient(values), nil
+}
+
+// fatalSink records a background failure of the running server and asks fx
+// to shut the cluster down.
+type fatalSink struct {
+	shutdowner fx.Shutdowner
+	errCh      chan error
+}
+
+func newFatalSink(sd fx.Shutdowner) *fatalSink {
+	return &fatalSink{shutdowner: sd, errCh: make(chan error, 1)}
+}
+
+func (f *fatalSink) report(err error) {
+	select {
+	case f.errCh <- err:
+	default:
+	}
+	_ = f.shutdowner.Shutdown(fx.ExitCode(1))
+}
+
+func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, sink *fatalSink) (*services.Server, error) {
+	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report})
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := srv.Start(ctx); err != nil {
+				return err
+			}
+			if err := srv.WaitReady(ctx); err != nil {
+				// fx runs no OnStop for a hook whose OnStart failed.
+				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown.Timeout)
+				defer cancel()
+				_ = srv.Stop(stopCtx)
+				return err
+			}
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			return srv.Stop(ctx)
+		},
+	})
+	return srv, nil
+}
+
+// Start assembles the cluster for cfg, starts it and returns once it is
+// ready (see Cluster). ctx bounds the start together with
+// cfg.Startup.Timeout. On failure everything already started is stopped and
+// the error says which step failed; config problems are
+// *profiles.FieldError values (see profiles.FieldErrors).
+func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{done: make(chan struct{})}
+	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.sink, &c.logger))...)
+	if err := app.Err(); err != nil {
+		return nil, unwrapFx(err)
+	}
+	c.app = app
+
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+		defer stopCancel()
+		_ = app.Stop(stopCtx)
+		return nil, unwrapFx(err)
+	}
+	c.logger.Info("cluster ready", "frontend", c.FrontendAddr())
+	go c.watch()
+	return c, nil
+}
+
+// unwrapFx strips fx's and dig's wrapping ("could not build arguments for
+// function ...") so that a user sees our error.
+func unwrapFx(err error) error {
+	return dig.RootCause(err)
+}

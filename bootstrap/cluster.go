@@ -1,0 +1,136 @@
+package bootstrap
+
+import (
+	"fmt"
+
+	"context"
+	"crypto/tls"
+	"errors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"log/slog"
+	"sync"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+
+	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
+)
+
+// Cluster is a running devcluster: a ready Temporal server in this process.
+// Its methods are safe for concurrent use.
+type Cluster struct {
+	app     *fx.App
+	server  *services.Server
+	dynamic *dynamicconfig.Client
+	sink    *fatalSink
+	logger  *slog.Logger
+
+	stopOnce sync.Once
+	stopErr  error
+	done     chan struct{}
+	mu       sync.Mutex
+	err      error
+}
+
+// watch stops the cluster when the server reports a fatal error.
+func (c *Cluster) watch() {
+	select {
+	case <-c.done:
+	case sig := <-c.app.Wait():
+		if sig.ExitCode != 0 {
+			var err error
+			select {
+			case err = <-c.sink.errCh:
+			default:
+				err = errors.New("cluster shut down")
+			}
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			c.logger.Error("cluster stopping after a fatal error", "err", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.server.Config().Shutdown.Timeout)
+		defer cancel()
+		_ = c.Stop(ctx)
+	}
+}
+
+// Stop stops the cluster, bounded by ctx and by the config's shutdown
+// timeout. The server stops its services in reverse start order: (1) the
+// worker service, (2) the frontend (open long polls are cut), (3) history,
+// (4) matching. A file database is left consistent; an in-memory one is
+// released. Stop is idempotent:
+// later calls return the first call's result.
+func (c *Cluster) Stop(ctx context.Context) error {
+	c.stopOnce.Do(func() {
+		c.stopErr = c.app.Stop(ctx)
+		close(c.done)
+	})
+	return c.stopErr
+}
+
+// Done is closed when the cluster has stopped, by Stop or after a fatal
+// error (then Err is not nil).
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Err returns the fatal error that stopped the cluster, or nil.
+func (c *Cluster) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// FrontendAddr returns the frontend's gRPC address, e.g. "127.0.0.1:7233".
+func (c *Cluster) FrontendAddr() string { return c.server.FrontendAddr() }
+
+// HTTPAddr returns the frontend's HTTP API address, or "" when it is off.
+func (c *Cluster) HTTPAddr() string { return c.server.HTTPAddr() }
+
+// Config returns the config the cluster runs with, every port resolved.
+func (c *Cluster) Config() profiles.Config { return c.server.Config() }
+
+// Namespaces returns the names of the namespaces registered at start.
+func (c *Cluster) Namespaces() []string {
+	cfg := c.server.Config()
+	out := make([]string, len(cfg.Namespaces))
+	for i, ns := range cfg.Namespaces {
+		out[i] = ns.Name
+	}
+	return out
+}
+
+// DynamicConfig returns the client the server reads dynamic config from;
+// its Override changes a value while the cluster runs.
+func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
+
+// TLSConfig returns the client TLS config for the frontend, or nil when the
+// frontend is plaintext.
+func (c *Cluster) TLSConfig() *tls.Config { return nil }
+
+// ClientOptions returns SDK client options that reach this cluster's
+// frontend in namespace (the first configured namespace when empty).
+func (c *Cluster) ClientOptions(namespace string) client.Options {
+	if namespace == "" {
+		namespace = c.Namespaces()[0]
+	}
+	opts := client.Options{HostPort: c.FrontendAddr(), Namespace: namespace}
+	if t := c.TLSConfig(); t != nil {
+		opts.ConnectionOptions.TLS = t
+	}
+	return opts
+}
+
+// WaitReady polls the cluster at addr (host:port, plaintext) until its
+// frontend answers and every namespace is describable, or ctx ends. It
+// changes nothing on the cluster.
+func WaitReady(ctx context.Context, addr string, namespaces []string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer func() { _ = conn.Close() }()
+	return services.Probe(ctx, conn, namespaces)
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// printBanner tells a person everything needed to connect. It is printed
+// only once the cluster is ready.
+func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration) {
+	cfg := c.Config()
+	ns := c.Namespaces()
+	fmt.Fprintf(w, "devcluster ready in %s: Temporal server %s\n\n", took.Round(time.Millisecond), bootstrap.ServerVersion)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  Frontend (gRPC)\t%s\n", c.FrontendAddr())
+	if h := c.HTTPAddr(); h != "" {
+		fmt.Fprintf(tw, "  HTTP API\thttp://%s\n", h)
+	}
+	fmt.Fprintf(tw, "  Namespaces\t%s\n", strings.Join(ns, ", "))
+	if sas := cfg.Namespaces[0].SearchAttributes; len(sas) > 0 {
+		var parts []string
+		for name, typ := range sas {
+			parts = append(parts, name+" ("+typ+")")
+		}
+		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(sorted(parts), ", "))
+	}
+	if cfg.Persistence.InMemory() {
+		fmt.Fprintf(tw, "  Database\tin memory (lost when devcluster exits; --db-file PATH keeps it)\n")
+	} else {
+		fmt.Fprintf(tw, "  Database\t%s\n", cfg.Persistence.File)
+	}
+	var svcs []string
+	for _, name := range profiles.ServiceNames[1:] {
+		svcs = append(svcs, fmt.Sprintf("%s :%d", name, cfg.Services.Get(name).GRPCPort))
+	}
+	fmt.Fprintf(tw, "  Other services\t%s\n", strings.Join(svcs, ", "))
+	_ = tw.Flush()
+
+	fmt.Fprintf(w, "\nConnect with the temporal CLI:\n")
+	fmt.Fprintf(w, "  export TEMPORAL_ADDRESS=%s\n", c.FrontendAddr())
+	fmt.Fprintf(w, "  export TEMPORAL_NAMESPACE=%s\n", ns[0])
+	fmt.Fprintf(w, "  temporal workflow list\n")
+	fmt.Fprintf(w, "Connect with the Go SDK:\n")
+	fmt.Fprintf(w, "  client.Dial(client.Options{HostPort: %q, Namespace: %q})\n", c.FrontendAddr(), ns[0])
+	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}
+
+func sorted(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}

@@ -1,0 +1,181 @@
+// Command devcluster starts a real Temporal cluster in one process.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// Exit codes.
+const (
+	exitRuntime = 1 // the cluster failed while starting or running
+	exitUsage   = 2 // bad flags or config
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit code; only main exits.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := NewApp(stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "devcluster: "+msg)
+		}
+		return ec.ExitCode()
+	}
+	// urfave reports unknown flags and the like as plain errors.
+	fmt.Fprintln(stderr, "devcluster: "+err.Error())
+	return exitUsage
+}
+
+// NewApp returns the devcluster command line.
+func NewApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "devcluster",
+		Usage:                "a real Temporal cluster in one process, for laptops, Go tests and CI",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run prints and exits
+		Commands: []*cli.Command{
+			{
+				Name:   "start",
+				Usage:  "start a cluster and keep it running until Ctrl+C",
+				Flags:  startFlags(),
+				Action: startAction,
+			},
+			{
+				Name:  "wait-ready",
+				Usage: "wait until a cluster answers and its namespaces exist (exit 0), or time out (exit 1)",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:7233", Usage: "frontend gRPC address"},
+					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
+					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
+				},
+				Action: waitReadyAction,
+			},
+		},
+	}
+}
+
+func startAction(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return cli.Exit(fmt.Sprintf("start takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
+	}
+	cfg, err := configFromFlags(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if err := cfg.Validate(); err != nil {
+		return configExit(c, err)
+	}
+
+	// First SIGINT/SIGTERM: graceful stop. Second: exit at once.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		cancel()
+		select {
+		case <-sigs:
+			fmt.Fprintln(c.App.ErrWriter, "devcluster: second signal, exiting at once")
+			os.Exit(exitRuntime)
+		case <-time.After(cfg.Shutdown.Timeout + 5*time.Second):
+			fmt.Fprintln(c.App.ErrWriter, "devcluster: stop took longer than the shutdown timeout, exiting")
+			os.Exit(exitRuntime)
+		}
+	}()
+
+	logger := bootstrap.NewLogger(c.App.ErrWriter, cfg.Log)
+	began := time.Now()
+	cluster, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
+	if err != nil {
+		if ctx.Err() != nil {
+			return cli.Exit("interrupted while starting", exitRuntime)
+		}
+		if len(profiles.FieldErrors(err)) > 0 || isDynamicConfigError(err) {
+			return configExit(c, err)
+		}
+		return cli.Exit("start: "+err.Error(), exitRuntime)
+	}
+	printBanner(c.App.Writer, cluster, time.Since(began))
+
+	select {
+	case <-ctx.Done():
+	case <-cluster.Done():
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+	defer stopCancel()
+	stopErr := cluster.Stop(stopCtx)
+	if err := cluster.Err(); err != nil {
+		return cli.Exit("cluster failed: "+err.Error(), exitRuntime)
+	}
+	if stopErr != nil {
+		return cli.Exit("stop: "+stopErr.Error(), exitRuntime)
+	}
+	logger.Info("cluster stopped")
+	return nil
+}
+
+// configExit renders config errors, one per line, each with the flag that
+// set the value, and exits 2.
+func configExit(c *cli.Context, err error) error {
+	fes := profiles.FieldErrors(err)
+	if len(fes) == 0 {
+		msg := err.Error()
+		if isDynamicConfigError(err) && c.IsSet(flagDynamicConfigValue) {
+			msg = "flag --" + flagDynamicConfigValue + ": " + strings.ReplaceAll(msg, "\n", "\nflag --"+flagDynamicConfigValue+": ")
+		}
+		return cli.Exit(msg, exitUsage)
+	}
+	lines := make([]string, len(fes))
+	for i, fe := range fes {
+		if fe.Origin == "" {
+			fe.Origin = originOf(c, fe.Key)
+		}
+		lines[i] = fe.Error()
+	}
+	return cli.Exit(strings.Join(lines, "\n"), exitUsage)
+}
+
+func isDynamicConfigError(err error) bool {
+	return errors.Is(err, bootstrap.ErrUnknownDynamicConfigKey) || errors.Is(err, bootstrap.ErrBadDynamicConfigValue)
+}
+
+func waitReadyAction(c *cli.Context) error {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
+	defer cancel()
+	began := time.Now()
+	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace)); err != nil {
+		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", c.String(flagAddress), c.Duration(flagTimeout), err), exitRuntime)
+	}
+	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))
+	return nil
+}

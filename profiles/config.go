@@ -1,0 +1,199 @@
+// Package profiles owns devcluster's configuration vocabulary: the Config
+// struct, its defaults and its validation. It imports nothing of devcluster's
+// and nothing of the Temporal server: every other package speaks its types.
+package profiles
+
+import (
+	"time"
+)
+
+// Service names, in the order the server starts them.
+const (
+	Frontend = "frontend"
+	History  = "history"
+	Matching = "matching"
+	Worker   = "worker"
+)
+
+// ServiceNames lists the four Temporal roles devcluster runs, in a stable
+// order used for port allocation and error messages.
+var ServiceNames = []string{Frontend, History, Matching, Worker}
+
+// DefaultNamespace is the namespace every cluster has.
+const DefaultNamespace = "default"
+
+// Config is the whole devcluster configuration. Keys are dotted kebab-case
+// (see the koanf tags); zero values of ports mean "pick a free port".
+type Config struct {
+	// IP is the address every service binds to and advertises; default
+	// 127.0.0.1. "localhost" is accepted and rewritten to 127.0.0.1.
+	IP string `koanf:"ip" json:"ip"`
+	// Services holds the ports of each Temporal role.
+	Services Services `koanf:"services" json:"services"`
+	// Persistence configures the SQLite database.
+	Persistence Persistence `koanf:"persistence" json:"persistence"`
+	// Namespaces are registered before the cluster reports ready. The
+	// namespace "default" is always present.
+	Namespaces []Namespace `koanf:"namespaces" json:"namespaces"`
+	// Log configures devcluster's and the server's logging.
+	Log Log `koanf:"log" json:"log"`
+	// Cluster is the cluster metadata.
+	Cluster Cluster `koanf:"cluster" json:"cluster"`
+	// DynamicConfig holds dynamic-config values (Temporal keys, case
+	// insensitive) applied on top of devcluster's defaults.
+	DynamicConfig DynamicConfig `koanf:"dynamic-config" json:"dynamic-config"`
+	// Startup bounds how long Start may take.
+	Startup Timeouts `koanf:"startup" json:"startup"`
+	// Shutdown bounds how long Stop may take.
+	Shutdown Timeouts `koanf:"shutdown" json:"shutdown"`
+}
+
+// Services holds one Service per Temporal role.
+type Services struct {
+	Frontend Service `koanf:"frontend" json:"frontend"`
+	History  Service `koanf:"history" json:"history"`
+	Matching Service `koanf:"matching" json:"matching"`
+	Worker   Service `koanf:"worker" json:"worker"`
+}
+
+// Get returns a pointer to the named service's ports; nil for an unknown name.
+func (s *Services) Get(name string) *Service {
+	switch name {
+	case Frontend:
+		return &s.Frontend
+	case History:
+		return &s.History
+	case Matching:
+		return &s.Matching
+	case Worker:
+		return &s.Worker
+	}
+	return nil
+}
+
+// Service holds the ports of one Temporal role. Zero means "a free port".
+type Service struct {
+	// GRPCPort is the port the role serves gRPC on.
+	GRPCPort int `koanf:"grpc-port" json:"grpc-port"`
+	// MembershipPort is written to the server's rpc.membershipPort. With the
+	// static membership devcluster uses, the server does not listen on it;
+	// it is reserved (checked free and unique) so the exported config is a
+	// valid production layout. Zero leaves it unset.
+	MembershipPort int `koanf:"membership-port" json:"membership-port"`
+	// HTTPPort is the frontend's HTTP API port; only the frontend has one.
+	// Zero picks a free port; -1 turns the HTTP API off.
+	HTTPPort int `koanf:"http-port" json:"http-port"`
+}
+
+// Persistence configures SQLite.
+type Persistence struct {
+	// File is the database path; empty means an in-memory database that lives
+	// as long as the cluster.
+	File string `koanf:"file" json:"file"`
+	// Pragmas are SQLite pragmas (journal_mode, synchronous, busy_timeout,
+	// ...) passed to every connection. For a file they default to a WAL
+	// journal with synchronous=NORMAL, which survives a process crash.
+	Pragmas map[string]string `koanf:"pragmas" json:"pragmas"`
+	// Shards is the number of history shards; fixed for the life of a file.
+	Shards int `koanf:"shards" json:"shards"`
+}
+
+// InMemory reports whether the database lives in memory.
+func (p Persistence) InMemory() bool { return p.File == "" }
+
+// Namespace is a namespace registered at start.
+type Namespace struct {
+	Name string `koanf:"name" json:"name"`
+	// Retention is how long closed workflows are kept; default 24h.
+	Retention time.Duration `koanf:"retention" json:"retention"`
+	// SearchAttributes maps custom search attribute names to Temporal type
+	// names (Keyword, Text, Int, Double, Bool, Datetime, KeywordList).
+	SearchAttributes map[string]string `koanf:"search-attributes" json:"search-attributes"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. It applies to devcluster's own
+	// messages; the server's chatty messages are shown from warn up unless
+	// the level is debug.
+	Level string `koanf:"level" json:"level"`
+	// Format is text or json.
+	Format string `koanf:"format" json:"format"`
+}
+
+// Cluster is the cluster metadata.
+type Cluster struct {
+	// Name is the current (and only) cluster's name; default "active".
+	Name string `koanf:"name" json:"name"`
+	// ID is a UUID; empty generates one for each in-memory cluster (a file
+	// keeps the one it was created with).
+	ID string `koanf:"id" json:"id"`
+}
+
+// DynamicConfig holds dynamic-config values.
+type DynamicConfig struct {
+	// Values maps a Temporal dynamic-config key to its value. Values from
+	// the --dynamic-config-value flag are JSON; here they are already typed.
+	Values map[string]any `koanf:"values" json:"values"`
+}
+
+// Timeouts bounds a lifecycle phase.
+type Timeouts struct {
+	Timeout time.Duration `koanf:"timeout" json:"timeout"`
+}
+
+// Default returns the built-in defaults: an in-memory cluster on 127.0.0.1
+// with the frontend on 7233, its HTTP API on 7243, the other services on free
+// ports and the namespace "default".
+func Default() Config {
+	return Config{
+		IP: "127.0.0.1",
+		Services: Services{
+			Frontend: Service{GRPCPort: 7233, HTTPPort: 7243},
+		},
+		Persistence: Persistence{Shards: 1},
+		Namespaces:  []Namespace{{Name: DefaultNamespace, Retention: 24 * time.Hour}},
+		Log:         Log{Level: "info", Format: "text"},
+		Cluster:     Cluster{Name: "active"},
+		DynamicConfig: DynamicConfig{Values: map[string]any{
+			// Offline: no call to the server's version-check service.
+			"frontend.enableServerVersionCheck": false,
+			// Search attributes and Nexus endpoints usable right after they
+			// are added, not after a cache refresh.
+			"system.forceSearchAttributesCacheRefreshOnRead": true,
+			"system.forceNexusEndpointRefreshOnRead":         true,
+			// One process serves every role: the per-host persistence and
+			// visibility limits meant for a fleet only slow a dev cluster.
+			"frontend.persistenceMaxQPS":       10000,
+			"history.persistenceMaxQPS":        45000,
+			"frontend.namespaceRPS.visibility": 100,
+		}},
+		Startup:  Timeouts{Timeout: 60 * time.Second},
+		Shutdown: Timeouts{Timeout: 10 * time.Second},
+	}
+}
+
+// Clone returns a deep copy of c, so callers may adjust a copy (resolved
+// ports, added namespaces) without touching the original.
+func (c Config) Clone() Config {
+	out := c
+	out.Persistence.Pragmas = cloneMap(c.Persistence.Pragmas)
+	out.Namespaces = make([]Namespace, len(c.Namespaces))
+	for i, ns := range c.Namespaces {
+		ns.SearchAttributes = cloneMap(ns.SearchAttributes)
+		out.Namespaces[i] = ns
+	}
+	out.DynamicConfig.Values = cloneMap(c.DynamicConfig.Values)
+	return out
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
+)
+
+// ErrServerFatal marks an error the embedded server reported through its
+// logger's Fatal or Panic. The server would have exited the process; we stop
+// the cluster instead.
+var ErrServerFatal = errors.New("server fatal error")
+
+// serverLogger adapts slog to the server's log.Logger.
+//
+// The server calls Fatal where it cannot go on (a listener that cannot bind,
+// a worker that cannot reach the frontend) and expects the process to exit.
+// A library must not exit, so Fatal and Panic record the error through
+// onFatal (which stops the cluster) and then end the calling goroutine with
+// runtime.Goexit: its deferred calls run, the code after Fatal (which would
+// dereference a nil listener) does not, and the rest of the process goes on.
+type serverLogger struct {
+	l       *slog.Logger
+	min     slog.Level
+	onFatal func(error)
+}
+
+// newServerLogger returns the server's logger. Server messages below min are
+// dropped (the server is chatty: min is warn unless the user asked for
+// debug); onFatal receives Fatal and Panic messages as errors.
+func newServerLogger(l *slog.Logger, min slog.Level, onFatal func(error)) *serverLogger {
+	return &serverLogger{l: l, min: min, onFatal: onFatal}
+}
+
+func (s *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
+	if level < s.min || !s.l.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, len(tags))
+	for _, t := range tags {
+		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
+	}
+	s.l.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+func (s *serverLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
+func (s *serverLogger) Info(msg string, tags ...tag.Tag)  { s.log(slog.LevelInfo, msg, tags) }
+func (s *serverLogger) Warn(msg string, tags ...tag.Tag)  { s.log(slog.LevelWarn, msg, tags) }
+func (s *serverLogger) Error(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
+
+// DPanic panics only in the server's development mode; here it is an error.
+func (s *serverLogger) DPanic(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
+
+// Panic stops the cluster; see serverLogger.
+func (s *serverLogger) Panic(msg string, tags ...tag.Tag) { s.fatal(msg, tags) }
+
+// Fatal stops the cluster; see serverLogger.
+func (s *serverLogger) Fatal(msg string, tags ...tag.Tag) { s.fatal(msg, tags) }
+
+func (s *serverLogger) fatal(msg string, tags []tag.Tag) {
+	// Always shown, whatever the level.
+	attrs := make([]slog.Attr, 0, len(tags))
+	for _, t := range tags {
+		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
+	}
+	s.l.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
+	s.onFatal(fatalError(msg, tags))
+	runtime.Goexit()
+}
+
+// With returns a logger with tags prepended, as the server's WithLogger asks.
+func (s *serverLogger) With(tags ...tag.Tag) log.Logger {
+	args := make([]any, 0, len(tags))
+	for _, t := range tags {
+		args = append(args, slog.Any(t.Key(), t.Value()))
+	}
+	return &serverLogger{l: s.l.With(args...), min: s.min, onFatal: s.onFatal}
+}
+
+// fatalError turns a Fatal message and its tags into an error such as
+// "server fatal error: Failed to start gRPC listener: address=127.0.0.1:7234 error=listen tcp ...".
+func fatalError(msg string, tags []tag.Tag) error {
+	var b strings.Builder
+	b.WriteString(msg)
+	sep := ": "
+	for _, t := range tags {
+		switch t.Key() {
+		case "error", "address", "service", "service-name", "component":
+			fmt.Fprintf(&b, "%s%s=%v", sep, t.Key(), t.Value())
+			sep = " "
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrServerFatal, b.String())
+}

@@ -1,0 +1,110 @@
+package services
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// portSlot is one port of the config that may need resolving.
+type portSlot struct {
+	key  string
+	port *int
+	// optional slots stay 0 when unset (membership ports); others get a
+	// free port.
+	optional bool
+}
+
+func portSlots(cfg *profiles.Config) []portSlot {
+	var slots []portSlot
+	for _, name := range profiles.ServiceNames {
+		s := cfg.Services.Get(name)
+		prefix := "services." + name + "."
+		slots = append(slots, portSlot{key: prefix + "grpc-port", port: &s.GRPCPort})
+		if name == profiles.Frontend && s.HTTPPort != -1 {
+			slots = append(slots, portSlot{key: prefix + "http-port", port: &s.HTTPPort})
+		}
+		slots = append(slots, portSlot{key: prefix + "membership-port", port: &s.MembershipPort, optional: true})
+	}
+	return slots
+}
+
+// ResolvePorts returns a copy of cfg in which every port left at 0 holds a
+// free port, after checking that every port the user chose is free. A taken
+// port is a *profiles.FieldError wrapping profiles.ErrPortInUse that names
+// the key; all taken ports are reported at once.
+//
+// The server cannot bind port 0 itself (static membership must know every
+// address in advance), so free ports are found by binding :0. Each is then
+// left in TIME_WAIT through one loopback connection: the kernel does not hand
+// a port in TIME_WAIT to the next bind(:0), yet the server's own listen
+// (SO_REUSEADDR, as Go sets it) succeeds. That keeps parallel clusters in one
+// machine from being given the same port between our check and their bind.
+func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
+	out := cfg.Clone()
+	ip := bindIP(out.IP)
+	var errs []error
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	for _, slot := range portSlots(&out) {
+		if *slot.port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", hostPort(ip, *slot.port))
+		if err != nil {
+			errs = append(errs, portError(slot.key, *slot.port, err))
+			continue
+		}
+		held = append(held, l) // hold until every port is chosen, so none repeats
+	}
+	if len(errs) > 0 {
+		return cfg, errors.Join(errs...)
+	}
+	var fresh []net.Listener
+	for _, slot := range portSlots(&out) {
+		if *slot.port != 0 || slot.optional {
+			continue
+		}
+		l, err := net.Listen("tcp", hostPort(ip, 0))
+		if err != nil {
+			return cfg, fmt.Errorf("find a free port for %s on %s: %w", slot.key, ip, err)
+		}
+		held = append(held, l)
+		fresh = append(fresh, l)
+		*slot.port = l.Addr().(*net.TCPAddr).Port
+	}
+	for _, l := range fresh {
+		parkInTimeWait(l)
+	}
+	return out, nil
+}
+
+func portError(key string, port int, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &profiles.FieldError{Key: key, Value: port, Err: profiles.ErrPortInUse,
+			Msg: "is already in use; stop what holds it, choose another port, or pass 0 for a free one"}
+	}
+	return &profiles.FieldError{Key: key, Value: port, Msg: fmt.Sprintf("cannot be bound: %v", errors.Unwrap(err))}
+}
+
+// parkInTimeWait connects to l and closes the accepted side first, which
+// leaves a TIME_WAIT socket on l's port. Errors are ignored: the trick only
+// narrows a race, and the start retries on a bind failure anyway.
+func parkInTimeWait(l net.Listener) {
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return
+	}
+	s, err := l.Accept()
+	if err == nil {
+		_ = s.Close()
+	}
+	_ = c.Close()
+}

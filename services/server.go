@@ -1,0 +1,281 @@
+// Package services turns a devcluster config into a running Temporal server:
+// the server's static config, the SQLite database and its namespaces, and
+// Frontend, History, Matching and Worker in this process. It is the only
+// package that knows the server's config types.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	otelsdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.temporal.io/server/common/config"
+	dc "go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/headers"
+	"go.temporal.io/server/temporal"
+	"go.uber.org/fx"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// ServerVersion is the embedded Temporal server's version.
+const ServerVersion = headers.ServerVersion
+
+// ErrNotReady reports a cluster that did not become ready in time.
+var ErrNotReady = errors.New("cluster not ready")
+
+// Options are what a Server needs besides its config.
+type Options struct {
+	// Logger receives devcluster's and the server's logs. Required.
+	Logger *slog.Logger
+	// DynamicConfig is the server's dynamic-config client. Required.
+	DynamicConfig dc.Client
+	// OnFatal is called once, from any goroutine, when the running server
+	// reports a fatal error; the caller should stop the cluster. Optional.
+	OnFatal func(error)
+}
+
+// Server is one embedded Temporal server. Start and Stop are each called
+// once; the zero value is not usable (use New).
+type Server struct {
+	cfg    profiles.Config // resolved at Start: every port chosen
+	opts   Options
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	fatalErr error
+	started  bool
+
+	sqlCfg *config.SQL
+	static *config.Config
+	srv    temporal.Server
+	db     dbState
+}
+
+// New validates cfg and returns an unstarted server. It does no I/O.
+func New(cfg profiles.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil || opts.DynamicConfig == nil {
+		return nil, errors.New("services.New: Logger and DynamicConfig are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg.Clone(), opts: opts, logger: opts.Logger}, nil
+}
+
+// Config returns the config the server runs with; after Start every port in
+// it is resolved.
+func (s *Server) Config() profiles.Config { return s.cfg.Clone() }
+
+// Static returns the server's static config (nil before Start).
+func (s *Server) Static() *config.Config { return s.static }
+
+// NewDatabase reports whether Start created the database (in memory, or a
+// new file).
+func (s *Server) NewDatabase() bool { return s.db != dbExistingFile }
+
+// Err returns the first fatal error the server reported, if any.
+func (s *Server) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatalErr
+}
+
+func (s *Server) recordFatal(err error) {
+	s.mu.Lock()
+	first := s.fatalErr == nil
+	if first {
+		s.fatalErr = err
+	}
+	started := s.started
+	s.mu.Unlock()
+	if first && started && s.opts.OnFatal != nil {
+		s.opts.OnFatal(err)
+	}
+}
+
+// startAttempts bounds retries when a free port we chose was taken by
+// someone else before the server bound it.
+const startAttempts = 3
+
+// Start prepares the database and starts every service. It returns when the
+// services run; readiness is checked separately (WaitReady). On failure
+// everything already started is stopped. It honours ctx.
+func (s *Server) Start(ctx context.Context) error {
+	requested := s.cfg
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		if s.cfg, err = ResolvePorts(requested); err != nil {
+			return err
+		}
+		if attempt == 1 {
+			if err = s.prepareDatabase(); err != nil {
+				return err
+			}
+		}
+		err = s.startServer(ctx)
+		if err == nil || !isBindFailure(err) || ctx.Err() != nil {
+			return err
+		}
+		s.logger.Warn("port taken between check and bind; retrying with new ports", "attempt", attempt, "err", err)
+		s.mu.Lock()
+		s.fatalErr = nil
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func isBindFailure(err error) bool {
+	return errors.Is(err, ErrServerFatal) && strings.Contains(err.Error(), "listener")
+}
+
+func (s *Server) prepareDatabase() error {
+	s.sqlCfg = newSQLConfig(s.cfg.Persistence)
+	if s.cfg.Persistence.InMemory() {
+		s.db = dbMemory
+	} else {
+		state, err := inspectFile(s.cfg.Persistence.File)
+		if err != nil {
+			return err
+		}
+		s.db = state
+		if state == dbNewFile {
+			if err := setupSchema(s.sqlCfg, s.cfg.Persistence.File); err != nil {
+				return err
+			}
+			s.logger.Info("database created", "file", s.cfg.Persistence.File)
+		}
+	}
+	nsConfigs, err := namespaceConfigs(s.cfg)
+	if err != nil {
+		return err
+	}
+	// In memory, the first connection creates the schema (the plugin does it).
+	if err := createNamespaces(s.sqlCfg, nsConfigs); err != nil {
+		return fmt.Errorf("register namespaces: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) startServer(ctx context.Context) error {
+	s.static = StaticConfig(s.cfg, s.sqlCfg)
+	minLevel := slog.LevelWarn
+	if s.cfg.Log.Level == "debug" {
+		minLevel = slog.LevelDebug
+	}
+	serverLog := newServerLogger(s.logger.With("component", "temporal"), minLevel, s.recordFatal)
+
+	opts := []temporal.ServerOption{
+		temporal.WithConfig(s.static), // first: later options read it
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(staticHosts(s.cfg)),
+		temporal.WithLogger(serverLog),
+		temporal.WithNamespaceLogger(serverLog),
+		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
+	}
+	// Offline by default: trace exporters that the server would pick up
+	// from OTEL_* variables are dropped.
+	top := fx.Options(temporal.TopLevelModule,
+		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+
+	var srv temporal.Server
+	err := guard(s, func() error {
+		var err error
+		srv, err = temporal.NewServerFx(top, opts...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create server: %w", err)
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+
+	done := make(chan error, 1)
+	go func() { done <- guard(s, srv.Start) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		// Start cannot be interrupted; stop whatever it has started once
+		// it returns, bounded by the shutdown timeout.
+		go func() {
+			<-done
+			stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+			defer cancel()
+			_ = s.stopServer(stopCtx)
+		}()
+		return fmt.Errorf("start server: %w", err)
+	}
+	if err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+		defer cancel()
+		_ = s.stopServer(stopCtx)
+		return fmt.Errorf("start server: %w", err)
+	}
+	s.mu.Lock()
+	s.started = true
+	fatal := s.fatalErr
+	s.mu.Unlock()
+	if fatal != nil {
+		return fatal
+	}
+	return nil
+}
+
+// guard runs f on a goroutine of its own so that a server Fatal (which ends
+// its goroutine, see serverLogger) or panic becomes an error here.
+func guard(s *Server, f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%w: panic: %v", ErrServerFatal, r)
+				return
+			}
+			if !returned {
+				if err := s.Err(); err != nil {
+					done <- err
+				} else {
+					done <- fmt.Errorf("%w: goroutine exited", ErrServerFatal)
+				}
+			}
+		}()
+		err := f()
+		returned = true
+		done <- err
+	}()
+	return <-done
+}
+
+// Stop stops every service, bounded by ctx. It is safe to call when Start
+// failed or was never called.
+func (s *Server) Stop(ctx context.Context) error {
+	return s.stopServer(ctx)
+}
+
+func (s *Server) stopServer(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- guard(s, srv.Stop) }()
+	select {
+	case err := <-done:
+		s.logger.Debug("server stopped", "took", time.Since(start))
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("stop server: %w", ctx.Err())
+	}
+}

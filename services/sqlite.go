@@ -1,0 +1,210 @@
+package services
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/config"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives/timestamp"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// ErrForeignDatabase reports a --db-file that exists but is not a Temporal
+// SQLite database. devcluster refuses it rather than half-using it.
+var ErrForeignDatabase = errors.New("not a devcluster database")
+
+const storeName = "sqlite-default"
+
+// filePragmas are the defaults for a database file: a WAL journal with
+// synchronous=NORMAL keeps every committed transaction across a process
+// crash (not across a power loss) and is much faster than the driver's
+// rollback journal with full sync.
+var filePragmas = map[string]string{
+	"journal_mode": "wal",
+	"synchronous":  "normal",
+	"busy_timeout": "10000",
+}
+
+// newSQLConfig returns the single *config.SQL used for schema setup,
+// namespace creation and the server: the SQLite plugin pools connections by
+// DSN, and two spellings of one database would open two pools (and, in
+// memory, a second empty database).
+func newSQLConfig(p profiles.Persistence) *config.SQL {
+	attrs := map[string]string{}
+	if p.InMemory() {
+		// A UUID, never a small random number: two clusters in one process
+		// with the same name would share one database.
+		attrs["mode"] = "memory"
+		attrs["cache"] = "shared"
+		maps.Copy(attrs, p.Pragmas)
+		return &config.SQL{
+			PluginName:        sqliteplugin.PluginName,
+			DatabaseName:      "devcluster-" + uuid.NewString(),
+			ConnectAttributes: attrs,
+		}
+	}
+	maps.Copy(attrs, filePragmas)
+	maps.Copy(attrs, p.Pragmas)
+	attrs["mode"] = "rwc"
+	return &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		DatabaseName:      p.File,
+		ConnectAttributes: attrs,
+	}
+}
+
+// dbState says what prepareDatabase found.
+type dbState int
+
+const (
+	dbMemory dbState = iota
+	dbNewFile
+	dbExistingFile
+)
+
+// inspectFile decides whether path is a new database, an existing Temporal
+// database, or something devcluster must refuse. It does not modify the file.
+func inspectFile(path string) (dbState, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		dir := filepath.Dir(path)
+		di, derr := os.Stat(dir)
+		if derr != nil {
+			return 0, &profiles.FieldError{Key: "persistence.file", Value: path,
+				Msg: fmt.Sprintf("cannot be created: directory %s does not exist; create it first", dir)}
+		}
+		if !di.IsDir() {
+			return 0, &profiles.FieldError{Key: "persistence.file", Value: path,
+				Msg: fmt.Sprintf("cannot be created: %s is not a directory", dir)}
+		}
+		return dbNewFile, nil
+	case err != nil:
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+	case fi.IsDir():
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: "is a directory; give a file path such as " + filepath.Join(path, "devcluster.db")}
+	case fi.Size() == 0:
+		// An empty file (as mktemp makes) is a new database.
+		return dbNewFile, nil
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+	}
+	header := make([]byte, 16)
+	_, err = io.ReadFull(f, header)
+	_ = f.Close()
+	if err != nil || !bytes.Equal(header, []byte("SQLite format 3\x00")) {
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+			Msg: "is not an SQLite database; give a new path (it is created) or remove the file"}
+	}
+
+	// Read-only look at the tables, through a connection of our own that is
+	// closed before the server opens the file.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout%3d5000")
+	if err != nil {
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be opened: %v", err)}
+	}
+	defer func() { _ = db.Close() }()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+			Msg: fmt.Sprintf("cannot be read as SQLite: %v", err)}
+	}
+	defer func() { _ = rows.Close() }()
+	tables := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err == nil {
+			tables[name] = true
+		}
+	}
+	var missing []string
+	for _, t := range []string{"namespaces", "cluster_metadata_info", "executions", "executions_visibility"} {
+		if !tables[t] {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+			Msg: fmt.Sprintf("is an SQLite database but not a Temporal one (no table %s); give a new path or remove the file", strings.Join(missing, ", "))}
+	}
+	return dbExistingFile, nil
+}
+
+// setupSchema creates the schema in a new file. A failure removes the file
+// so that the next start does not find a half-made database.
+func setupSchema(sqlCfg *config.SQL, path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be created: %v", errors.Unwrap(err))}
+	}
+	_ = f.Close()
+	if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
+		_ = os.Remove(path)
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			_ = os.Remove(path + suffix)
+		}
+		return fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	return nil
+}
+
+// namespaceConfigs builds the rows CreateNamespaces inserts for the
+// configured namespaces. Existing namespaces are left as they are;
+// registerSearchAttributes adds missing attributes after start.
+func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, error) {
+	out := make([]*sqliteschema.NamespaceConfig, 0, len(cfg.Namespaces))
+	for _, ns := range cfg.Namespaces {
+		sas := make(map[string]enumspb.IndexedValueType, len(ns.SearchAttributes))
+		for name, typ := range ns.SearchAttributes {
+			v, err := indexedValueType(typ)
+			if err != nil {
+				return nil, err
+			}
+			sas[name] = v
+		}
+		nc, err := sqliteschema.NewNamespaceConfig(cfg.Cluster.Name, ns.Name, false, sas)
+		if err != nil {
+			return nil, &profiles.FieldError{Key: "namespaces." + ns.Name + ".search-attributes", Msg: err.Error()}
+		}
+		nc.Detail.Config.Retention = timestamp.DurationPtr(retention(ns))
+		out = append(out, nc)
+	}
+	return out, nil
+}
+
+func retention(ns profiles.Namespace) time.Duration {
+	if ns.Retention <= 0 {
+		return 24 * time.Hour
+	}
+	return ns.Retention
+}
+
+func indexedValueType(typ string) (enumspb.IndexedValueType, error) {
+	canon, ok := profiles.CanonicalSearchAttributeType(typ)
+	if !ok {
+		return 0, fmt.Errorf("unknown search attribute type %q", typ)
+	}
+	return enumspb.IndexedValueTypeFromString(canon)
+}
+
+// createNamespaces inserts the namespaces that do not exist yet.
+func createNamespaces(sqlCfg *config.SQL, nss []*sqliteschema.NamespaceConfig) error {
+	return sqliteschema.CreateNamespaces(sqlCfg, nss...)
+}
