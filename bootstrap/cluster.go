@@ -1,18 +1,17 @@
 package bootstrap
 
 import (
-	"fmt"
-
 	"context"
 	"crypto/tls"
 	"errors"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"fmt"
 	"log/slog"
 	"sync"
 
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"

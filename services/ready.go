@@ -151,4 +151,3 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 	}
 	return nil
 }
-

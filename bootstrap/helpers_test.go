@@ -1,0 +1,98 @@
+package bootstrap_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// testLogger returns a logger whose output is kept and printed through t.Log
+// only when the test fails (or always with -v), so passing runs stay quiet.
+func testLogger(t testing.TB) *slog.Logger {
+	t.Helper()
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				t.Log(line)
+			}
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// testConfig is the default config on free ports.
+func testConfig() profiles.Config {
+	cfg := profiles.Default()
+	cfg.Services.Frontend.GRPCPort = 0
+	cfg.Services.Frontend.HTTPPort = 0
+	return cfg
+}
+
+// startCluster starts cfg and stops it at cleanup.
+func startCluster(t testing.TB, cfg profiles.Config) *bootstrap.Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() { stopCluster(t, c) })
+	return c
+}
+
+func stopCluster(t testing.TB, c *bootstrap.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Errorf("stop cluster: %v", err)
+	}
+}
+
+// waitFor polls f until it returns nil or the timeout passes, then fails
+// the test with f's last error.
+func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	step := 10 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not true after %s: last error: %v", what, timeout, err)
+		}
+		<-time.After(step) // polling interval, not a wait for an event
+		step = min(step*2, 200*time.Millisecond)
+	}
+}
