@@ -73,7 +73,8 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 		fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 			fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 			fl.UseLogLevel(slog.LevelDebug)
-			fl.UseErrorLevel(slog.LevelError)
+			// Start returns every error fx sees; logging it too would say it twice.
+			fl.UseErrorLevel(slog.LevelDebug)
 			return fl
 		}),
 		fx.StartTimeout(cfg.Startup.Timeout),

@@ -185,9 +185,11 @@ func ParseValue(key string, value any) (any, error) {
 	var lr dc.YamlLoader
 	lr.LoadValue(dc.MakeKey(s.Key), doc)
 	if errs := append(lr.Errors, lr.Warnings...); len(errs) > 0 {
-		return nil, &keyError{key: key,
-			msg: fmt.Sprintf("%s: %s = %v: want a %s (default %s): %v", ErrBadValue, s.Key, describe(value), s.Type, s.Default, errs[0]),
-			err: ErrBadValue}
+		msg := fmt.Sprintf("%s: %s = %v: want %s (default %s)", ErrBadValue, s.Key, describe(value), article(s.Type), s.Default)
+		if s.Type == "typed" || s.Type == "map" {
+			msg += ": " + errs[0].Error() // the shape is the setting's own
+		}
+		return nil, &keyError{key: key, msg: msg, err: ErrBadValue}
 	}
 	return lr.Map[dc.MakeKey(s.Key)][0].Value, nil
 }
@@ -203,6 +205,16 @@ func (e *keyError) Unwrap() error { return e.err }
 
 // Key returns the key the error is about.
 func (e *keyError) Key() string { return e.key }
+
+func article(typ string) string {
+	switch typ {
+	case "int":
+		return "an int"
+	case "typed":
+		return "a value of the setting's structure"
+	}
+	return "a " + typ
+}
 
 func describe(v any) string {
 	switch v := v.(type) {

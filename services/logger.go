@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -26,19 +27,27 @@ var ErrServerFatal = errors.New("server fatal error")
 // runtime.Goexit: its deferred calls run, the code after Fatal (which would
 // dereference a nil listener) does not, and the rest of the process goes on.
 type serverLogger struct {
-	l       *slog.Logger
-	min     slog.Level
-	onFatal func(error)
+	l        *slog.Logger
+	min      slog.Level
+	onFatal  func(error)
+	stopping *atomic.Bool
 }
 
 // newServerLogger returns the server's logger. Server messages below min are
 // dropped (the server is chatty: min is warn unless the user asked for
 // debug); onFatal receives Fatal and Panic messages as errors.
 func newServerLogger(l *slog.Logger, min slog.Level, onFatal func(error)) *serverLogger {
-	return &serverLogger{l: l, min: min, onFatal: onFatal}
+	return &serverLogger{l: l, min: min, onFatal: onFatal, stopping: new(atomic.Bool)}
 }
 
+// stop marks the server as stopping: from then on its warnings and errors
+// (pollers cut off, peers gone) are expected and logged at debug level.
+func (s *serverLogger) stop() { s.stopping.Store(true) }
+
 func (s *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
+	if level > slog.LevelDebug && level < slog.LevelError+4 && s.stopping.Load() {
+		level = slog.LevelDebug
+	}
 	if level < s.min || !s.l.Enabled(context.Background(), level) {
 		return
 	}
@@ -80,7 +89,7 @@ func (s *serverLogger) With(tags ...tag.Tag) log.Logger {
 	for _, t := range tags {
 		args = append(args, slog.Any(t.Key(), t.Value()))
 	}
-	return &serverLogger{l: s.l.With(args...), min: s.min, onFatal: s.onFatal}
+	return &serverLogger{l: s.l.With(args...), min: s.min, onFatal: s.onFatal, stopping: s.stopping}
 }
 
 // fatalError turns a Fatal message and its tags into an error such as

@@ -55,6 +55,7 @@ type Server struct {
 	static *config.Config
 	srv    temporal.Server
 	db     dbState
+	slog   *serverLogger
 }
 
 // New validates cfg and returns an unstarted server. It does no I/O.
@@ -169,6 +170,7 @@ func (s *Server) startServer(ctx context.Context) error {
 		minLevel = slog.LevelDebug
 	}
 	serverLog := newServerLogger(s.logger.With("component", "temporal"), minLevel, s.recordFatal)
+	s.slog = serverLog
 
 	opts := []temporal.ServerOption{
 		temporal.WithConfig(s.static), // first: later options read it
@@ -268,6 +270,7 @@ func (s *Server) stopServer(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
+	s.slog.stop()
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- guard(s, srv.Stop) }()

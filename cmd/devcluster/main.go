@@ -43,8 +43,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ec.ExitCode()
 	}
 	// urfave reports unknown flags and the like as plain errors.
-	fmt.Fprintln(stderr, "devcluster: "+err.Error())
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = fmt.Sprintf("unknown flag --%s; see devcluster %s --help", name, commandOf(args))
+	}
+	fmt.Fprintln(stderr, "devcluster: "+msg)
 	return exitUsage
+}
+
+func commandOf(args []string) string {
+	for _, a := range args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
 }
 
 // NewApp returns the devcluster command line.
