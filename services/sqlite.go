@@ -152,7 +152,7 @@ func inspectFile(path string) (dbState, error) {
 func setupSchema(sqlCfg *config.SQL, path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be created: %v", errors.Unwrap(err))}
+		return &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be created: %v; choose a path in a writable directory", errors.Unwrap(err))}
 	}
 	_ = f.Close()
 	if err := sqliteschema.SetupSchema(sqlCfg); err != nil {

@@ -43,21 +43,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ec.ExitCode()
 	}
 	// urfave reports unknown flags and the like as plain errors.
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		msg = fmt.Sprintf("unknown flag --%s; see devcluster %s --help", name, commandOf(args))
-	}
-	fmt.Fprintln(stderr, "devcluster: "+msg)
+	fmt.Fprintln(stderr, "devcluster: "+err.Error())
 	return exitUsage
 }
 
-func commandOf(args []string) string {
-	for _, a := range args[1:] {
-		if !strings.HasPrefix(a, "-") {
-			return a
-		}
+// onUsageError turns urfave's flag-parsing errors into one line that names the
+// flag and points at --help, instead of printing the whole help text.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	cmd := c.Command.FullName()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = fmt.Sprintf("unknown flag --%s", name)
 	}
-	return ""
+	return cli.Exit(fmt.Sprintf("%s; see devcluster %s --help", msg, cmd), exitUsage)
 }
 
 // NewApp returns the devcluster command line.
@@ -70,12 +68,14 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // run prints and exits
+		OnUsageError:         onUsageError,
 		Commands: []*cli.Command{
 			{
 				Name:   "start",
 				Usage:  "start a cluster and keep it running until Ctrl+C",
-				Flags:  startFlags(),
-				Action: startAction,
+				Flags:        startFlags(),
+				Action:       startAction,
+				OnUsageError: onUsageError,
 			},
 			{
 				Name:  "wait-ready",
@@ -85,8 +85,10 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
 					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
 				},
-				Action: waitReadyAction,
+				Action:       waitReadyAction,
+				OnUsageError: onUsageError,
 			},
+			dynamicConfigCommand(),
 		},
 	}
 }

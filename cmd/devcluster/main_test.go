@@ -1,0 +1,301 @@
+package main
+
+// These tests run the devcluster binary the way a user does: built with
+// `go build`, started as a subprocess on free ports, talked to over gRPC
+// with the Go SDK, stopped with SIGINT.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// binary is the devcluster executable built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "devcluster-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	binary = filepath.Join(dir, "devcluster")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	// Build with the toolchain this test binary was built with.
+	build.Env = append(os.Environ(), "GOTOOLCHAIN="+runtime.Version())
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a running devcluster process.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr syncBuffer
+	done           chan struct{}
+	err            error
+}
+
+// startProc starts the binary with args; cleanup kills it if still running.
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	p.cmd.Stdout = &p.stdout
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", binary, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("devcluster %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), p.stdout.String(), p.stderr.String())
+		}
+	})
+	return p
+}
+
+// exitCode waits up to d for the process to exit and returns its code.
+func (p *proc) exitCode(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("devcluster did not exit within %s", d)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+var frontendLine = regexp.MustCompile(`Frontend \(gRPC\)\s+(\S+)`)
+
+// waitBanner waits for the ready banner and returns the frontend address.
+func (p *proc) waitBanner(t *testing.T, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if m := frontendLine.FindStringSubmatch(p.stdout.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("devcluster exited before it was ready: %v", p.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready banner within %s", d)
+		}
+	}
+}
+
+// run runs the binary to completion and returns its exit code and output.
+func runBinary(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	p := startProc(t, args...)
+	code = p.exitCode(t, 60*time.Second)
+	return code, p.stdout.String(), p.stderr.String()
+}
+
+func Double(ctx context.Context, n int) (int, error) {
+	activity.GetLogger(ctx).Info("doubling", "n", n)
+	return 2 * n, nil
+}
+
+func DoubleWorkflow(ctx workflow.Context, n int) (int, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var out int
+	err := workflow.ExecuteActivity(ctx, Double, n).Get(ctx, &out)
+	return out, err
+}
+
+func TestStartRunWorkflowAndInterrupt(t *testing.T) {
+	p := startProc(t, "start", "--port", "0", "--http-port", "0", "--namespace", "orders")
+	addr := p.waitBanner(t, 60*time.Second)
+	banner := p.stdout.String()
+	for _, want := range []string{"export TEMPORAL_ADDRESS=" + addr, "default, orders", "in memory", "Ctrl+C"} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+
+	code, out, errOut := runBinary(t, "wait-ready", "--address", addr, "--namespace", "orders", "--timeout", "30s")
+	if code != 0 {
+		t.Fatalf("wait-ready exit %d: %s%s", code, out, errOut)
+	}
+
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "orders"})
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	w := worker.New(c, "e2e", worker.Options{})
+	w.RegisterWorkflow(DoubleWorkflow)
+	w.RegisterActivity(Double)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "e2e"}, DoubleWorkflow, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := wr.Get(ctx, &got); err != nil || got != 42 {
+		t.Fatalf("workflow result %d, %v; want 42", got, err)
+	}
+	// The worker's long polls are still open: SIGINT must cut them and exit 0.
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code after SIGINT = %d, want 0", code)
+	}
+	w.Stop()
+}
+
+func TestWaitReadyTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close() // nothing listens there now
+	code, _, errOut := runBinary(t, "wait-ready", "--address", addr, "--timeout", "300ms")
+	if code != 1 || !strings.Contains(errOut, "not ready after 300ms") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a timeout message", code, errOut)
+	}
+}
+
+// TestBadInput checks that each bad input is one clear line on stderr with
+// the right exit code and no stack trace.
+func TestBadInput(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Close() }()
+	heldPort := fmt.Sprint(held.Addr().(*net.TCPAddr).Port)
+
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(foreign, []byte("not a database\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free := "--port=0"
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"port in use", []string{"start", "--port", heldPort}, 2,
+			[]string{"services.frontend.grpc-port", heldPort, "already in use", "flag --port"}},
+		{"colliding ports", []string{"start", "--port", "0", "--history-port", "17301", "--matching-port", "17301"}, 2,
+			[]string{"17301", "also used by", "flag --"}},
+		{"unknown dynamic config key", []string{"start", free, "--dynamic-config-value", "limit.maxIDLenght=10"}, 2,
+			[]string{"flag --dynamic-config-value", "limit.maxIDLenght", "did you mean", "limit.maxIDLength"}},
+		{"wrong dynamic config type", []string{"start", free, "--dynamic-config-value", `limit.maxIDLength="long"`}, 2,
+			[]string{"flag --dynamic-config-value", "limit.maxIDLength", "want an int"}},
+		{"dynamic config not JSON", []string{"start", free, "--dynamic-config-value", "limit.maxIDLength=ten"}, 2,
+			[]string{"flag --dynamic-config-value", "is not JSON"}},
+		{"bad search attribute type", []string{"start", free, "--search-attribute", "CustomerId=Strnig"}, 2,
+			[]string{"flag --search-attribute", "Strnig", "Keyword"}},
+		{"search attribute without type", []string{"start", free, "--search-attribute", "CustomerId"}, 2,
+			[]string{"flag --search-attribute", "NAME=TYPE"}},
+		{"foreign db file", []string{"start", free, "--http-port", "0", "--db-file", foreign}, 2,
+			[]string{"persistence.file", foreign, "not an SQLite database", "flag --db-file"}},
+		{"db file in missing directory", []string{"start", free, "--http-port", "0", "--db-file", filepath.Join(dir, "no", "such", "x.db")}, 2,
+			[]string{"persistence.file", "does not exist", "flag --db-file"}},
+		{"db file under a file", []string{"start", free, "--http-port", "0", "--db-file", filepath.Join(foreign, "x.db")}, 2,
+			[]string{"persistence.file", "not a directory", "flag --db-file"}},
+		{"db file is a directory", []string{"start", free, "--http-port", "0", "--db-file", dir}, 2,
+			[]string{"persistence.file", "is a directory", "flag --db-file"}},
+		{"unwritable db location", []string{"start", free, "--http-port", "0", "--db-file", "/proc/devcluster-test.db"}, 2,
+			[]string{"persistence.file", "cannot be created", "writable"}},
+		{"bad log level", []string{"start", free, "--log-level", "loud"}, 2,
+			[]string{"log.level", "loud", "debug, info, warn, error", "flag --log-level"}},
+		{"bad namespace", []string{"start", free, "--namespace", "a/b"}, 2,
+			[]string{"a/b", "not a valid namespace name", "flag --namespace"}},
+		{"unknown flag", []string{"start", "--prot", "7233"}, 2,
+			[]string{"unknown flag --prot", "devcluster start --help"}},
+		{"stray argument", []string{"start", "7233"}, 2,
+			[]string{"no arguments", "7233"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runBinary(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
+				t.Errorf("stderr has %d lines, want 1:\n%s", lines, stderr)
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
+				t.Errorf("stack trace on stderr:\n%s", stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout should be empty, got:\n%s", stdout)
+			}
+		})
+	}
+	// Nothing was created next to the refused files.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("refused starts left files in %s: %v", dir, entries)
+	}
+}
