@@ -71,8 +71,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:         onUsageError,
 		Commands: []*cli.Command{
 			{
-				Name:   "start",
-				Usage:  "start a cluster and keep it running until Ctrl+C",
+				Name:         "start",
+				Usage:        "start a cluster and keep it running until Ctrl+C",
 				Flags:        startFlags(),
 				Action:       startAction,
 				OnUsageError: onUsageError,
