@@ -85,6 +85,9 @@ func (c *Cluster) Err() error {
 // FrontendAddr returns the frontend's gRPC address, e.g. "127.0.0.1:7233".
 func (c *Cluster) FrontendAddr() string { return c.server.FrontendAddr() }
 
+// ServiceAddr returns the gRPC address of a service ("history", ...).
+func (c *Cluster) ServiceAddr(name string) string { return c.server.ServiceAddr(name) }
+
 // HTTPAddr returns the frontend's HTTP API address, or "" when it is off.
 func (c *Cluster) HTTPAddr() string { return c.server.HTTPAddr() }
 

@@ -12,6 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	dc "go.temporal.io/server/common/dynamicconfig"
+
+	"github.com/devcluster/devcluster/internal/suggest"
 )
 
 // Setting describes one dynamic-config setting the pinned server registers.
@@ -41,6 +43,7 @@ var (
 	settingsOnce sync.Once
 	settingsList []Setting
 	settingsByID map[string]*Setting
+	settingKeys  []string
 )
 
 func loadSettings() {
@@ -51,6 +54,7 @@ func loadSettings() {
 		settingsByID = make(map[string]*Setting, len(settingsList))
 		for i := range settingsList {
 			settingsByID[strings.ToLower(settingsList[i].Key)] = &settingsList[i]
+			settingKeys = append(settingKeys, settingsList[i].Key)
 		}
 	})
 }
@@ -80,62 +84,7 @@ var ErrBadValue = errors.New("invalid dynamic config value")
 // Suggest returns up to three known keys close to key, best first.
 func Suggest(key string) []string {
 	loadSettings()
-	k := strings.ToLower(key)
-	type cand struct {
-		key  string
-		dist int
-	}
-	var cands []cand
-	for _, s := range settingsList {
-		lk := strings.ToLower(s.Key)
-		d := levenshtein(k, lk)
-		// Keys that contain the typed text, or whose last segment matches,
-		// are good guesses even when the prefix differs.
-		if strings.Contains(lk, k) || strings.HasSuffix(lk, "."+lastSegment(k)) {
-			d = min(d, 2)
-		}
-		if d <= max(3, len(k)/4) {
-			cands = append(cands, cand{s.Key, d})
-		}
-	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].dist != cands[j].dist {
-			return cands[i].dist < cands[j].dist
-		}
-		return cands[i].key < cands[j].key
-	})
-	var out []string
-	for i := 0; i < len(cands) && i < 3; i++ {
-		out = append(out, cands[i].key)
-	}
-	return out
-}
-
-func lastSegment(k string) string {
-	if i := strings.LastIndexByte(k, '.'); i >= 0 {
-		return k[i+1:]
-	}
-	return k
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(key, settingKeys, 3)
 }
 
 // Parse checks values (key to an unconstrained value, as given by flags or a

@@ -30,8 +30,13 @@ type Config struct {
 	IP string `koanf:"ip" json:"ip"`
 	// Services holds the ports of each Temporal role.
 	Services Services `koanf:"services" json:"services"`
+	// DataDir is where relative paths (database file, archival dirs) are
+	// resolved; it is created at start when set. Empty: the working directory.
+	DataDir string `koanf:"data-dir" json:"data-dir"`
 	// Persistence configures the SQLite database.
 	Persistence Persistence `koanf:"persistence" json:"persistence"`
+	// Archival configures filestore archival of closed workflows.
+	Archival Archival `koanf:"archival" json:"archival"`
 	// Namespaces are registered before the cluster reports ready. The
 	// namespace "default" is always present.
 	Namespaces []Namespace `koanf:"namespaces" json:"namespaces"`
@@ -46,6 +51,28 @@ type Config struct {
 	Startup Timeouts `koanf:"startup" json:"startup"`
 	// Shutdown bounds how long Stop may take.
 	Shutdown Timeouts `koanf:"shutdown" json:"shutdown"`
+	// PortsFile, when set, receives the cluster's addresses as JSON once it
+	// is ready (for CI scripts that start on free ports); removed at stop.
+	PortsFile string `koanf:"ports-file" json:"ports-file"`
+	// Temporal is merged verbatim (the server's own camelCase keys) into the
+	// generated server static config, last: for anything the schema does not
+	// name.
+	Temporal map[string]any `koanf:"temporal" json:"temporal"`
+}
+
+// Archival configures the filestore archival of histories and visibility
+// records. Namespaces registered at start get it enabled with a URI under
+// the configured directory.
+type Archival struct {
+	History    ArchivalTarget `koanf:"history" json:"history"`
+	Visibility ArchivalTarget `koanf:"visibility" json:"visibility"`
+}
+
+// ArchivalTarget is one kind of archival.
+type ArchivalTarget struct {
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// Dir is the archive directory (relative paths are under data-dir).
+	Dir string `koanf:"dir" json:"dir"`
 }
 
 // Services holds one Service per Temporal role.
@@ -119,6 +146,8 @@ type Log struct {
 	Level string `koanf:"level" json:"level"`
 	// Format is text or json.
 	Format string `koanf:"format" json:"format"`
+	// File, when set, receives the logs (appended) instead of stderr.
+	File string `koanf:"file" json:"file"`
 }
 
 // Cluster is the cluster metadata.
@@ -128,10 +157,19 @@ type Cluster struct {
 	// ID is a UUID; empty generates one for each in-memory cluster (a file
 	// keeps the one it was created with).
 	ID string `koanf:"id" json:"id"`
+	// InitialFailoverVersion of this cluster; default 1.
+	InitialFailoverVersion int64 `koanf:"initial-failover-version" json:"initial-failover-version"`
+	// FailoverVersionIncrement; default 10. Fixed when a database file is
+	// created.
+	FailoverVersionIncrement int64 `koanf:"failover-version-increment" json:"failover-version-increment"`
+	// EnableGlobalNamespace makes the cluster multi-cluster capable.
+	EnableGlobalNamespace bool `koanf:"enable-global-namespace" json:"enable-global-namespace"`
 }
 
 // DynamicConfig holds dynamic-config values.
 type DynamicConfig struct {
+	// File is a dynamic-config YAML file in Temporal's own format.
+	File string `koanf:"file" json:"file"`
 	// Values maps a Temporal dynamic-config key to its value. Values from
 	// the --dynamic-config-value flag are JSON; here they are already typed.
 	Values map[string]any `koanf:"values" json:"values"`
@@ -154,7 +192,7 @@ func Default() Config {
 		Persistence: Persistence{Shards: 1},
 		Namespaces:  []Namespace{{Name: DefaultNamespace, Retention: 24 * time.Hour}},
 		Log:         Log{Level: "info", Format: "text"},
-		Cluster:     Cluster{Name: "active"},
+		Cluster:     Cluster{Name: "active", InitialFailoverVersion: 1, FailoverVersionIncrement: 10},
 		DynamicConfig: DynamicConfig{Values: map[string]any{
 			// Offline: no call to the server's version-check service.
 			"frontend.enableServerVersionCheck": false,
@@ -184,6 +222,7 @@ func (c Config) Clone() Config {
 		out.Namespaces[i] = ns
 	}
 	out.DynamicConfig.Values = cloneMap(c.DynamicConfig.Values)
+	out.Temporal = deepCopy(c.Temporal)
 	return out
 }
 
@@ -196,4 +235,30 @@ func cloneMap[V any](m map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
+}
+
+// deepCopy copies nested maps and slices of a decoded YAML/JSON tree.
+func deepCopy(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopyValue(v)
+	}
+	return out
+}
+
+func deepCopyValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return deepCopy(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopyValue(e)
+		}
+		return out
+	}
+	return v
 }

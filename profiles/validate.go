@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -121,8 +120,11 @@ func (c Config) Validate() error {
 		add("persistence.shards", c.Persistence.Shards, "must be at least 1")
 	}
 	for k := range c.Persistence.Pragmas {
-		if strings.TrimSpace(k) == "" || strings.ContainsAny(k, "=&?") {
+		switch {
+		case strings.TrimSpace(k) == "" || strings.ContainsAny(k, "=&?"):
 			add("persistence.pragmas", strconv.Quote(k), "is not a valid pragma name")
+		case k == "mode" || k == "cache" || k == "vfs" || k == "immutable":
+			add("persistence.pragmas", strconv.Quote(k), "is a connection setting devcluster owns, not a pragma; use persistence.file for a file database")
 		}
 	}
 
@@ -160,6 +162,20 @@ func (c Config) Validate() error {
 	if c.Cluster.ID != "" && !uuidRegex.MatchString(c.Cluster.ID) {
 		add("cluster.id", strconv.Quote(c.Cluster.ID), "is not a UUID (the server would silently replace it)")
 	}
+	for _, a := range []struct {
+		name string
+		t    ArchivalTarget
+	}{{"history", c.Archival.History}, {"visibility", c.Archival.Visibility}} {
+		if a.t.Enabled && strings.TrimSpace(a.t.Dir) == "" {
+			add("archival."+a.name+".dir", `""`, "must be set when archival.%s.enabled is true; e.g. archival/%s (relative to data-dir)", a.name, a.name)
+		}
+	}
+	if c.Cluster.FailoverVersionIncrement < 1 {
+		add("cluster.failover-version-increment", c.Cluster.FailoverVersionIncrement, "must be at least 1")
+	}
+	if c.Cluster.InitialFailoverVersion < 0 || (c.Cluster.FailoverVersionIncrement > 0 && c.Cluster.InitialFailoverVersion >= c.Cluster.FailoverVersionIncrement) {
+		add("cluster.initial-failover-version", c.Cluster.InitialFailoverVersion, "must be at least 0 and less than cluster.failover-version-increment (%d)", c.Cluster.FailoverVersionIncrement)
+	}
 	if c.Startup.Timeout <= 0 {
 		add("startup.timeout", c.Startup.Timeout, "must be positive")
 	}
@@ -170,12 +186,7 @@ func (c Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Key < errs[j].Key })
-	joined := make([]error, len(errs))
-	for i, e := range errs {
-		joined[i] = e
-	}
-	return errors.Join(joined...)
+	return joinFieldErrors(errs)
 }
 
 // FieldErrors returns every *FieldError in err's tree (joined or wrapped).

@@ -1,9 +1,16 @@
 package services
 
 import (
+	"bytes"
+	"fmt"
 	"net"
+	"path/filepath"
+	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -39,9 +46,76 @@ func hostPort(ip string, port int) string {
 }
 
 // StaticConfig turns a resolved devcluster config (every port chosen) into
-// the server's static config. It is a pure function: the same input gives the
-// same output, which `config export` prints and tests compare.
-func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
+// the server's static config, merges the verbatim temporal: section last and
+// checks the result with the server's own validation. The same input gives
+// the same output, which `config export` prints and tests compare.
+//
+// One exception to purity: when the temporal: section changes the default
+// store's SQL settings, they are copied into *sqlCfg, so that schema setup,
+// namespace creation and the server keep sharing one *config.SQL.
+func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) (*config.Config, error) {
+	static := generatedConfig(cfg, sqlCfg)
+	if len(cfg.Temporal) > 0 {
+		merged, err := mergeVerbatim(static, cfg.Temporal)
+		if err != nil {
+			return nil, err
+		}
+		if ds, ok := merged.Persistence.DataStores[storeName]; ok && ds.SQL != nil {
+			if !reflect.DeepEqual(*ds.SQL, *sqlCfg) {
+				*sqlCfg = *ds.SQL
+			}
+			ds.SQL = sqlCfg
+			merged.Persistence.DataStores[storeName] = ds
+		}
+		static = merged
+	}
+	if err := static.Validate(); err != nil {
+		return nil, &profiles.FieldError{Key: "temporal", Msg: "gives a server config the server rejects: " + err.Error()}
+	}
+	return static, nil
+}
+
+// mergeVerbatim deep-merges the temporal: section (the server's own YAML
+// keys) into the generated config. Unknown keys are errors, not ignored.
+func mergeVerbatim(static *config.Config, verbatim map[string]any) (*config.Config, error) {
+	base, err := yaml.Marshal(static)
+	if err != nil {
+		return nil, fmt.Errorf("render server config: %w", err)
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(base, &tree); err != nil {
+		return nil, fmt.Errorf("render server config: %w", err)
+	}
+	mergeTrees(tree, verbatim)
+	out, err := yaml.Marshal(tree)
+	if err != nil {
+		return nil, &profiles.FieldError{Key: "temporal", Msg: "cannot be rendered as YAML: " + err.Error()}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	dec.KnownFields(true)
+	merged := &config.Config{}
+	if err := dec.Decode(merged); err != nil {
+		return nil, &profiles.FieldError{Key: "temporal", Msg: "does not fit the server's static config: " + strings.TrimPrefix(err.Error(), "yaml: ") +
+			"; keys are the server's own camelCase ones (see `devcluster config export`)"}
+	}
+	return merged, nil
+}
+
+// mergeTrees merges src into dst: maps recursively, everything else replaced.
+func mergeTrees(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeTrees(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// generatedConfig is the server config devcluster's schema describes.
+func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 	adv := advertiseIP(cfg.IP)
 	fe := cfg.Services.Frontend
 
@@ -63,6 +137,7 @@ func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 	if fe.HTTPPort > 0 {
 		httpAddr = hostPort(adv, fe.HTTPPort)
 	}
+	archival, nsArchival := archivalConfig(cfg.Archival)
 	return &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{
@@ -77,14 +152,14 @@ func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 			DataStores:       map[string]config.DataStore{storeName: {SQL: sqlCfg}},
 		},
 		ClusterMetadata: &cluster.Config{
-			EnableGlobalNamespace:    false,
-			FailoverVersionIncrement: 10,
+			EnableGlobalNamespace:    cfg.Cluster.EnableGlobalNamespace,
+			FailoverVersionIncrement: cfg.Cluster.FailoverVersionIncrement,
 			MasterClusterName:        cfg.Cluster.Name,
 			CurrentClusterName:       cfg.Cluster.Name,
 			ClusterInformation: map[string]cluster.ClusterInformation{
 				cfg.Cluster.Name: {
 					Enabled:                true,
-					InitialFailoverVersion: 1,
+					InitialFailoverVersion: cfg.Cluster.InitialFailoverVersion,
 					RPCAddress:             hostPort(adv, fe.GRPCPort),
 					HTTPAddress:            httpAddr,
 					ClusterID:              cfg.Cluster.ID,
@@ -93,17 +168,9 @@ func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 		},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
 		Services:            svcs,
-		Archival: config.Archival{
-			History:    config.HistoryArchival{State: "disabled"},
-			Visibility: config.VisibilityArchival{State: "disabled"},
-		},
-		NamespaceDefaults: config.NamespaceDefaults{
-			Archival: config.ArchivalNamespaceDefaults{
-				History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
-				Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
-			},
-		},
-		PublicClient: config.PublicClient{HostPort: hostPort(adv, fe.GRPCPort)},
+		Archival:            archival,
+		NamespaceDefaults:   config.NamespaceDefaults{Archival: nsArchival},
+		PublicClient:        config.PublicClient{HostPort: hostPort(adv, fe.GRPCPort)},
 	}
 }
 
@@ -117,4 +184,39 @@ func staticHosts(cfg profiles.Config) map[primitives.ServiceName]static.Hosts {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(hostPort(adv, cfg.Services.Get(name).GRPCPort))
 	}
 	return hosts
+}
+
+// ArchivalURI is the filestore URI of an archive directory.
+func ArchivalURI(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return "file://" + filepath.ToSlash(abs)
+}
+
+// archivalConfig maps devcluster's archival section onto the server's
+// cluster archival (filestore provider) and namespace defaults. The server
+// validates them all-or-nothing: a disabled kind has no provider and no URI.
+func archivalConfig(a profiles.Archival) (config.Archival, config.ArchivalNamespaceDefaults) {
+	out := config.Archival{
+		History:    config.HistoryArchival{State: "disabled"},
+		Visibility: config.VisibilityArchival{State: "disabled"},
+	}
+	ns := config.ArchivalNamespaceDefaults{
+		History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+		Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+	}
+	filestore := &config.FilestoreArchiver{FileMode: "0644", DirMode: "0755"}
+	if a.History.Enabled {
+		out.History = config.HistoryArchival{State: "enabled", EnableRead: true,
+			Provider: &config.HistoryArchiverProvider{Filestore: filestore}}
+		ns.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: ArchivalURI(a.History.Dir)}
+	}
+	if a.Visibility.Enabled {
+		out.Visibility = config.VisibilityArchival{State: "enabled", EnableRead: true,
+			Provider: &config.VisibilityArchiverProvider{Filestore: filestore}}
+		ns.Visibility = config.VisibilityArchivalNamespaceDefaults{State: "enabled", URI: ArchivalURI(a.Visibility.Dir)}
+	}
+	return out, ns
 }

@@ -23,6 +23,15 @@ func (s *Server) FrontendAddr() string {
 	return hostPort(advertiseIP(s.cfg.IP), s.cfg.Services.Frontend.GRPCPort)
 }
 
+// ServiceAddr returns the gRPC address of the named service.
+func (s *Server) ServiceAddr(name string) string {
+	svc := s.cfg.Services.Get(name)
+	if svc == nil {
+		return ""
+	}
+	return hostPort(advertiseIP(s.cfg.IP), svc.GRPCPort)
+}
+
 // HTTPAddr returns the frontend's HTTP API address, or "" when it is off.
 func (s *Server) HTTPAddr() string {
 	if s.cfg.Services.Frontend.HTTPPort <= 0 {

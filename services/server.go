@@ -137,12 +137,26 @@ func isBindFailure(err error) bool {
 
 func (s *Server) prepareDatabase() error {
 	s.sqlCfg = newSQLConfig(s.cfg.Persistence)
+	// Build the server config once before touching any file: a temporal:
+	// section the server rejects stops the start here, and one that tunes
+	// the SQL store does so before the schema is set up.
+	if _, err := StaticConfig(s.cfg, s.sqlCfg); err != nil {
+		return err
+	}
+	if err := makeDirs(s.cfg); err != nil {
+		return err
+	}
 	if s.cfg.Persistence.InMemory() {
 		s.db = dbMemory
 	} else {
-		state, err := inspectFile(s.cfg.Persistence.File)
+		state, shards, err := inspectFile(s.cfg.Persistence.File, s.cfg.Cluster.Name)
 		if err != nil {
 			return err
+		}
+		if state == dbExistingFile && shards > 0 && int(shards) != s.cfg.Persistence.Shards {
+			return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
+				Msg: fmt.Sprintf("differs from the %d shard(s) %s was created with; a file's shard count is fixed: use %d, or a new file",
+					shards, s.cfg.Persistence.File, shards)}
 		}
 		s.db = state
 		if state == dbNewFile {
@@ -164,7 +178,11 @@ func (s *Server) prepareDatabase() error {
 }
 
 func (s *Server) startServer(ctx context.Context) error {
-	s.static = StaticConfig(s.cfg, s.sqlCfg)
+	static, err := StaticConfig(s.cfg, s.sqlCfg)
+	if err != nil {
+		return err
+	}
+	s.static = static
 	minLevel := slog.LevelWarn
 	if s.cfg.Log.Level == "debug" {
 		minLevel = slog.LevelDebug
@@ -186,7 +204,7 @@ func (s *Server) startServer(ctx context.Context) error {
 		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
 
 	var srv temporal.Server
-	err := guard(s, func() error {
+	err = guard(s, func() error {
 		var err error
 		srv, err = temporal.NewServerFx(top, opts...)
 		return err

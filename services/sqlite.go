@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	persistencespb "go.temporal.io/server/api/persistence/v1"
 	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/persistence/serialization"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
@@ -78,39 +81,39 @@ const (
 
 // inspectFile decides whether path is a new database, an existing Temporal
 // database, or something devcluster must refuse. It does not modify the file.
-func inspectFile(path string) (dbState, error) {
+func inspectFile(path, clusterName string) (dbState, int32, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		dir := filepath.Dir(path)
 		di, derr := os.Stat(dir)
 		if derr != nil {
-			return 0, &profiles.FieldError{Key: "persistence.file", Value: path,
+			return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path,
 				Msg: fmt.Sprintf("cannot be created: directory %s does not exist; create it first", dir)}
 		}
 		if !di.IsDir() {
-			return 0, &profiles.FieldError{Key: "persistence.file", Value: path,
+			return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path,
 				Msg: fmt.Sprintf("cannot be created: %s is not a directory", dir)}
 		}
-		return dbNewFile, nil
+		return dbNewFile, 0, nil
 	case err != nil:
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
 	case fi.IsDir():
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: "is a directory; give a file path such as " + filepath.Join(path, "devcluster.db")}
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: "is a directory; give a file path such as " + filepath.Join(path, "devcluster.db")}
 	case fi.Size() == 0:
 		// An empty file (as mktemp makes) is a new database.
-		return dbNewFile, nil
+		return dbNewFile, 0, nil
 	}
 
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
 	}
 	header := make([]byte, 16)
 	_, err = io.ReadFull(f, header)
 	_ = f.Close()
 	if err != nil || !bytes.Equal(header, []byte("SQLite format 3\x00")) {
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
 			Msg: "is not an SQLite database; give a new path (it is created) or remove the file"}
 	}
 
@@ -118,12 +121,12 @@ func inspectFile(path string) (dbState, error) {
 	// closed before the server opens the file.
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout%3d5000")
 	if err != nil {
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be opened: %v", err)}
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be opened: %v", err)}
 	}
 	defer func() { _ = db.Close() }()
 	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
 	if err != nil {
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
 			Msg: fmt.Sprintf("cannot be read as SQLite: %v", err)}
 	}
 	defer func() { _ = rows.Close() }()
@@ -141,10 +144,30 @@ func inspectFile(path string) (dbState, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
+		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
 			Msg: fmt.Sprintf("is an SQLite database but not a Temporal one (no table %s); give a new path or remove the file", strings.Join(missing, ", "))}
 	}
-	return dbExistingFile, nil
+	return dbExistingFile, fileShards(db, clusterName), nil
+}
+
+// fileShards reads the shard count a database file was created with from
+// its cluster metadata; 0 when it cannot be read (the server then decides).
+func fileShards(db *sql.DB, clusterName string) int32 {
+	var data []byte
+	var encoding string
+	err := db.QueryRow(`SELECT data, data_encoding FROM cluster_metadata_info WHERE metadata_partition = 0 AND cluster_name = ?`, clusterName).Scan(&data, &encoding)
+	if err != nil {
+		return 0
+	}
+	enc, err := enumspb.EncodingTypeFromString(encoding)
+	if err != nil {
+		return 0
+	}
+	var md persistencespb.ClusterMetadata
+	if err := serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &md); err != nil {
+		return 0
+	}
+	return md.HistoryShardCount
 }
 
 // setupSchema creates the schema in a new file. A failure removes the file
@@ -170,7 +193,7 @@ func setupSchema(sqlCfg *config.SQL, path string) error {
 // registerSearchAttributes adds missing attributes after start.
 func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, error) {
 	out := make([]*sqliteschema.NamespaceConfig, 0, len(cfg.Namespaces))
-	for _, ns := range cfg.Namespaces {
+	for i, ns := range cfg.Namespaces {
 		sas := make(map[string]enumspb.IndexedValueType, len(ns.SearchAttributes))
 		for name, typ := range ns.SearchAttributes {
 			v, err := indexedValueType(typ)
@@ -181,9 +204,18 @@ func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, err
 		}
 		nc, err := sqliteschema.NewNamespaceConfig(cfg.Cluster.Name, ns.Name, false, sas)
 		if err != nil {
-			return nil, &profiles.FieldError{Key: "namespaces." + ns.Name + ".search-attributes", Msg: err.Error()}
+			return nil, &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: err.Error()}
 		}
 		nc.Detail.Config.Retention = timestamp.DurationPtr(retention(ns))
+		// NewNamespaceConfig leaves archival off whatever the cluster says.
+		if a := cfg.Archival.History; a.Enabled {
+			nc.Detail.Config.HistoryArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
+			nc.Detail.Config.HistoryArchivalUri = ArchivalURI(a.Dir)
+		}
+		if a := cfg.Archival.Visibility; a.Enabled {
+			nc.Detail.Config.VisibilityArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
+			nc.Detail.Config.VisibilityArchivalUri = ArchivalURI(a.Dir)
+		}
 		out = append(out, nc)
 	}
 	return out, nil
@@ -207,4 +239,24 @@ func indexedValueType(typ string) (enumspb.IndexedValueType, error) {
 // createNamespaces inserts the namespaces that do not exist yet.
 func createNamespaces(sqlCfg *config.SQL, nss []*sqliteschema.NamespaceConfig) error {
 	return sqliteschema.CreateNamespaces(sqlCfg, nss...)
+}
+
+// makeDirs creates data-dir and the archive directories the config names.
+func makeDirs(cfg profiles.Config) error {
+	dirs := []struct{ key, dir string }{{"data-dir", cfg.DataDir}}
+	if cfg.Archival.History.Enabled {
+		dirs = append(dirs, struct{ key, dir string }{"archival.history.dir", cfg.Archival.History.Dir})
+	}
+	if cfg.Archival.Visibility.Enabled {
+		dirs = append(dirs, struct{ key, dir string }{"archival.visibility.dir", cfg.Archival.Visibility.Dir})
+	}
+	for _, d := range dirs {
+		if d.dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(d.dir, 0o755); err != nil {
+			return &profiles.FieldError{Key: d.key, Value: d.dir, Msg: fmt.Sprintf("cannot be created: %v; choose a writable location", errors.Unwrap(err))}
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // printBanner tells a person everything needed to connect. It is printed
 // only once the cluster is ready.
-func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration) {
+func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *profiles.Loaded) {
 	cfg := c.Config()
 	ns := c.Namespaces()
 	fmt.Fprintf(w, "devcluster ready in %s: Temporal server %s\n\n", took.Round(time.Millisecond), bootstrap.ServerVersion)
@@ -23,12 +24,20 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration) {
 		fmt.Fprintf(tw, "  HTTP API\thttp://%s\n", h)
 	}
 	fmt.Fprintf(tw, "  Namespaces\t%s\n", strings.Join(ns, ", "))
+	fmt.Fprintf(tw, "  Profiles\t%s\n", strings.Join(loaded.Profiles, ", "))
 	if sas := cfg.Namespaces[0].SearchAttributes; len(sas) > 0 {
 		var parts []string
 		for name, typ := range sas {
 			parts = append(parts, name+" ("+typ+")")
 		}
-		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(sorted(parts), ", "))
+		slices.Sort(parts)
+		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(parts, ", "))
+	}
+	if cfg.Archival.History.Enabled || cfg.Archival.Visibility.Enabled {
+		fmt.Fprintf(tw, "  Archival\t%s\n", archivalLine(cfg.Archival))
+	}
+	if cfg.PortsFile != "" {
+		fmt.Fprintf(tw, "  Ports file\t%s\n", cfg.PortsFile)
 	}
 	if cfg.Persistence.InMemory() {
 		fmt.Fprintf(tw, "  Database\tin memory (lost when devcluster exits; --db-file PATH keeps it)\n")
@@ -51,11 +60,13 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration) {
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
 }
 
-func sorted(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
+func archivalLine(a profiles.Archival) string {
+	var parts []string
+	if a.History.Enabled {
+		parts = append(parts, "history in "+a.History.Dir)
 	}
-	return s
+	if a.Visibility.Enabled {
+		parts = append(parts, "visibility in "+a.Visibility.Dir)
+	}
+	return strings.Join(parts, ", ")
 }

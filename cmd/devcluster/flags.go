@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -33,6 +34,10 @@ const (
 	flagLogFormat           = "log-format"
 	flagStartupTimeout      = "startup-timeout"
 	flagShutdownTimeout     = "shutdown-timeout"
+	flagProfile             = "profile"
+	flagConfig              = "config"
+	flagPortsFile           = "ports-file"
+	flagDataDir             = "data-dir"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
@@ -58,13 +63,22 @@ var startFlagKeys = map[string]string{
 	flagLogFormat:          "log.format",
 	flagStartupTimeout:     "startup.timeout",
 	flagShutdownTimeout:    "shutdown.timeout",
+	flagPortsFile:          "ports-file",
+	flagDataDir:            "data-dir",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
 	flagSearchAttribute:    "namespaces[*].search-attributes",
 	flagDynamicConfigValue: "dynamic-config.values",
 }
 
+// startFlags are the layer flags and every flag that sets a config key.
+// Defaults shown in help are the built-in defaults; a flag only takes part
+// when it is given.
 func startFlags() []cli.Flag {
+	return append(layerFlags(), configKeyFlags()...)
+}
+
+func configKeyFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagIP, Value: "127.0.0.1", Usage: "IP address every service binds to (0.0.0.0 for all interfaces)"},
 		&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Value: 7233, Usage: "frontend gRPC port (0: a free port)"},
@@ -86,6 +100,8 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "text or json"},
 		&cli.DurationFlag{Name: flagStartupTimeout, Value: profiles.Default().Startup.Timeout, Usage: "give up starting after this long"},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: profiles.Default().Shutdown.Timeout, Usage: "stop at once after this long"},
+		&cli.StringFlag{Name: flagPortsFile, Usage: "write the cluster's addresses as JSON to this file once it is ready (removed at stop)"},
+		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
 	}
 }
 
@@ -94,90 +110,140 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// configFromFlags builds the config a `start` command line asks for.
-func configFromFlags(c *cli.Context) (profiles.Config, error) {
-	cfg := profiles.Default()
-	cfg.IP = c.String(flagIP)
-	cfg.Services.Frontend.GRPCPort = c.Int(flagPort)
-	cfg.Services.Frontend.HTTPPort = c.Int(flagHTTPPort)
-	cfg.Services.History.GRPCPort = c.Int(flagHistoryPort)
-	cfg.Services.Matching.GRPCPort = c.Int(flagMatchingPort)
-	cfg.Services.Worker.GRPCPort = c.Int(flagWorkerPort)
-	cfg.Services.Frontend.MembershipPort = c.Int(flagFrontendMember)
-	cfg.Services.History.MembershipPort = c.Int(flagHistoryMember)
-	cfg.Services.Matching.MembershipPort = c.Int(flagMatchingMember)
-	cfg.Services.Worker.MembershipPort = c.Int(flagWorkerMember)
-	cfg.Persistence.File = c.String(flagDBFile)
-	cfg.Persistence.Shards = c.Int(flagShards)
-	cfg.Log.Level = c.String(flagLogLevel)
-	cfg.Log.Format = c.String(flagLogFormat)
-	cfg.Startup.Timeout = c.Duration(flagStartupTimeout)
-	cfg.Shutdown.Timeout = c.Duration(flagShutdownTimeout)
+// Environment variables read by the command line itself.
+const (
+	envProfile = "DEVCLUSTER_PROFILE"
+	envConfig  = "DEVCLUSTER_CONFIG"
+)
 
-	for _, ns := range c.StringSlice(flagNamespace) {
-		if ns == profiles.DefaultNamespace {
+// layerFlags choose the profiles and the config file.
+func layerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: flagProfile, EnvVars: []string{envProfile},
+			Usage: "built-in profiles to compose, in order, e.g. ci or persistent (" + strings.Join(profiles.Builtin(), ", ") + "; default " + profiles.DefaultProfile + ")"},
+		&cli.StringFlag{Name: flagConfig, Aliases: []string{"c"}, EnvVars: []string{envConfig},
+			Usage: "config file (.yaml, .toml or .json) applied over the profiles"},
+	}
+}
+
+// loadConfig composes defaults < profiles < --config file < DEVCLUSTER_*
+// environment < flags. Only flags the user set take part.
+func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
+	opts := profiles.LoadOptions{
+		File:    c.String(flagConfig),
+		Environ: environ,
+		Ignore:  []string{envProfile, envConfig},
+	}
+	for _, p := range c.StringSlice(flagProfile) {
+		for _, name := range strings.Split(p, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				opts.Profiles = append(opts.Profiles, name)
+			}
+		}
+	}
+	opts.ProfilesOrigin = flagOrEnvOrigin(c, flagProfile, envProfile, environ)
+	opts.FileOrigin = flagOrEnvOrigin(c, flagConfig, envConfig, environ)
+
+	for _, flag := range sortedFlagNames() {
+		key := startFlagKeys[flag]
+		if !c.IsSet(flag) || strings.ContainsAny(key, "[*") || key == "dynamic-config.values" {
 			continue
 		}
-		cfg.Namespaces = append(cfg.Namespaces, profiles.Namespace{Name: ns})
-	}
-	sas := map[string]string{}
-	for _, kv := range c.StringSlice(flagSearchAttribute) {
-		name, typ, ok := strings.Cut(kv, "=")
-		if !ok || name == "" || typ == "" {
-			return cfg, &usageError{fmt.Sprintf("flag --%s: %q is not NAME=TYPE; e.g. --%s CustomerId=Keyword", flagSearchAttribute, kv, flagSearchAttribute)}
-		}
-		canon, ok := profiles.CanonicalSearchAttributeType(typ)
-		if !ok {
-			return cfg, &usageError{fmt.Sprintf("flag --%s: %q: type %q is not a search attribute type; use one of %s",
-				flagSearchAttribute, kv, typ, strings.Join(profiles.SearchAttributeTypes, ", "))}
-		}
-		sas[name] = canon
-	}
-	for i := range cfg.Namespaces {
-		cfg.Namespaces[i].Retention = c.Duration(flagRetention)
-		if len(sas) > 0 {
-			cfg.Namespaces[i].SearchAttributes = sas
-		}
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: c.Value(flag), Origin: "flag --" + flag})
 	}
 	for _, kv := range c.StringSlice(flagDynamicConfigValue) {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
-			return cfg, &usageError{fmt.Sprintf("flag --%s: %q is not KEY=JSON; e.g. --%s limit.maxIDLength=255", flagDynamicConfigValue, kv, flagDynamicConfigValue)}
+			return nil, &usageError{fmt.Sprintf("flag --%s: %q is not KEY=JSON; e.g. --%s limit.maxIDLength=255", flagDynamicConfigValue, kv, flagDynamicConfigValue)}
 		}
 		dec := json.NewDecoder(strings.NewReader(raw))
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil || dec.More() {
-			return cfg, &usageError{fmt.Sprintf("flag --%s: %s: %q is not JSON; quote strings, e.g. %s='\"1s\"'", flagDynamicConfigValue, key, raw, key)}
+			return nil, &usageError{fmt.Sprintf("flag --%s: %s: %q is not JSON; quote strings, e.g. %s='\"1s\"'", flagDynamicConfigValue, key, raw, key)}
 		}
-		if cfg.DynamicConfig.Values == nil {
-			cfg.DynamicConfig.Values = map[string]any{}
-		}
-		cfg.DynamicConfig.Values[key] = v
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"dynamic-config", "values", key}, Value: v, Origin: "flag --" + flagDynamicConfigValue})
 	}
-	return cfg, nil
+
+	sas := map[string]string{}
+	for _, kv := range c.StringSlice(flagSearchAttribute) {
+		name, typ, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || typ == "" {
+			return nil, &usageError{fmt.Sprintf("flag --%s: %q is not NAME=TYPE; e.g. --%s CustomerId=Keyword", flagSearchAttribute, kv, flagSearchAttribute)}
+		}
+		canon, ok := profiles.CanonicalSearchAttributeType(typ)
+		if !ok {
+			return nil, &usageError{fmt.Sprintf("flag --%s: %q: type %q is not a search attribute type; use one of %s",
+				flagSearchAttribute, kv, typ, strings.Join(profiles.SearchAttributeTypes, ", "))}
+		}
+		sas[name] = canon
+	}
+	extra := c.StringSlice(flagNamespace)
+	if len(extra) > 0 || len(sas) > 0 || c.IsSet(flagRetention) {
+		opts.Adjust = func(cfg *profiles.Config) map[string]string {
+			origins := map[string]string{}
+			for _, ns := range extra {
+				if !hasNamespace(cfg.Namespaces, ns) {
+					cfg.Namespaces = append(cfg.Namespaces, profiles.Namespace{Name: ns, Retention: profiles.DefaultRetention})
+					origins[fmt.Sprintf("namespaces[%d]", len(cfg.Namespaces)-1)] = "flag --" + flagNamespace
+				}
+			}
+			for i := range cfg.Namespaces {
+				key := fmt.Sprintf("namespaces[%d]", i)
+				if c.IsSet(flagRetention) {
+					cfg.Namespaces[i].Retention = c.Duration(flagRetention)
+					origins[key+".retention"] = "flag --" + flagRetention
+				}
+				if len(sas) > 0 {
+					merged := map[string]string{}
+					for k, v := range cfg.Namespaces[i].SearchAttributes {
+						merged[k] = v
+					}
+					for k, v := range sas {
+						merged[k] = v
+						origins[key+".search-attributes."+k] = "flag --" + flagSearchAttribute
+					}
+					cfg.Namespaces[i].SearchAttributes = merged
+				}
+			}
+			return origins
+		}
+	}
+	return profiles.Load(opts)
 }
 
-// originOf returns "flag --NAME" for the flag that set key, if one did.
-func originOf(c *cli.Context, key string) string {
-	for flag, k := range startFlagKeys {
-		if !c.IsSet(flag) {
-			continue
-		}
-		if k == key || (strings.HasPrefix(key, namespacesKeyPrefix) && strings.HasSuffix(k, afterIndex(key))) {
-			return "flag --" + flag
+func hasNamespace(list []profiles.Namespace, name string) bool {
+	for _, ns := range list {
+		if ns.Name == name {
+			return true
 		}
 	}
-	if strings.HasPrefix(key, namespacesKeyPrefix) && strings.Contains(key, searchAttributeKeyMatch) && c.IsSet(flagSearchAttribute) {
-		return "flag --" + flagSearchAttribute
-	}
-	return ""
+	return false
 }
 
-// afterIndex turns "namespaces[2].retention" into ".retention".
-func afterIndex(key string) string {
-	if i := strings.IndexByte(key, ']'); i >= 0 {
-		return key[i+1:]
+func sortedFlagNames() []string {
+	out := make([]string, 0, len(startFlagKeys))
+	for f := range startFlagKeys {
+		out = append(out, f)
 	}
-	return key
+	sort.Strings(out)
+	return out
+}
+
+// flagOrEnvOrigin says whether a layer flag came from the command line or
+// from its environment variable (urfave reports both as set).
+func flagOrEnvOrigin(c *cli.Context, flag, env string, environ []string) string {
+	if !c.IsSet(flag) {
+		return ""
+	}
+	text := c.String(flag)
+	if list := c.StringSlice(flag); len(list) > 0 {
+		text = strings.Join(list, ",")
+	}
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, env+"="); ok && v == text {
+			return "env " + env
+		}
+	}
+	return "flag --" + flag
 }

@@ -88,6 +88,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
 			},
+			configCommand(),
 			dynamicConfigCommand(),
 		},
 	}
@@ -97,13 +98,11 @@ func startAction(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return cli.Exit(fmt.Sprintf("start takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
 	}
-	cfg, err := configFromFlags(c)
+	loaded, err := loadConfig(c, os.Environ())
 	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+		return configExit(err, nil)
 	}
-	if err := cfg.Validate(); err != nil {
-		return configExit(c, err)
-	}
+	cfg := loaded.Config
 
 	// First SIGINT/SIGTERM: graceful stop. Second: exit at once.
 	sigs := make(chan os.Signal, 2)
@@ -128,7 +127,12 @@ func startAction(c *cli.Context) error {
 		}
 	}()
 
-	logger := bootstrap.NewLogger(c.App.ErrWriter, cfg.Log)
+	logOut, closeLog, err := logWriter(c.App.ErrWriter, cfg.Log.File)
+	if err != nil {
+		return configExit(&profiles.FieldError{Key: "log.file", Value: cfg.Log.File, Msg: err.Error()}, loaded)
+	}
+	defer closeLog()
+	logger := bootstrap.NewLogger(logOut, cfg.Log)
 	began := time.Now()
 	cluster, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
 	if err != nil {
@@ -136,11 +140,18 @@ func startAction(c *cli.Context) error {
 			return cli.Exit("interrupted while starting", exitRuntime)
 		}
 		if len(profiles.FieldErrors(err)) > 0 || isDynamicConfigError(err) {
-			return configExit(c, err)
+			return configExit(err, loaded)
 		}
 		return cli.Exit("start: "+err.Error(), exitRuntime)
 	}
-	printBanner(c.App.Writer, cluster, time.Since(began))
+	if cfg.PortsFile != "" {
+		if err := writePortsFile(cfg.PortsFile, cluster); err != nil {
+			_ = cluster.Stop(context.Background())
+			return configExit(&profiles.FieldError{Key: "ports-file", Value: cfg.PortsFile, Msg: err.Error()}, loaded)
+		}
+		defer func() { _ = os.Remove(cfg.PortsFile) }()
+	}
+	printBanner(c.App.Writer, cluster, time.Since(began), loaded)
 
 	select {
 	case <-ctx.Done():
@@ -159,25 +170,55 @@ func startAction(c *cli.Context) error {
 	return nil
 }
 
-// configExit renders config errors, one per line, each with the flag that
-// set the value, and exits 2.
-func configExit(c *cli.Context, err error) error {
+// configExit renders config errors, one per line, each with where the value
+// came from, and exits 2.
+func configExit(err error, loaded *profiles.Loaded) error {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return cli.Exit(ue.msg, exitUsage)
+	}
 	fes := profiles.FieldErrors(err)
 	if len(fes) == 0 {
 		msg := err.Error()
-		if isDynamicConfigError(err) && c.IsSet(flagDynamicConfigValue) {
-			msg = "flag --" + flagDynamicConfigValue + ": " + strings.ReplaceAll(msg, "\n", "\nflag --"+flagDynamicConfigValue+": ")
+		if isDynamicConfigError(err) && loaded != nil {
+			msg = dynamicConfigOrigin(err, loaded)
 		}
 		return cli.Exit(msg, exitUsage)
 	}
 	lines := make([]string, len(fes))
 	for i, fe := range fes {
-		if fe.Origin == "" {
-			fe.Origin = originOf(c, fe.Key)
+		if fe.Origin == "" && loaded != nil {
+			fe.Origin = loaded.Origin(fe.Key)
 		}
 		lines[i] = fe.Error()
 	}
 	return cli.Exit(strings.Join(lines, "\n"), exitUsage)
+}
+
+// dynamicConfigOrigin renders dynamic-config errors one per line, each
+// prefixed with where its key was set ("flag --dynamic-config-value: ...").
+func dynamicConfigOrigin(err error, loaded *profiles.Loaded) string {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		if k, ok := e.(interface{ Key() string }); ok {
+			line := e.Error()
+			if o := loaded.Origin("dynamic-config.values." + k.Key()); o != "" {
+				line = o + ": " + line
+			}
+			lines = append(lines, line)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		lines = append(lines, e.Error())
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
 }
 
 func isDynamicConfigError(err error) bool {

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/knadh/koanf/maps"
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
+)
+
+func configCommand() *cli.Command {
+	withLayers := func(extra ...cli.Flag) []cli.Flag { return append(startFlags(), extra...) }
+	return &cli.Command{
+		Name:  "config",
+		Usage: "show, check or export the configuration `start` would use",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "show",
+				Usage: "print the effective config (defaults < profiles < --config file < DEVCLUSTER_* < flags)",
+				Flags: withLayers(
+					&cli.StringFlag{Name: "format", Value: "yaml", Usage: "yaml or json"},
+					&cli.BoolFlag{Name: "sources", Usage: "print every key with the layer it came from"},
+				),
+				Action:       configShowAction,
+				OnUsageError: onUsageError,
+			},
+			{
+				Name:         "validate",
+				Usage:        "check the config and report every problem at once (exit 2 if any)",
+				Flags:        withLayers(),
+				Action:       configValidateAction,
+				OnUsageError: onUsageError,
+			},
+			{
+				Name:  "export",
+				Usage: "print the equivalent Temporal server static config (and dynamic config) for a real cluster",
+				Flags: withLayers(
+					&cli.StringFlag{Name: "dynamic-config-out", Usage: "also write the dynamic-config YAML to this file"},
+				),
+				Action:       configExportAction,
+				OnUsageError: onUsageError,
+			},
+		},
+	}
+}
+
+// staticNote is printed with the effective config.
+const staticNote = "static configuration: read once at start; restart devcluster to apply a change"
+
+func configShowAction(c *cli.Context) error {
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	w := c.App.Writer
+	tree := profiles.ToMap(loaded.Config)
+	if c.Bool("sources") {
+		flat, _ := maps.Flatten(tree, nil, ".")
+		keys := make([]string, 0, len(flat))
+		for k := range flat {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "# profiles: %s; %s\n", strings.Join(loaded.Profiles, ", "), staticNote)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, k := range keys {
+			v, _ := json.Marshal(flat[k])
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", k, v, loaded.Origin(k))
+		}
+		return tw.Flush()
+	}
+	switch f := c.String("format"); f {
+	case "yaml":
+		fmt.Fprintf(w, "# devcluster config; profiles: %s\n# %s\n", strings.Join(loaded.Profiles, ", "), staticNote)
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(tree); err != nil {
+			return err
+		}
+		return enc.Close()
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(tree)
+	default:
+		return cli.Exit(fmt.Sprintf("flag --format: %q is not a format; use yaml or json", f), exitUsage)
+	}
+}
+
+func configValidateAction(c *cli.Context) error {
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	if _, _, err := services.Export(loaded.Config); err != nil {
+		return configExit(err, loaded)
+	}
+	fmt.Fprintf(c.App.Writer, "config is valid (profiles: %s)\n", strings.Join(loaded.Profiles, ", "))
+	return nil
+}
+
+func configExportAction(c *cli.Context) error {
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	static, dynamic, err := services.Export(loaded.Config)
+	if err != nil {
+		return configExit(err, loaded)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", services.ServerVersion, strings.Join(loaded.Profiles, ", "))
+	fmt.Fprintf(w, "# Ports devcluster picks at start have Temporal's conventional numbers here.\n")
+	if _, err := w.Write(static); err != nil {
+		return err
+	}
+	if out := c.String("dynamic-config-out"); out != "" {
+		if err := os.WriteFile(out, dynamic, 0o644); err != nil {
+			return cli.Exit(fmt.Sprintf("flag --dynamic-config-out: %s cannot be written: %v", out, unwrapPath(err)), exitUsage)
+		}
+	} else if len(dynamic) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "# dynamic config (Temporal's file format; --dynamic-config-out FILE writes it):\n%s", dynamic)
+	}
+	return nil
+}

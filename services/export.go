@@ -1,0 +1,140 @@
+package services
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// conventionalPorts are the ports a Temporal cluster uses by convention;
+// `config export` gives them to services whose port devcluster would pick
+// at start, so the exported config runs as it is.
+var conventionalPorts = map[string]profiles.Service{
+	profiles.Frontend: {GRPCPort: 7233, MembershipPort: 6933, HTTPPort: 7243},
+	profiles.History:  {GRPCPort: 7234, MembershipPort: 6934},
+	profiles.Matching: {GRPCPort: 7235, MembershipPort: 6935},
+	profiles.Worker:   {GRPCPort: 7239, MembershipPort: 6939},
+}
+
+// ExportPorts fills every port left to devcluster (0) with Temporal's
+// conventional one, and membership ports too: a real cluster gossips on them.
+func ExportPorts(cfg profiles.Config) profiles.Config {
+	out := cfg.Clone()
+	for _, name := range profiles.ServiceNames {
+		s, conv := out.Services.Get(name), conventionalPorts[name]
+		if s.GRPCPort == 0 {
+			s.GRPCPort = conv.GRPCPort
+		}
+		if s.MembershipPort == 0 {
+			s.MembershipPort = conv.MembershipPort
+		}
+		if name == profiles.Frontend && s.HTTPPort == 0 {
+			s.HTTPPort = conv.HTTPPort
+		}
+	}
+	return out
+}
+
+// exportDatabaseName names the in-memory database in an exported config
+// (devcluster itself uses a fresh UUID per cluster).
+const exportDatabaseName = "devcluster"
+
+// Export renders cfg as what `temporal-server --config` reads (static
+// config YAML) and as a dynamic-config file in Temporal's format. Ports left
+// to devcluster get Temporal's conventional numbers (ExportPorts).
+func Export(cfg profiles.Config) (static, dynamic []byte, err error) {
+	cfg = ExportPorts(cfg)
+	sqlCfg := newSQLConfig(cfg.Persistence)
+	if cfg.Persistence.InMemory() {
+		sqlCfg.DatabaseName = exportDatabaseName
+	}
+	sc, err := StaticConfig(cfg, sqlCfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	static, err = compactYAML(sc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("render server config: %w", err)
+	}
+	dynamic, err = DynamicConfigYAML(cfg.DynamicConfig.Values)
+	return static, dynamic, err
+}
+
+// DynamicConfigYAML renders unconstrained values in Temporal's file format:
+// each key a list of {value: ...}.
+func DynamicConfigYAML(values map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	doc := yaml.Node{Kind: yaml.MappingNode}
+	for _, k := range keys {
+		var v yaml.Node
+		if err := v.Encode([]map[string]any{{"value": values[k]}}); err != nil {
+			return nil, fmt.Errorf("dynamic config %s: %w", k, err)
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &v)
+	}
+	return yaml.Marshal(&doc)
+}
+
+// compactYAML renders v without its zero values. The server decodes its
+// config into a zero Config, so an absent key and a zero one mean the same.
+func compactYAML(v any) ([]byte, error) {
+	raw, err := yaml.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var tree any
+	if err := yaml.Unmarshal(raw, &tree); err != nil {
+		return nil, err
+	}
+	tree, _ = prune(tree)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(tree); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// prune drops zero scalars and empty maps and lists; it reports whether
+// anything is left.
+func prune(v any) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if pe, ok := prune(e); ok {
+				x[k] = pe
+			} else {
+				delete(x, k)
+			}
+		}
+		return x, len(x) > 0
+	case []any:
+		var out []any
+		for _, e := range x {
+			if pe, ok := prune(e); ok {
+				out = append(out, pe)
+			}
+		}
+		return out, len(out) > 0
+	case nil:
+		return nil, false
+	case string:
+		return x, x != "" && x != "0s"
+	case bool:
+		return x, x
+	case int:
+		return x, x != 0
+	case float64:
+		return x, x != 0
+	}
+	return v, true
+}
