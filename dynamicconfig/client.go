@@ -18,6 +18,7 @@ type Client struct {
 	dc.NotifyingClientImpl
 
 	mu     sync.RWMutex
+	setMu  sync.Mutex // serialises Set and Override, so notifications arrive in order
 	values dc.ConfigValueMap
 }
 
@@ -56,8 +57,17 @@ func (c *Client) Values() dc.ConfigValueMap {
 // changed (a removed key is reported with a nil slice). It returns the
 // changed keys.
 func (c *Client) Set(values dc.ConfigValueMap) []dc.Key {
-	if values == nil {
-		values = dc.ConfigValueMap{}
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
+	return c.set(values)
+}
+
+// set does Set's work; the caller holds setMu, so that notifications reach
+// subscribers in the order the values were set.
+func (c *Client) set(in dc.ConfigValueMap) []dc.Key {
+	values := make(dc.ConfigValueMap, len(in)) // never keep the caller's map
+	for k, v := range in {
+		values[k] = v
 	}
 	c.mu.Lock()
 	changed := map[dc.Key][]dc.ConstrainedValue{}
@@ -89,20 +99,21 @@ func (c *Client) Set(values dc.ConfigValueMap) []dc.Key {
 // change a value on a running cluster.
 func (c *Client) Override(key string, value any) (restore func()) {
 	k := dc.MakeKey(key)
-	c.mu.RLock()
-	prev, had := c.values[k]
-	c.mu.RUnlock()
-
+	c.setMu.Lock()
+	defer c.setMu.Unlock()
 	next := c.Values()
+	prev, had := next[k]
 	next[k] = []dc.ConstrainedValue{{Value: value}}
-	c.Set(next)
+	c.set(next)
 	return func() {
+		c.setMu.Lock()
+		defer c.setMu.Unlock()
 		restored := c.Values()
 		if had {
 			restored[k] = prev
 		} else {
 			delete(restored, k)
 		}
-		c.Set(restored)
+		c.set(restored)
 	}
 }
