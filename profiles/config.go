@@ -205,6 +205,11 @@ func Default() Config {
 			"frontend.persistenceMaxQPS":       10000,
 			"history.persistenceMaxQPS":        45000,
 			"frontend.namespaceRPS.visibility": 100,
+			// Archival, when enabled, archives a closed workflow at once
+			// (not after a random delay of up to 5 minutes) and can be read.
+			"history.archivalProcessorArchiveDelay":   "0s",
+			"system.enableReadFromHistoryArchival":    true,
+			"system.enableReadFromVisibilityArchival": true,
 		}},
 		Startup:  Timeouts{Timeout: 60 * time.Second},
 		Shutdown: Timeouts{Timeout: 10 * time.Second},

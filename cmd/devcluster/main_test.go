@@ -7,6 +7,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -297,5 +299,70 @@ func TestBadInput(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("refused starts left files in %s: %v", dir, entries)
+	}
+}
+
+// TestProfileCIPortsFile is the CI recipe: a cluster on free ports whose
+// addresses a script reads from the ports file.
+func TestProfileCIPortsFile(t *testing.T) {
+	portsFile := filepath.Join(t.TempDir(), "ports.json")
+	p := startProc(t, "start", "--profile", "ci", "--ports-file", portsFile, "--namespace", "ci")
+	var ports Ports
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(portsFile)
+		if err == nil {
+			if err := json.Unmarshal(b, &ports); err != nil {
+				t.Fatalf("ports file is not JSON: %v\n%s", err, b)
+			}
+			break
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("devcluster exited before writing %s: %v", portsFile, p.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ports file within a minute")
+		}
+	}
+	if ports.Frontend == "" || ports.HTTP == "" || len(ports.Services) != 4 || !slices.Contains(ports.Namespaces, "ci") {
+		t.Fatalf("ports file incomplete: %+v", ports)
+	}
+	// The ci profile logs JSON.
+	if line, _, _ := strings.Cut(p.stderr.String(), "\n"); line != "" && !json.Valid([]byte(line)) {
+		t.Errorf("ci profile should log JSON, got %q", line)
+	}
+
+	c, err := client.Dial(client.Options{HostPort: ports.Frontend, Namespace: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, "ci", worker.Options{})
+	w.RegisterWorkflow(DoubleWorkflow)
+	w.RegisterActivity(Double)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "ci"}, DoubleWorkflow, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := wr.Get(ctx, &got); err != nil || got != 8 {
+		t.Fatalf("workflow result %d, %v; want 8", got, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if _, err := os.Stat(portsFile); !os.IsNotExist(err) {
+		t.Errorf("ports file should be removed at stop, stat: %v", err)
 	}
 }
