@@ -1,0 +1,288 @@
+// Package testutil runs a real Temporal cluster inside `go test`.
+//
+// NewCluster gives a test its own in-process cluster (in-memory SQLite, free
+// ports, profile "test"), stopped by t.Cleanup. NewNamespace gives a test a
+// fresh namespace on one cluster shared by the whole test binary: a package
+// of a hundred tests pays for one cluster start. Both are safe with
+// t.Parallel.
+//
+//	func TestGreeting(t *testing.T) {
+//		c := testutil.NewCluster(t)
+//		c.NewWorker("greetings", func(r worker.Registry) { r.RegisterWorkflow(Greet) })
+//		run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "greetings"}, Greet, "you")
+//		...
+//	}
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// TestProfile is the built-in profile clusters start from.
+const TestProfile = "test"
+
+// Option changes how NewCluster builds its cluster.
+type Option func(*options)
+
+type options struct {
+	profiles  []string
+	namespace string
+	sas       map[string]string
+	dynamic   map[string]any
+	configure []func(*profiles.Config)
+}
+
+// WithNamespace makes name the cluster's namespace: registered before the
+// cluster is ready, and the one Client and NewWorker use.
+func WithNamespace(name string) Option {
+	return func(o *options) { o.namespace = name }
+}
+
+// WithSearchAttributes registers custom search attributes (name to type:
+// Keyword, Text, Int, Double, Bool, Datetime, KeywordList) in the namespace.
+func WithSearchAttributes(sas map[string]string) Option {
+	return func(o *options) {
+		if o.sas == nil {
+			o.sas = map[string]string{}
+		}
+		for k, v := range sas {
+			o.sas[k] = v
+		}
+	}
+}
+
+// WithDynamicConfig sets a dynamic-config value (a Temporal key) from the
+// start. Cluster.SetDynamicConfig changes one while the cluster runs.
+func WithDynamicConfig(key string, value any) Option {
+	return func(o *options) {
+		if o.dynamic == nil {
+			o.dynamic = map[string]any{}
+		}
+		o.dynamic[key] = value
+	}
+}
+
+// WithProfile composes built-in profiles on top of "test", in order.
+func WithProfile(names ...string) Option {
+	return func(o *options) { o.profiles = append(o.profiles, names...) }
+}
+
+// WithConfig changes anything else in the config before the cluster starts.
+func WithConfig(f func(*profiles.Config)) Option {
+	return func(o *options) { o.configure = append(o.configure, f) }
+}
+
+// Config returns the config NewCluster would start for opts: the test
+// profile with the options applied.
+func Config(opts ...Option) (profiles.Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o.config()
+}
+
+// config composes the test profile with the options. The environment is
+// not read: a DEVCLUSTER_* variable must not change what a test runs.
+func (o *options) config() (profiles.Config, error) {
+	loaded, err := profiles.Load(profiles.LoadOptions{
+		Profiles:       append([]string{TestProfile}, o.profiles...),
+		ProfilesOrigin: "testutil.WithProfile",
+	})
+	if err != nil {
+		return profiles.Config{}, err
+	}
+	cfg := loaded.Config
+	if o.namespace != "" && o.namespace != profiles.DefaultNamespace {
+		cfg.Namespaces = append(cfg.Namespaces, profiles.Namespace{Name: o.namespace, Retention: profiles.DefaultRetention})
+	}
+	if len(o.sas) > 0 {
+		for i := range cfg.Namespaces {
+			if cfg.Namespaces[i].Name == o.namespaceName() {
+				cfg.Namespaces[i].SearchAttributes = o.sas
+			}
+		}
+	}
+	for k, v := range o.dynamic {
+		if cfg.DynamicConfig.Values == nil {
+			cfg.DynamicConfig.Values = map[string]any{}
+		}
+		cfg.DynamicConfig.Values[k] = v
+	}
+	for _, f := range o.configure {
+		f(&cfg)
+	}
+	return cfg, cfg.Validate()
+}
+
+func (o *options) namespaceName() string {
+	if o.namespace == "" {
+		return profiles.DefaultNamespace
+	}
+	return o.namespace
+}
+
+// Cluster is a running cluster owned by one test.
+type Cluster struct {
+	t         testing.TB
+	c         *bootstrap.Cluster
+	namespace string
+	logger    *slog.Logger
+
+	mu     sync.Mutex
+	client client.Client
+}
+
+// NewCluster starts a cluster for t and stops it when t ends (after the
+// test's workers and clients). A failure to start fails t on the calling
+// goroutine.
+func NewCluster(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := o.config()
+	if err != nil {
+		t.Fatalf("testutil: config: %v", err)
+	}
+	logger := testLogger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Startup.Timeout)
+	defer cancel()
+	bc, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
+	if err != nil {
+		t.Fatalf("testutil: start cluster: %v", err)
+	}
+	c := &Cluster{t: t, c: bc, namespace: o.namespaceName(), logger: logger}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		if c.client != nil {
+			c.client.Close()
+		}
+		c.mu.Unlock()
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+		defer cancel()
+		if err := bc.Stop(stopCtx); err != nil {
+			t.Errorf("testutil: stop cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Address returns the frontend's gRPC address (host:port).
+func (c *Cluster) Address() string { return c.c.FrontendAddr() }
+
+// Namespace returns the namespace Client and NewWorker use.
+func (c *Cluster) Namespace() string { return c.namespace }
+
+// Bootstrap returns the underlying cluster handle (config, other
+// addresses, dynamic config).
+func (c *Cluster) Bootstrap() *bootstrap.Cluster { return c.c }
+
+// ClientOptions returns SDK options for this cluster and namespace, with
+// the SDK's logs routed to the test.
+func (c *Cluster) ClientOptions() client.Options {
+	opts := c.c.ClientOptions(c.namespace)
+	opts.Logger = sdklog.NewStructuredLogger(c.logger.With("component", "sdk"))
+	return opts
+}
+
+// Client returns an SDK client for the cluster's namespace, dialled once
+// and closed when the test ends.
+func (c *Cluster) Client() client.Client {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		cl, err := client.Dial(c.ClientOptions())
+		if err != nil {
+			c.t.Fatalf("testutil: dial %s: %v", c.Address(), err)
+		}
+		c.client = cl
+	}
+	return c.client
+}
+
+// NewWorker starts a worker on taskQueue with what register registers; it
+// is stopped when the test ends, before the cluster.
+func (c *Cluster) NewWorker(taskQueue string, register func(worker.Registry), opts ...worker.Options) worker.Worker {
+	c.t.Helper()
+	return newWorker(c.t, c.Client(), taskQueue, register, opts)
+}
+
+// SetDynamicConfig changes a dynamic-config value while the cluster runs
+// (checked against the server's settings); the old value comes back when
+// the test ends.
+func (c *Cluster) SetDynamicConfig(key string, value any) {
+	c.t.Helper()
+	v, err := dynamicconfig.ParseValue(key, value)
+	if err != nil {
+		c.t.Fatalf("testutil: %v", err)
+	}
+	c.t.Cleanup(c.c.DynamicConfig().Override(key, v))
+}
+
+func newWorker(t testing.TB, cl client.Client, taskQueue string, register func(worker.Registry), opts []worker.Options) worker.Worker {
+	t.Helper()
+	var wo worker.Options
+	if len(opts) > 0 {
+		wo = opts[0]
+	}
+	w := worker.New(cl, taskQueue, wo)
+	if register != nil {
+		register(w)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatalf("testutil: start worker on %s: %v", taskQueue, err)
+	}
+	t.Cleanup(w.Stop)
+	return w
+}
+
+// testLogger keeps the cluster's logs and prints them through t.Log when
+// the test fails, or always with -v.
+func testLogger(t testing.TB) *slog.Logger {
+	buf := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() || testing.Verbose() {
+			if s := strings.TrimSpace(buf.String()); s != "" {
+				t.Logf("cluster logs:\n%s", s)
+			}
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// deadline bounds each call testutil makes to a cluster.
+const deadline = 30 * time.Second

@@ -1,0 +1,171 @@
+package testutil_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/devcluster/devcluster/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// Tag upserts a keyword search attribute and returns the namespace it ran in.
+func Tag(ctx workflow.Context, customer string) (string, error) {
+	key := temporal.NewSearchAttributeKeyKeyword("CustomerId")
+	if err := workflow.UpsertTypedSearchAttributes(ctx, key.ValueSet(customer)); err != nil {
+		return "", err
+	}
+	return workflow.GetInfo(ctx).Namespace, nil
+}
+
+// Echo returns its input.
+func Echo(_ workflow.Context, s string) (string, error) { return s, nil }
+
+func register(r worker.Registry) {
+	r.RegisterWorkflow(Tag)
+	r.RegisterWorkflow(Echo)
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls f until it succeeds or the deadline passes.
+func waitFor(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after 15s: %v", what, err)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+}
+
+func TestNewClusterWithNamespaceAndSearchAttributes(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t, testutil.WithNamespace("orders"), testutil.WithSearchAttributes(map[string]string{"CustomerId": "Keyword"}))
+	if c.Namespace() != "orders" {
+		t.Fatalf("namespace %q, want orders", c.Namespace())
+	}
+	c.NewWorker("tq", register)
+	ctx := ctxFor(t)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "tag-1", TaskQueue: "tq"}, Tag, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns string
+	if err := run.Get(ctx, &ns); err != nil || ns != "orders" {
+		t.Fatalf("ran in %q (%v), want orders", ns, err)
+	}
+	waitFor(t, "visibility lists the workflow by CustomerId", func() error {
+		resp, err := c.Client().ListWorkflow(ctx, listRequest(c.Namespace(), `CustomerId = "acme"`))
+		if err != nil {
+			return err
+		}
+		if len(resp.Executions) != 1 || resp.Executions[0].Execution.WorkflowId != "tag-1" {
+			return errors.New("not listed yet")
+		}
+		return nil
+	})
+}
+
+// TestSharedNamespacesAreIsolated runs the same workflow ID in two
+// namespaces of the shared cluster at once: neither sees the other's.
+func TestSharedNamespacesAreIsolated(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"a", "b"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ns := testutil.NewNamespace(t)
+			ns.NewWorker("tq", register)
+			ctx := ctxFor(t)
+			run, err := ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "same-id", TaskQueue: "tq"}, Echo, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if err := run.Get(ctx, &got); err != nil || got != name {
+				t.Fatalf("got %q (%v), want %q", got, err, name)
+			}
+			waitFor(t, "visibility lists exactly this namespace's workflow", func() error {
+				resp, err := ns.Client().ListWorkflow(ctx, listRequest(ns.Name(), ""))
+				if err != nil {
+					return err
+				}
+				if len(resp.Executions) != 1 {
+					return errors.New("want exactly one execution, got " + strconv.Itoa(len(resp.Executions)))
+				}
+				return nil
+			})
+			if !strings.HasPrefix(ns.Name(), "TestSharedNamespacesAreIsolated-"+name+"-") {
+				t.Errorf("namespace name %q does not name the test", ns.Name())
+			}
+		})
+	}
+}
+
+func TestSharedNamespaceSearchAttributes(t *testing.T) {
+	t.Parallel()
+	ns := testutil.NewNamespace(t, testutil.WithSearchAttributes(map[string]string{"CustomerId": "keyword"}))
+	ns.NewWorker("tq", register)
+	ctx := ctxFor(t)
+	run, err := ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tq"}, Tag, "initech")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetDynamicConfig(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t, testutil.WithDynamicConfig("limit.maxIDLength", 100))
+	c.NewWorker("tq", register)
+	ctx := ctxFor(t)
+	longID := strings.Repeat("x", 50)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: longID, TaskQueue: "tq"}, Echo, "ok")
+	if err != nil {
+		t.Fatalf("a 50-character ID is within the limit of 100: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDynamicConfig("limit.maxIDLength", 20)
+	waitFor(t, "a 50-character workflow ID is refused", func() error {
+		_, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: longID + "-2", TaskQueue: "tq"}, Echo, "no")
+		var invalid *serviceerror.InvalidArgument
+		if errors.As(err, &invalid) {
+			return nil
+		}
+		return errors.New("start was not refused: " + errString(err))
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
