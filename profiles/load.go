@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -94,6 +95,7 @@ type Loaded struct {
 // Origin returns where key (or the nearest enclosing key that was set) came
 // from; "namespaces[1].name" is answered by "namespaces".
 func (l *Loaded) Origin(key string) string {
+	key = mapIndex.ReplaceAllString(key, ".$1") // persistence.pragmas[journal_mode]
 	for k := key; k != ""; {
 		if o, ok := l.Sources[k]; ok {
 			return o
@@ -105,6 +107,21 @@ func (l *Loaded) Origin(key string) string {
 		k = k[:i]
 	}
 	return ""
+}
+
+// mapIndex matches a map entry in a decoder's key: "[journal_mode]".
+var mapIndex = regexp.MustCompile(`\[([^\]0-9][^\]]*)\]`)
+
+// dropNil removes keys whose value is null, recursively.
+func dropNil(m map[string]any) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			dropNil(x)
+		}
+	}
 }
 
 // ErrConfig marks every error of Load, so front ends exit with the usage code.
@@ -172,6 +189,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 	}
 
 	for _, l := range layers[1:] {
+		dropNil(l.data) // an empty section ("log:") sets nothing
 		for _, fe := range checkKeys(l.data, l.name) {
 			if o, ok := l.origins[fe.Key]; ok {
 				fe.Origin = o
@@ -196,6 +214,19 @@ func Load(o LoadOptions) (*Loaded, error) {
 				origin = o
 			}
 			sources[key] = origin
+			// A value set under a key a lower layer set as a whole (a map
+			// under "temporal", a map where a scalar was) makes the
+			// enclosing key this layer's too.
+			for p := key; ; {
+				i := strings.LastIndexByte(p, '.')
+				if i < 0 {
+					break
+				}
+				p = p[:i]
+				if _, ok := sources[p]; ok {
+					sources[p] = origin
+				}
+			}
 		}
 		// A layer that sets a whole list or map replaces what was below.
 		for key, v := range l.data {
@@ -481,7 +512,9 @@ func (c *Config) normalize() {
 		if c.Namespaces[i].Name == DefaultNamespace {
 			hasDefault = true
 			if i != 0 {
-				c.Namespaces[0], c.Namespaces[i] = c.Namespaces[i], c.Namespaces[0]
+				def := c.Namespaces[i]
+				rest := append(append([]Namespace(nil), c.Namespaces[:i]...), c.Namespaces[i+1:]...)
+				c.Namespaces = append([]Namespace{def}, rest...)
 			}
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -74,8 +76,15 @@ func DynamicConfigYAML(values map[string]any) ([]byte, error) {
 	sort.Strings(keys)
 	doc := yaml.Node{Kind: yaml.MappingNode}
 	for _, k := range keys {
+		val, err := dynamicconfig.ParseValue(k, values[k])
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := val.(time.Duration); ok {
+			val = d.String()
+		}
 		var v yaml.Node
-		if err := v.Encode([]map[string]any{{"value": values[k]}}); err != nil {
+		if err := v.Encode([]map[string]any{{"value": val}}); err != nil {
 			return nil, fmt.Errorf("dynamic config %s: %w", k, err)
 		}
 		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, &v)

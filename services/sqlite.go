@@ -56,6 +56,8 @@ func newSQLConfig(p profiles.Persistence) *config.SQL {
 		maps.Copy(attrs, p.Pragmas)
 		return &config.SQL{
 			PluginName:        sqliteplugin.PluginName,
+			ConnectAddr:       "localhost", // unused by SQLite; the server's loader requires it
+			ConnectProtocol:   "tcp",
 			DatabaseName:      "devcluster-" + uuid.NewString(),
 			ConnectAttributes: attrs,
 		}
@@ -65,6 +67,8 @@ func newSQLConfig(p profiles.Persistence) *config.SQL {
 	attrs["mode"] = "rwc"
 	return &config.SQL{
 		PluginName:        sqliteplugin.PluginName,
+		ConnectAddr:       "localhost",
+		ConnectProtocol:   "tcp",
 		DatabaseName:      p.File,
 		ConnectAttributes: attrs,
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -99,6 +100,9 @@ func configValidateAction(c *cli.Context) error {
 	loaded, err := loadConfig(c, os.Environ())
 	if err != nil {
 		return configExit(err, nil)
+	}
+	if _, err := dynamicconfig.Parse(loaded.Config.DynamicConfig.Values); err != nil {
+		return configExit(err, loaded)
 	}
 	if _, _, err := services.Export(loaded.Config); err != nil {
 		return configExit(err, loaded)

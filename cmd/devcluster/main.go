@@ -51,7 +51,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 // flag and points at --help, instead of printing the whole help text.
 func onUsageError(c *cli.Context, err error, _ bool) error {
 	msg := err.Error()
-	cmd := c.Command.FullName()
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	cmd := strings.Join(names, " ")
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		msg = fmt.Sprintf("unknown flag --%s", name)
 	}

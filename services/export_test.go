@@ -1,0 +1,317 @@
+package services
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"gopkg.in/yaml.v3"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// exportCases are configs whose export must be what devcluster runs.
+func exportCases(t *testing.T) []struct {
+	name string
+	cfg  profiles.Config
+} {
+	dir := t.TempDir()
+	rich := profiles.Default().Clone()
+	rich.IP = "0.0.0.0"
+	rich.Services.Frontend = profiles.Service{GRPCPort: 7300, HTTPPort: -1}
+	rich.Services.History = profiles.Service{GRPCPort: 7301, MembershipPort: 7401}
+	rich.Persistence.File = filepath.Join(dir, "data", "devcluster.db")
+	rich.Persistence.Shards = 4
+	rich.Persistence.Pragmas = map[string]string{"busy_timeout": "5000"}
+	rich.Archival.History = profiles.ArchivalTarget{Enabled: true, Dir: filepath.Join(dir, "archival", "history")}
+	rich.Archival.Visibility = profiles.ArchivalTarget{Enabled: true, Dir: filepath.Join(dir, "archival", "visibility")}
+	rich.Cluster = profiles.Cluster{Name: "east", ID: "9b2c4f4e-2b8d-4c1e-9d3a-1f6f1d2a3b4c",
+		InitialFailoverVersion: 2, FailoverVersionIncrement: 100, EnableGlobalNamespace: true}
+	rich.Temporal = map[string]any{
+		"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "10s"}},
+	}
+
+	historyOnly := profiles.Default().Clone()
+	historyOnly.Archival.History = profiles.ArchivalTarget{Enabled: true, Dir: filepath.Join(dir, "h")}
+	historyOnly.Temporal = map[string]any{
+		"persistence": map[string]any{"datastores": map[string]any{
+			storeName: map[string]any{"sql": map[string]any{"maxConns": 3}},
+		}},
+	}
+
+	return []struct {
+		name string
+		cfg  profiles.Config
+	}{
+		{"default", profiles.Default()},
+		{"file database, archival, temporal section, 4 shards", rich},
+		{"history archival only, SQL tuned in the temporal section", historyOnly},
+	}
+}
+
+// yamlOf renders a server config for comparison.
+func yamlOf(t *testing.T, c *config.Config) string {
+	t.Helper()
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatalf("marshal server config: %v", err)
+	}
+	return string(b)
+}
+
+// TestExportLoadsInServer writes Export's static config to a file, loads it
+// with the server's own loader and compares it with what devcluster runs.
+func TestExportLoadsInServer(t *testing.T) {
+	for _, tc := range exportCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			before := yamlOfProfile(t, tc.cfg)
+			static, _, err := Export(tc.cfg)
+			if err != nil {
+				t.Fatalf("Export: %v", err)
+			}
+			if yamlOfProfile(t, tc.cfg) != before {
+				t.Error("Export changed the config it was given")
+			}
+			path := filepath.Join(t.TempDir(), "temporal.yaml")
+			if err := os.WriteFile(path, static, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := config.Load(config.WithConfigFile(path))
+			patched := false
+			if err != nil && strings.Contains(err.Error(), "SQL.ConnectAddr: zero value") {
+				// Known bug (see report): the export has no connectAddr and
+				// connectProtocol, which the server's loader requires even for
+				// SQLite. Report it, then go on with both set to check the rest.
+				t.Errorf("the server cannot load the export: %v", err)
+				loaded, err = config.Load(config.WithConfigFile(withConnectAddr(t, static)))
+				patched = true
+			}
+			if err != nil {
+				t.Fatalf("the server cannot load the export: %v\n%s", err, static)
+			}
+
+			// What devcluster runs for the same config.
+			ported := ExportPorts(tc.cfg)
+			sqlCfg := newSQLConfig(ported.Persistence)
+			if ported.Persistence.InMemory() {
+				sqlCfg.DatabaseName = exportDatabaseName
+			}
+			if patched {
+				sqlCfg.ConnectAddr, sqlCfg.ConnectProtocol = patchConnectAddr, patchConnectProtocol
+			}
+			want, err := StaticConfig(ported, sqlCfg)
+			if err != nil {
+				t.Fatalf("StaticConfig: %v", err)
+			}
+			if got, want := yamlOf(t, loaded), yamlOf(t, want); got != want {
+				t.Errorf("the server loads a different config than devcluster runs\nloaded:\n%s\nruns:\n%s", got, want)
+			}
+			if err := loaded.Validate(); err != nil {
+				t.Errorf("the loaded export fails the server's validation: %v", err)
+			}
+
+			// Spot checks, so that a bug making both sides equally wrong
+			// still shows.
+			for _, name := range profiles.ServiceNames {
+				if loaded.Services[name].RPC.GRPCPort == 0 {
+					t.Errorf("service %s has no gRPC port in the export", name)
+				}
+				if loaded.Services[name].RPC.MembershipPort == 0 {
+					t.Errorf("service %s has no membership port in the export", name)
+				}
+			}
+			if got := loaded.Persistence.NumHistoryShards; got != int32(tc.cfg.Persistence.Shards) {
+				t.Errorf("numHistoryShards = %d, want %d", got, tc.cfg.Persistence.Shards)
+			}
+			ds := loaded.Persistence.DataStores[storeName]
+			if ds.SQL == nil {
+				t.Fatalf("no SQL data store %q in the export", storeName)
+			}
+			wantDB := tc.cfg.Persistence.File
+			if tc.cfg.Persistence.InMemory() {
+				wantDB = exportDatabaseName
+			}
+			if ds.SQL.DatabaseName != wantDB {
+				t.Errorf("databaseName = %q, want %q", ds.SQL.DatabaseName, wantDB)
+			}
+			for kind, target := range map[string]profiles.ArchivalTarget{"history": tc.cfg.Archival.History, "visibility": tc.cfg.Archival.Visibility} {
+				state, uri := loaded.Archival.History.State, loaded.NamespaceDefaults.Archival.History.URI
+				if kind == "visibility" {
+					state, uri = loaded.Archival.Visibility.State, loaded.NamespaceDefaults.Archival.Visibility.URI
+				}
+				switch {
+				case target.Enabled && (state != "enabled" || uri != "file://"+target.Dir):
+					t.Errorf("%s archival = %q at %q, want enabled at file://%s", kind, state, uri, target.Dir)
+				case !target.Enabled && (state != "disabled" || uri != ""):
+					t.Errorf("%s archival = %q at %q, want disabled", kind, state, uri)
+				}
+			}
+		})
+	}
+}
+
+// The values Temporal's own SQLite sample configs use; the plugin ignores them.
+const (
+	patchConnectAddr     = "localhost"
+	patchConnectProtocol = "tcp"
+)
+
+// withConnectAddr writes static with connectAddr and connectProtocol set in
+// the SQL store and returns the file's path.
+func withConnectAddr(t *testing.T, static []byte) string {
+	t.Helper()
+	var tree map[string]any
+	if err := yaml.Unmarshal(static, &tree); err != nil {
+		t.Fatal(err)
+	}
+	sql := tree["persistence"].(map[string]any)["datastores"].(map[string]any)[storeName].(map[string]any)["sql"].(map[string]any)
+	sql["connectAddr"], sql["connectProtocol"] = patchConnectAddr, patchConnectProtocol
+	b, err := yaml.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "patched.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// yamlOfProfile renders a devcluster config, to see that it is not changed.
+func yamlOfProfile(t *testing.T, c profiles.Config) string {
+	t.Helper()
+	b, err := yaml.Marshal(profiles.ToMap(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestExportTemporalSection(t *testing.T) {
+	cfg := profiles.Default().Clone()
+	cfg.Temporal = map[string]any{"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "10s"}}}
+	static, _, err := Export(cfg)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	var tree struct {
+		Global struct {
+			Membership struct {
+				MaxJoinDuration  string `yaml:"maxJoinDuration"`
+				BroadcastAddress string `yaml:"broadcastAddress"`
+			} `yaml:"membership"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal(static, &tree); err != nil {
+		t.Fatal(err)
+	}
+	if tree.Global.Membership.MaxJoinDuration != "10s" || tree.Global.Membership.BroadcastAddress != "127.0.0.1" {
+		t.Errorf("global.membership = %+v, want maxJoinDuration 10s and the generated broadcastAddress", tree.Global.Membership)
+	}
+
+	bad := []struct {
+		name     string
+		temporal map[string]any
+		part     string
+		// lines is the number of lines of the message when not 1.
+		lines int
+	}{
+		// Known bug (see report): yaml's "unmarshal errors:\n  line N: ..."
+		// is passed on with its two lines, and N is a line of devcluster's
+		// internal YAML, not of the user's file.
+		{"unknown key", map[string]any{"global": map[string]any{"nope": 1}}, "field nope not found", 2},
+		{"wrong type", map[string]any{"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "soon"}}}, "does not fit the server's static config", 2},
+		{"rejected by the server's validation", map[string]any{"publicClient": map[string]any{"forceTLSConfig": "sometimes"}}, "the server rejects: invalid value for publicClient.forceTLSConfig", 1},
+		{"archival without a provider", map[string]any{"archival": map[string]any{"history": map[string]any{"state": "enabled"}}}, "the server rejects", 1},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := profiles.Default().Clone()
+			cfg.Temporal = tc.temporal
+			static, dynamic, err := Export(cfg)
+			if err == nil {
+				t.Fatalf("Export accepted temporal section %v:\n%s", tc.temporal, static)
+			}
+			if static != nil || dynamic != nil {
+				t.Error("Export returned output with its error")
+			}
+			var fe *profiles.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v (%T) is not a *profiles.FieldError", err, err)
+			}
+			if fe.Key != "temporal" {
+				t.Errorf("FieldError key = %q, want temporal", fe.Key)
+			}
+			if !strings.Contains(fe.Error(), tc.part) {
+				t.Errorf("error %q does not contain %q", fe.Error(), tc.part)
+			}
+			if got := strings.Count(fe.Error(), "\n") + 1; got != tc.lines {
+				t.Errorf("error has %d lines, want %d: %q", got, tc.lines, fe.Error())
+			}
+		})
+	}
+}
+
+// TestExportDynamicConfig checks the dynamic-config file with the server's
+// own loader: every key registered, every value valid.
+func TestExportDynamicConfig(t *testing.T) {
+	cfg := profiles.Default().Clone()
+	cfg.DynamicConfig.Values["limit.maxIDLength"] = 300
+	cfg.DynamicConfig.Values["history.defaultActivityRetryPolicy"] = map[string]any{"MaximumAttempts": 3}
+	_, dynamic, err := Export(cfg)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	lr := dynamicconfig.LoadYamlFile(dynamic)
+	if err := lr.Err(); err != nil {
+		t.Fatalf("the server cannot load the dynamic config: %v\n%s", err, dynamic)
+	}
+	if len(lr.Warnings) > 0 {
+		t.Errorf("the server warns about the dynamic config: %v\n%s", lr.Warnings, dynamic)
+	}
+	if len(lr.Map) != len(cfg.DynamicConfig.Values) {
+		t.Errorf("dynamic config has %d keys, want %d:\n%s", len(lr.Map), len(cfg.DynamicConfig.Values), dynamic)
+	}
+	cvs := lr.Map[dynamicconfig.MakeKey("limit.maxIDLength")]
+	if len(cvs) != 1 || cvs[0].Value != 300 {
+		t.Errorf("limit.maxIDLength = %+v, want one value 300", cvs)
+	}
+
+	// Values decoded from JSON (--dynamic-config-value, .json files) are
+	// json.Number.
+	t.Run("JSON numbers", func(t *testing.T) {
+		out, err := DynamicConfigYAML(map[string]any{"limit.maxIDLength": json.Number("300")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr := dynamicconfig.LoadYamlFile(out)
+		cvs := lr.Map[dynamicconfig.MakeKey("limit.maxIDLength")]
+		if len(cvs) != 1 || cvs[0].Value != 300 || len(lr.Warnings) > 0 {
+			t.Errorf("limit.maxIDLength from json.Number = %+v (warnings %v); want the int 300:\n%s", cvs, lr.Warnings, out)
+		}
+
+	})
+}
+
+// TestExportDeterministic: the same config exports the same bytes.
+func TestExportDeterministic(t *testing.T) {
+	cfg := profiles.Default().Clone()
+	cfg.Persistence.Shards = 4
+	cfg.DynamicConfig.Values["limit.maxIDLength"] = 300
+	a1, b1, err := Export(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, b2, err := Export(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a1) != string(a2) || string(b1) != string(b2) {
+		t.Errorf("two exports of one config differ:\n%s\n---\n%s", a1, a2)
+	}
+}
