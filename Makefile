@@ -24,6 +24,7 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./bootstrap/... ./testutil/...
+	$(GO) test -run '^$$' -bench ReloadLatency -benchtime 20x -count 3 ./dynamicconfig/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"go.uber.org/dig"
 	"go.uber.org/fx"
@@ -26,6 +27,7 @@ const ServerVersion = services.ServerVersion
 var (
 	ErrUnknownDynamicConfigKey = dynamicconfig.ErrUnknownKey
 	ErrBadDynamicConfigValue   = dynamicconfig.ErrBadValue
+	ErrBadDynamicConfigFile    = dynamicconfig.ErrBadFile
 )
 
 // ErrNotReady reports a cluster that did not become ready before its start
@@ -79,7 +81,7 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 		}),
 		fx.StartTimeout(cfg.Startup.Timeout),
 		fx.StopTimeout(cfg.Shutdown.Timeout),
-		fx.Provide(newDynamicConfig, newFatalSink, newServer),
+		fx.Provide(newDynamicConfig, newFileWatch, newFatalSink, newServer),
 		fx.Invoke(func(*services.Server) {}),
 	}
 }
@@ -92,6 +94,54 @@ func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
 		return nil, err
 	}
 	return dynamicconfig.NewClient(values), nil
+}
+
+// fileWatch keeps the dynamic-config file (dynamic-config.file), if any,
+// in the client's file layer while the cluster runs.
+type fileWatch struct {
+	mu sync.Mutex
+	w  *dynamicconfig.Watcher
+}
+
+// Status returns the watcher's state; false when no file is configured.
+func (f *fileWatch) Status() (dynamicconfig.Status, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.w == nil {
+		return dynamicconfig.Status{}, false
+	}
+	return f.w.Status(), true
+}
+
+// newFileWatch loads the file before the server starts (its hook runs
+// first: the server's constructor depends on it) and stops watching last.
+func newFileWatch(lc fx.Lifecycle, cfg profiles.Config, client *dynamicconfig.Client, logger *slog.Logger) *fileWatch {
+	f := &fileWatch{}
+	path := cfg.DynamicConfig.File
+	if path == "" {
+		return f
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			w, err := dynamicconfig.WatchFile(path, client, logger.With("component", "dynamicconfig"), nil)
+			if err != nil {
+				return err
+			}
+			f.mu.Lock()
+			f.w = w
+			f.mu.Unlock()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.w == nil {
+				return nil
+			}
+			return f.w.Close()
+		},
+	})
+	return f
 }
 
 // fatalSink records a background failure of the running server and asks fx
@@ -113,7 +163,7 @@ func (f *fatalSink) report(err error) {
 	_ = f.shutdowner.Shutdown(fx.ExitCode(1))
 }
 
-func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, sink *fatalSink) (*services.Server, error) {
+func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, _ *fileWatch, sink *fatalSink) (*services.Server, error) {
 	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report})
 	if err != nil {
 		return nil, err
@@ -149,7 +199,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		return nil, err
 	}
 	c := &Cluster{done: make(chan struct{})}
-	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.sink, &c.logger))...)
+	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
 		return nil, unwrapFx(err)
 	}

@@ -24,6 +24,7 @@ type Cluster struct {
 	app     *fx.App
 	server  *services.Server
 	dynamic *dynamicconfig.Client
+	files   *fileWatch
 	sink    *fatalSink
 	logger  *slog.Logger
 
@@ -107,6 +108,10 @@ func (c *Cluster) Namespaces() []string {
 // DynamicConfig returns the client the server reads dynamic config from;
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
+
+// DynamicConfigFile returns the state of the watched dynamic-config file;
+// false when the cluster has none.
+func (c *Cluster) DynamicConfigFile() (dynamicconfig.Status, bool) { return c.files.Status() }
 
 // TLSConfig returns the client TLS config for the frontend, or nil when the
 // frontend is plaintext.

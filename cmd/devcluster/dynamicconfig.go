@@ -1,13 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
+
+	dc "go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/profiles"
 )
 
 func dynamicConfigCommand() *cli.Command {
@@ -16,6 +22,20 @@ func dynamicConfigCommand() *cli.Command {
 		Aliases: []string{"dc"},
 		Usage:   "inspect the dynamic-config settings of the embedded server",
 		Subcommands: []*cli.Command{
+			{
+				Name:         "show",
+				Usage:        "print every dynamic-config value a cluster started with these flags serves, with its constraints and source",
+				Flags:        startFlags(),
+				Action:       dynamicConfigShowAction,
+				OnUsageError: onUsageError,
+			},
+			{
+				Name:         "validate",
+				Usage:        "check a dynamic-config file (Temporal's format) against the server's settings; exit 2 if it has problems",
+				ArgsUsage:    "FILE",
+				Action:       dynamicConfigValidateAction,
+				OnUsageError: onUsageError,
+			},
 			{
 				Name:         "keys",
 				Usage:        "list the settings the server registers (optionally those containing TEXT)",
@@ -67,4 +87,108 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// dcRow is one line of `dynamicconfig show`.
+type dcRow struct{ key, value, constraints, source string }
+
+func dynamicConfigShowAction(c *cli.Context) error {
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	cfg := loaded.Config
+	static, err := dynamicconfig.Parse(cfg.DynamicConfig.Values)
+	if err != nil {
+		return configExit(err, loaded)
+	}
+	rows := map[string][]dcRow{}
+	for k, cvs := range static {
+		s, _ := dynamicconfig.Lookup(k.String())
+		src := loaded.Origin("dynamic-config.values." + s.Key)
+		if src == "" {
+			src = originOfFolded(loaded, k.String())
+		}
+		rows[s.Key] = valueRows(s, cvs, src)
+	}
+	w := c.App.Writer
+	var fileErr error
+	if path := cfg.DynamicConfig.File; path != "" {
+		fileValues, exists, err := dynamicconfig.ReadFile(path)
+		switch {
+		case err != nil:
+			fileErr = err
+		case !exists:
+			fmt.Fprintf(w, "# %s does not exist yet; a running cluster applies it when it appears\n", path)
+		default:
+			for k, cvs := range fileValues {
+				s, _ := dynamicconfig.Lookup(k.String())
+				rows[s.Key] = valueRows(s, cvs, "file "+path) // the file wins over static values
+			}
+		}
+	}
+	fmt.Fprintf(w, "# precedence: server default < profiles and --config < --dynamic-config-value < --dynamic-config-file\n")
+	keys := make([]string, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tVALUE\tCONSTRAINTS\tSOURCE")
+	for _, k := range keys {
+		for _, r := range rows[k] {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.key, r.value, r.constraints, r.source)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if fileErr != nil {
+		return cli.Exit(fmt.Sprintf("%s\n(the file has problems: a running cluster keeps its last good values)", fileErr), exitUsage)
+	}
+	return nil
+}
+
+func valueRows(s dynamicconfig.Setting, cvs []dc.ConstrainedValue, source string) []dcRow {
+	out := make([]dcRow, len(cvs))
+	for i, cv := range cvs {
+		v, _ := json.Marshal(cv.Value)
+		key := s.Key
+		if s.Restart {
+			key += " (read at start)"
+		}
+		cons := dynamicconfig.DescribeConstraints(cv.Constraints)
+		if cons == "" {
+			cons = "-"
+		}
+		out[i] = dcRow{key: key, value: oneLine(string(v), 60), constraints: cons, source: source}
+	}
+	return out
+}
+
+// originOfFolded finds the source of a dynamic-config key spelled in
+// another case than the registry's.
+func originOfFolded(loaded *profiles.Loaded, key string) string {
+	for k, o := range loaded.Sources {
+		if rest, ok := strings.CutPrefix(k, "dynamic-config.values."); ok && strings.EqualFold(rest, key) {
+			return o
+		}
+	}
+	return ""
+}
+
+func dynamicConfigValidateAction(c *cli.Context) error {
+	if c.Args().Len() != 1 {
+		return cli.Exit("dynamicconfig validate takes one FILE; e.g. devcluster dynamicconfig validate dynamicconfig.yaml", exitUsage)
+	}
+	path := c.Args().First()
+	values, exists, err := dynamicconfig.ReadFile(path)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if !exists {
+		return cli.Exit(fmt.Sprintf("%s does not exist", path), exitUsage)
+	}
+	fmt.Fprintf(c.App.Writer, "%s is valid: %d key(s)\n", path, len(values))
+	return nil
 }

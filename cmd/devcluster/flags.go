@@ -38,6 +38,7 @@ const (
 	flagConfig              = "config"
 	flagPortsFile           = "ports-file"
 	flagDataDir             = "data-dir"
+	flagDynamicConfigFile   = "dynamic-config-file"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
@@ -65,6 +66,7 @@ var startFlagKeys = map[string]string{
 	flagShutdownTimeout:    "shutdown.timeout",
 	flagPortsFile:          "ports-file",
 	flagDataDir:            "data-dir",
+	flagDynamicConfigFile:  "dynamic-config.file",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
 	flagSearchAttribute:    "namespaces[*].search-attributes",
@@ -101,6 +103,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagStartupTimeout, Value: profiles.Default().Startup.Timeout, Usage: "give up starting after this long"},
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: profiles.Default().Shutdown.Timeout, Usage: "stop at once after this long"},
 		&cli.StringFlag{Name: flagPortsFile, Usage: "write the cluster's addresses as JSON to this file once it is ready (removed at stop)"},
+		&cli.StringFlag{Name: flagDynamicConfigFile, Usage: "dynamic-config YAML in Temporal's format, applied over --dynamic-config-value and reloaded on every save (may appear later)"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -207,6 +208,14 @@ func dynamicConfigOrigin(err error, loaded *profiles.Loaded) string {
 	var lines []string
 	var walk func(error)
 	walk = func(e error) {
+		if fe, ok := e.(*dynamicconfig.FileError); ok {
+			line := fe.Error()
+			if o := loaded.Origin("dynamic-config.file"); o != "" {
+				line += " (from " + o + ")"
+			}
+			lines = append(lines, line)
+			return
+		}
 		if k, ok := e.(interface{ Key() string }); ok {
 			line := e.Error()
 			if o := loaded.Origin("dynamic-config.values." + k.Key()); o != "" {
@@ -228,7 +237,8 @@ func dynamicConfigOrigin(err error, loaded *profiles.Loaded) string {
 }
 
 func isDynamicConfigError(err error) bool {
-	return errors.Is(err, bootstrap.ErrUnknownDynamicConfigKey) || errors.Is(err, bootstrap.ErrBadDynamicConfigValue)
+	return errors.Is(err, bootstrap.ErrUnknownDynamicConfigKey) || errors.Is(err, bootstrap.ErrBadDynamicConfigValue) ||
+		errors.Is(err, bootstrap.ErrBadDynamicConfigFile)
 }
 
 func waitReadyAction(c *cli.Context) error {

@@ -233,6 +233,10 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	free := "--port=0"
+	badDC := filepath.Join(dir, "dc.yaml")
+	if err := os.WriteFile(badDC, []byte("limit.maxIDLenght:\n  - value: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name string
@@ -268,6 +272,10 @@ func TestBadInput(t *testing.T) {
 			[]string{"log.level", "loud", "debug, info, warn, error", "flag --log-level"}},
 		{"bad namespace", []string{"start", free, "--namespace", "a/b"}, 2,
 			[]string{"a/b", "not a valid namespace name", "flag --namespace"}},
+		{"bad dynamic config file", []string{"start", free, "--http-port", "0", "--dynamic-config-file", badDC}, 2,
+			[]string{badDC + ":1", "limit.maxIDLenght", "did you mean limit.maxIDLength"}},
+		{"dynamic config file in a missing directory", []string{"start", free, "--http-port", "0", "--dynamic-config-file", filepath.Join(dir, "nope", "dc.yaml")}, 2,
+			[]string{"does not exist", "create it"}},
 		{"unknown flag", []string{"start", "--prot", "7233"}, 2,
 			[]string{"unknown flag --prot", "devcluster start --help"}},
 		{"stray argument", []string{"start", "7233"}, 2,
@@ -297,7 +305,7 @@ func TestBadInput(t *testing.T) {
 	}
 	// Nothing was created next to the refused files.
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
+	if len(entries) != 2 {
 		t.Errorf("refused starts left files in %s: %v", dir, entries)
 	}
 }
