@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/server/common/config"
 	dc "go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/headers"
+	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/fx"
 
@@ -192,7 +193,8 @@ func (s *Server) startServer(ctx context.Context) error {
 
 	opts := []temporal.ServerOption{
 		temporal.WithConfig(s.static), // first: later options read it
-		temporal.ForServices(temporal.DefaultServices),
+		// worker: built by workerServiceProvider below
+		temporal.ForServices([]string{string(primitives.FrontendService), string(primitives.HistoryService), string(primitives.MatchingService)}),
 		temporal.WithStaticHosts(staticHosts(s.cfg)),
 		temporal.WithLogger(serverLog),
 		temporal.WithNamespaceLogger(serverLog),
@@ -201,7 +203,8 @@ func (s *Server) startServer(ctx context.Context) error {
 	// Offline by default: trace exporters that the server would pick up
 	// from OTEL_* variables are dropped.
 	top := fx.Options(temporal.TopLevelModule,
-		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }),
+		fx.Provide(workerServiceProvider))
 
 	var srv temporal.Server
 	err = guard(s, func() error {
