@@ -29,6 +29,10 @@ var builtinFS embed.FS
 // DefaultProfile is used when no profile is named.
 const DefaultProfile = "dev"
 
+// BaseProfile is composed under every other profile: it turns on the
+// SDK-facing features the server leaves off by default.
+const BaseProfile = "features"
+
 // Builtin returns the names of the built-in profiles, sorted.
 func Builtin() []string {
 	entries, _ := builtinFS.ReadDir("builtin")
@@ -148,7 +152,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 	if len(names) == 0 {
 		names = []string{DefaultProfile}
 	}
-	for _, name := range names {
+	for _, name := range append([]string{BaseProfile}, names...) {
 		name = strings.TrimSpace(name)
 		src, ok := BuiltinSource(name)
 		if !ok {

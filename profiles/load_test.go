@@ -402,7 +402,13 @@ func TestLoadDynamicConfigMerges(t *testing.T) {
 		{"dynamic-config.values.limit.blobSize.error", "1024", "flag --dynamic-config-value"},
 	})
 	values := l.Config.DynamicConfig.Values
-	wantKeys := len(profiles.Default().DynamicConfig.Values) + 3 // limit.maxIDLength, matching..., limit.blobSize.error
+	base, err := profiles.Load(profiles.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The defaults and the features profile, plus limit.maxIDLength,
+	// matching.numTaskqueueReadPartitions and limit.blobSize.error.
+	wantKeys := len(base.Config.DynamicConfig.Values) + 3
 	if len(values) != wantKeys {
 		t.Errorf("dynamic-config.values has %d keys, want %d: %v", len(values), wantKeys, values)
 	}
@@ -762,7 +768,7 @@ func TestLoadBadInput(t *testing.T) {
 		{
 			name:     "unknown profile",
 			profiles: []string{"ci", "cii"},
-			want:     wantFE{"profile", `"cii" is not a built-in profile; use one of ci, dev, persistent, test`, "flag --profile"},
+			want:     wantFE{"profile", `"cii" is not a built-in profile; use one of ci, dev, features, persistent, test`, "flag --profile"},
 			only:     true,
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -62,7 +63,18 @@ func Export(cfg profiles.Config) (static, dynamic []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("render server config: %w", err)
 	}
-	dynamic, err = DynamicConfigYAML(cfg.DynamicConfig.Values)
+	values := make(map[string]any, len(cfg.DynamicConfig.Values))
+	for k, v := range cfg.DynamicConfig.Values {
+		if s, ok := v.(string); ok && strings.Contains(s, HTTPAddressPlaceholder) {
+			if cfg.Services.Frontend.HTTPPort > 0 {
+				v = strings.ReplaceAll(s, HTTPAddressPlaceholder, hostPort(advertiseIP(cfg.IP), cfg.Services.Frontend.HTTPPort))
+			} else {
+				v = "unset"
+			}
+		}
+		values[k] = v
+	}
+	dynamic, err = DynamicConfigYAML(values)
 	return static, dynamic, err
 }
 

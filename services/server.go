@@ -101,6 +101,10 @@ func (s *Server) recordFatal(err error) {
 	}
 }
 
+// HTTPAddressPlaceholder in a dynamic-config string value is replaced by the
+// frontend's HTTP address (host:port) once ports are chosen.
+const HTTPAddressPlaceholder = "${http-address}"
+
 // startAttempts bounds retries when a free port we chose was taken by
 // someone else before the server bound it.
 const startAttempts = 3
@@ -121,7 +125,16 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}
 		err = s.startServer(ctx)
-		if err == nil || !isBindFailure(err) || ctx.Err() != nil {
+		if err == nil {
+			// Values such as the Nexus callback template name the HTTP
+			// address, known only now (the server reads them at use); with
+			// the HTTP API off they become "unset".
+			if e, ok := s.opts.DynamicConfig.(interface{ Expand(string, string) []dc.Key }); ok {
+				e.Expand(HTTPAddressPlaceholder, s.HTTPAddr())
+			}
+			return nil
+		}
+		if !isBindFailure(err) || ctx.Err() != nil {
 			return err
 		}
 		s.logger.Warn("port taken between check and bind; retrying with new ports", "attempt", attempt, "err", err)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/knadh/koanf/maps"
 	"github.com/urfave/cli/v2"
@@ -70,13 +69,12 @@ func configShowAction(c *cli.Context) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		fmt.Fprintf(w, "# profiles: %s; %s\n", strings.Join(loaded.Profiles, ", "), staticNote)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "# profiles: %s; %s\n# key = value  # where it came from\n", strings.Join(loaded.Profiles, ", "), staticNote)
 		for _, k := range keys {
 			v, _ := json.Marshal(flat[k])
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", k, v, loaded.Origin(k))
+			fmt.Fprintf(w, "%s = %s  # %s\n", k, v, loaded.Origin(k))
 		}
-		return tw.Flush()
+		return nil
 	}
 	switch f := c.String("format"); f {
 	case "yaml":

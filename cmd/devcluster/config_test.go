@@ -126,21 +126,24 @@ func TestGoldenConfigShowSources(t *testing.T) {
 		}
 	}
 	for _, line := range strings.Split(stdout, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 3 || strings.HasPrefix(line, "#") {
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
+		// "key = value  # origin"
+		kv, origin, _ := strings.Cut(line, "  # ")
+		key, value, _ := strings.Cut(kv, " = ")
+		fields := []string{key, value, origin}
 		switch fields[0] {
 		case "dynamic-config.values.limit.maxIDLength":
-			if fields[1] != "300" || strings.Join(fields[2:], " ") != "flag --dynamic-config-value" {
+			if fields[1] != "300" || fields[2] != "flag --dynamic-config-value" {
 				t.Errorf("line %q, want 300 from flag --dynamic-config-value", line)
 			}
 		case "persistence.file":
-			if fields[1] != `"data/cluster.db"` || strings.Join(fields[2:], " ") != "file testdata/golden-config.yaml" {
+			if fields[1] != `"data/cluster.db"` || fields[2] != "file testdata/golden-config.yaml" {
 				t.Errorf("line %q, want data/cluster.db from the file", line)
 			}
 		case "shutdown.timeout":
-			if strings.Join(fields[2:], " ") != "env DEVCLUSTER_SHUTDOWN_TIMEOUT" {
+			if fields[2] != "env DEVCLUSTER_SHUTDOWN_TIMEOUT" {
 				t.Errorf("line %q, want it from env DEVCLUSTER_SHUTDOWN_TIMEOUT", line)
 			}
 		}
@@ -306,7 +309,7 @@ func TestConfigValidateBadInput(t *testing.T) {
 		{"missing file from the environment", nil, map[string]string{"DEVCLUSTER_CONFIG": missing},
 			[]string{"config file: " + missing + " cannot be read", "(from env DEVCLUSTER_CONFIG)"}},
 		{"unknown profile from a flag", []string{"--profile", "ci,cii"}, nil,
-			[]string{`profile: "cii" is not a built-in profile; use one of ci, dev, persistent, test`, "(from flag --profile)"}},
+			[]string{`profile: "cii" is not a built-in profile; use one of ci, dev, features, persistent, test`, "(from flag --profile)"}},
 		{"unknown profile from the environment", nil, map[string]string{"DEVCLUSTER_PROFILE": "prod"},
 			[]string{`profile: "prod" is not a built-in profile`, "(from env DEVCLUSTER_PROFILE)"}},
 		{"flag beats the environment", []string{"--log-level", "loud"}, map[string]string{"DEVCLUSTER_LOG_LEVEL": "debug"},

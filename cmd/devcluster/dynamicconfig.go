@@ -192,3 +192,54 @@ func dynamicConfigValidateAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "%s is valid: %d key(s)\n", path, len(values))
 	return nil
 }
+
+func featuresCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "features",
+		Usage:        "show which SDK-facing feature groups a cluster with these flags has on, and how to turn each off",
+		Flags:        startFlags(),
+		Action:       featuresAction,
+		OnUsageError: onUsageError,
+	}
+}
+
+func featuresAction(c *cli.Context) error {
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	w := c.App.Writer
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tSTATE\tWHAT")
+	states := profiles.Features(loaded.Config)
+	for _, st := range states {
+		state := "on"
+		if !st.On {
+			state = "off"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", st.Group.Name, state, st.Group.What)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, st := range states {
+		if !st.On {
+			fmt.Fprintf(w, "\n%s is off because: %s\n", st.Group.Name, strings.Join(st.Why, "; "))
+		}
+	}
+	fmt.Fprintf(w, "\nTurn a group off in a profile or --config file (dynamic-config.values), or with flags:\n")
+	for _, st := range states {
+		keys := make([]string, 0, len(st.Group.Off))
+		for k := range st.Group.Off {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var flags []string
+		for _, k := range keys {
+			v, _ := json.Marshal(st.Group.Off[k])
+			flags = append(flags, fmt.Sprintf("--dynamic-config-value '%s=%s'", k, v))
+		}
+		fmt.Fprintf(w, "  %s: %s\n", st.Group.Name, strings.Join(flags, " "))
+	}
+	return nil
+}

@@ -96,6 +96,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: onUsageError,
 			},
 			configCommand(),
+			featuresCommand(),
 			dynamicConfigCommand(),
 		},
 	}

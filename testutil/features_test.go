@@ -1,0 +1,183 @@
+package testutil_test
+
+// Feature tests: each exercises, through the Go SDK, a feature that a stock
+// server 1.32.2 leaves off (or slow) and the features profile turns on.
+// TestFeaturesOffAsOnAStockServer checks that turning the values off makes
+// the same calls fail, so that these tests cannot pass by accident.
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
+)
+
+// ShortTimer sleeps 100ms and returns how long the timer took as the
+// workflow saw it.
+func ShortTimer(ctx workflow.Context) (time.Duration, error) {
+	began := workflow.Now(ctx)
+	if err := workflow.Sleep(ctx, 100*time.Millisecond); err != nil {
+		return 0, err
+	}
+	return workflow.Now(ctx).Sub(began), nil
+}
+
+// Hops continues as new n times.
+func Hops(ctx workflow.Context, n int) (int, error) {
+	if n > 0 {
+		return 0, workflow.NewContinueAsNewError(ctx, Hops, n-1)
+	}
+	return 0, nil
+}
+
+// TagWith upserts a keyword search attribute named key.
+func TagWith(ctx workflow.Context, key, value string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, temporal.NewSearchAttributeKeyKeyword(key).ValueSet(value))
+}
+
+func registerFeatures(r worker.Registry) {
+	r.RegisterWorkflow(ShortTimer)
+	r.RegisterWorkflow(Hops)
+	r.RegisterWorkflow(TagWith)
+}
+
+func TestFeatureTimerGranularity(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t)
+	c.NewWorker("timers", registerFeatures)
+	ctx := ctxFor(t)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "timers"}, ShortTimer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var took time.Duration
+	if err := run.Get(ctx, &took); err != nil {
+		t.Fatal(err)
+	}
+	if took >= 300*time.Millisecond {
+		t.Errorf("a 100ms timer fired after %s; want within 300ms (a stock server needs ~1s)", took)
+	}
+}
+
+func TestFeatureContinueAsNewChain(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t)
+	c.NewWorker("hops", registerFeatures)
+	ctx := ctxFor(t)
+	began := time.Now()
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "hops"}, Hops, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client().GetWorkflow(ctx, run.GetID(), "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took >= time.Second {
+		t.Errorf("5 continue-as-new hops took %s; want well under a second (a stock server needs ~5s)", took)
+	}
+}
+
+func TestFeatureSearchAttributeUsableAtOnce(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t)
+	c.NewWorker("sa", registerFeatures)
+	ctx := ctxFor(t)
+	_, err := c.Client().OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace:        c.Namespace(),
+		SearchAttributes: map[string]enumspb.IndexedValueType{"Region": enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Right away: start a workflow that carries the new attribute.
+	key := temporal.NewSearchAttributeKeyKeyword("Region")
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		TaskQueue:             "sa",
+		TypedSearchAttributes: temporal.NewSearchAttributes(key.ValueSet("eu")),
+	}, TagWith, "Region", "us")
+	if err != nil {
+		t.Fatalf("a search attribute added a moment ago is refused: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "visibility finds the workflow by the new attribute", func() error {
+		resp, err := c.Client().ListWorkflow(ctx, listRequest(c.Namespace(), `Region = "us"`))
+		if err != nil {
+			return err
+		}
+		if len(resp.Executions) != 1 {
+			return errors.New("not listed yet")
+		}
+		return nil
+	})
+}
+
+// insertAssignmentRule makes the versioning-rules call an SDK user makes.
+func insertAssignmentRule(ctx context.Context, cl client.Client) error {
+	//lint:ignore SA1019 the rule-based API is what the features profile turns on
+	rules, err := cl.GetWorkerVersioningRules(ctx, client.GetWorkerVersioningOptions{TaskQueue: "versioned"})
+	if err != nil {
+		return err
+	}
+	_, err = cl.UpdateWorkerVersioningRules(ctx, client.UpdateWorkerVersioningRulesOptions{
+		TaskQueue:     "versioned",
+		ConflictToken: rules.ConflictToken,
+		Operation: &client.VersioningOperationInsertAssignmentRule{
+			RuleIndex: 0,
+			Rule:      client.VersioningAssignmentRule{TargetBuildID: "1.0"},
+		},
+	})
+	return err
+}
+
+func TestFeatureVersioningRules(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t)
+	if err := insertAssignmentRule(ctxFor(t), c.Client()); err != nil {
+		t.Fatalf("versioning rule update: %v", err)
+	}
+}
+
+// TestFeaturesOffAsOnAStockServer turns the groups off the way
+// `devcluster features` says and checks the calls above then fail or slow
+// down as on a stock server.
+func TestFeaturesOffAsOnAStockServer(t *testing.T) {
+	t.Parallel()
+	var opts []testutil.Option
+	for _, g := range profiles.FeatureGroups {
+		if g.Name != "versioning" && g.Name != "timers" {
+			continue
+		}
+		for k, v := range g.Off {
+			opts = append(opts, testutil.WithDynamicConfig(k, v))
+		}
+	}
+	c := testutil.NewCluster(t, opts...)
+	ctx := ctxFor(t)
+	if err := insertAssignmentRule(ctx, c.Client()); err == nil {
+		t.Error("versioning rules were accepted with the versioning group off")
+	}
+	c.NewWorker("timers", registerFeatures)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "timers"}, ShortTimer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var took time.Duration
+	if err := run.Get(ctx, &took); err != nil {
+		t.Fatal(err)
+	}
+	if took < 500*time.Millisecond {
+		t.Errorf("with the timers group off a 100ms timer fired after %s; want the stock ~1s floor", took)
+	}
+}
