@@ -14,13 +14,24 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"fmt"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
+	"time"
+
+	"go.temporal.io/server/common/log"
+	servermetrics "go.temporal.io/server/common/metrics"
+
+	"github.com/devcluster/devcluster/metrics"
 )
 
 // ServerVersion is the version of the embedded Temporal server.
 const ServerVersion = services.ServerVersion
+
+// Version is devcluster's version, set at build time with
+// -ldflags "-X github.com/devcluster/devcluster/bootstrap.Version=...".
+var Version = "dev"
 
 // Sentinels for dynamic-config problems, so front ends can tell a config
 // error (exit 2) from a runtime one.
@@ -81,7 +92,7 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 		}),
 		fx.StartTimeout(cfg.Startup.Timeout),
 		fx.StopTimeout(cfg.Shutdown.Timeout),
-		fx.Provide(newDynamicConfig, newFileWatch, newFatalSink, newServer),
+		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer),
 		fx.Invoke(func(*services.Server) {}),
 	}
 }
@@ -94,6 +105,55 @@ func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
 		return nil, err
 	}
 	return dynamicconfig.NewClient(values), nil
+}
+
+// observer is the cluster's metrics endpoint; m is nil when
+// metrics.address is empty.
+type observer struct {
+	m     *metrics.Metrics
+	began time.Time
+}
+
+// newObserver binds metrics.address first of all (its hook runs before the
+// server's, so /readyz answers 503 while the cluster starts) and closes it
+// last.
+func newObserver(lc fx.Lifecycle, cfg profiles.Config) *observer {
+	o := &observer{began: time.Now()}
+	if cfg.Metrics.Address == "" {
+		return o
+	}
+	o.m = metrics.New(Version, ServerVersion)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			if err := o.m.Listen(cfg.Metrics.Address); err != nil {
+				return &profiles.FieldError{Key: "metrics.address", Value: cfg.Metrics.Address,
+					Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or port 0 for a free one", err)}
+			}
+			o.m.Serve()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error { return o.m.Stop(ctx) },
+	})
+	return o
+}
+
+func (o *observer) serverHandler() func(log.Logger) (servermetrics.Handler, error) {
+	if o.m == nil {
+		return nil
+	}
+	return o.m.ServerHandler
+}
+
+func (o *observer) ready(ok bool) {
+	if o.m != nil {
+		o.m.SetReady(ok, time.Since(o.began))
+	}
+}
+
+func (o *observer) dynamicConfigLoaded(ok bool) {
+	if o.m != nil {
+		o.m.DynamicConfigLoaded(ok)
+	}
 }
 
 // fileWatch keeps the dynamic-config file (dynamic-config.file), if any,
@@ -115,7 +175,7 @@ func (f *fileWatch) Status() (dynamicconfig.Status, bool) {
 
 // newFileWatch loads the file before the server starts (its hook runs
 // first: the server's constructor depends on it) and stops watching last.
-func newFileWatch(lc fx.Lifecycle, cfg profiles.Config, client *dynamicconfig.Client, logger *slog.Logger) *fileWatch {
+func newFileWatch(lc fx.Lifecycle, cfg profiles.Config, client *dynamicconfig.Client, logger *slog.Logger, obs *observer) *fileWatch {
 	f := &fileWatch{}
 	path := cfg.DynamicConfig.File
 	if path == "" {
@@ -123,7 +183,7 @@ func newFileWatch(lc fx.Lifecycle, cfg profiles.Config, client *dynamicconfig.Cl
 	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			w, err := dynamicconfig.WatchFile(path, client, logger.With("component", "dynamicconfig"), nil)
+			w, err := dynamicconfig.WatchFile(path, client, logger.With("component", "dynamicconfig"), obs.dynamicConfigLoaded)
 			if err != nil {
 				return err
 			}
@@ -163,8 +223,8 @@ func (f *fatalSink) report(err error) {
 	_ = f.shutdowner.Shutdown(fx.ExitCode(1))
 }
 
-func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, _ *fileWatch, sink *fatalSink) (*services.Server, error) {
-	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report})
+func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, _ *fileWatch, obs *observer, sink *fatalSink) (*services.Server, error) {
+	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler()})
 	if err != nil {
 		return nil, err
 	}
@@ -180,9 +240,11 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *d
 				_ = srv.Stop(stopCtx)
 				return err
 			}
+			obs.ready(true)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			obs.ready(false)
 			return srv.Stop(ctx)
 		},
 	})
@@ -199,7 +261,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		return nil, err
 	}
 	c := &Cluster{done: make(chan struct{})}
-	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.sink, &c.logger))...)
+	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
 		return nil, unwrapFx(err)
 	}

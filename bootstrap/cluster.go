@@ -25,6 +25,7 @@ type Cluster struct {
 	server  *services.Server
 	dynamic *dynamicconfig.Client
 	files   *fileWatch
+	obs     *observer
 	sink    *fatalSink
 	logger  *slog.Logger
 
@@ -108,6 +109,15 @@ func (c *Cluster) Namespaces() []string {
 // DynamicConfig returns the client the server reads dynamic config from;
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
+
+// MetricsAddr returns the address serving /metrics, /healthz and /readyz,
+// or "" when metrics are off.
+func (c *Cluster) MetricsAddr() string {
+	if c.obs.m == nil {
+		return ""
+	}
+	return c.obs.m.Addr()
+}
 
 // DynamicConfigFile returns the state of the watched dynamic-config file;
 // false when the cluster has none.

@@ -42,6 +42,8 @@ type Config struct {
 	Namespaces []Namespace `koanf:"namespaces" json:"namespaces"`
 	// Log configures devcluster's and the server's logging.
 	Log Log `koanf:"log" json:"log"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `koanf:"metrics" json:"metrics"`
 	// Cluster is the cluster metadata.
 	Cluster Cluster `koanf:"cluster" json:"cluster"`
 	// DynamicConfig holds dynamic-config values (Temporal keys, case
@@ -148,6 +150,13 @@ type Log struct {
 	Format string `koanf:"format" json:"format"`
 	// File, when set, receives the logs (appended) instead of stderr.
 	File string `koanf:"file" json:"file"`
+}
+
+// Metrics configures the endpoint that serves /metrics, /healthz and
+// /readyz.
+type Metrics struct {
+	// Address is host:port (port 0: a free one); empty turns it off.
+	Address string `koanf:"address" json:"address"`
 }
 
 // Cluster is the cluster metadata.

@@ -176,6 +176,16 @@ func (c Config) Validate() error {
 	if c.Cluster.InitialFailoverVersion < 0 || (c.Cluster.FailoverVersionIncrement > 0 && c.Cluster.InitialFailoverVersion >= c.Cluster.FailoverVersionIncrement) {
 		add("cluster.initial-failover-version", c.Cluster.InitialFailoverVersion, "must be at least 0 and less than cluster.failover-version-increment (%d)", c.Cluster.FailoverVersionIncrement)
 	}
+	if a := c.Metrics.Address; a != "" {
+		host, port, err := net.SplitHostPort(a)
+		p, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || perr != nil || p < 0 || p > 65535:
+			add("metrics.address", strconv.Quote(a), "is not host:port; e.g. 127.0.0.1:9464, or 127.0.0.1:0 for a free port")
+		case host != "" && host != "localhost" && net.ParseIP(host) == nil:
+			add("metrics.address", strconv.Quote(a), "does not start with an IP address; e.g. 127.0.0.1:9464")
+		}
+	}
 	if c.Startup.Timeout <= 0 {
 		add("startup.timeout", c.Startup.Timeout, "must be positive")
 	}

@@ -22,6 +22,8 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/devcluster/devcluster/profiles"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
 )
 
 // ServerVersion is the embedded Temporal server's version.
@@ -39,6 +41,10 @@ type Options struct {
 	// OnFatal is called once, from any goroutine, when the running server
 	// reports a fatal error; the caller should stop the cluster. Optional.
 	OnFatal func(error)
+	// Metrics, when set, makes the handler the server records its metrics
+	// into (called for each start attempt). Without it the server records
+	// none.
+	Metrics func(log.Logger) (metrics.Handler, error)
 }
 
 // Server is one embedded Temporal server. Start and Stop are each called
@@ -212,6 +218,15 @@ func (s *Server) startServer(ctx context.Context) error {
 		temporal.WithLogger(serverLog),
 		temporal.WithNamespaceLogger(serverLog),
 		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
+	}
+	if s.opts.Metrics != nil {
+		h, err := s.opts.Metrics(serverLog)
+		if err != nil {
+			return err
+		}
+		// The server stops a custom handler at its Stop; with none it would
+		// start its own listener that nothing stops.
+		opts = append(opts, temporal.WithCustomMetricsHandler(h))
 	}
 	// Offline by default: trace exporters that the server would pick up
 	// from OTEL_* variables are dropped.

@@ -33,6 +33,9 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 		slices.Sort(parts)
 		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(parts, ", "))
 	}
+	if m := c.MetricsAddr(); m != "" {
+		fmt.Fprintf(tw, "  Metrics\thttp://%s/metrics (health: /healthz, readiness: /readyz)\n", m)
+	}
 	if cfg.Archival.History.Enabled || cfg.Archival.Visibility.Enabled {
 		fmt.Fprintf(tw, "  Archival\t%s\n", archivalLine(cfg.Archival))
 	}

@@ -35,6 +35,7 @@ func unwrapPath(err error) error {
 type Ports struct {
 	Frontend   string            `json:"frontend"`
 	HTTP       string            `json:"http,omitempty"`
+	Metrics    string            `json:"metrics,omitempty"`
 	Services   map[string]string `json:"services"`
 	Namespaces []string          `json:"namespaces"`
 }
@@ -43,9 +44,8 @@ type Ports struct {
 // renamed over the target), so a script never reads half a file.
 func writePortsFile(path string, c *bootstrap.Cluster) error {
 	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces()}
-	if h := c.HTTPAddr(); h != "" {
-		p.HTTP = h
-	}
+	p.HTTP = c.HTTPAddr()
+	p.Metrics = c.MetricsAddr()
 	for _, name := range profiles.ServiceNames {
 		p.Services[name] = c.ServiceAddr(name)
 	}
