@@ -299,7 +299,7 @@ func checkDir(dir string) (bool, error) {
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("certs: cannot access certificate directory %s: %w; "+
-			"fix its permissions or set Options.Dir to another location", dir, err)
+			"fix the path (is a parent a file?) or its permissions, or set Options.Dir to another location", dir, err)
 	case !fi.IsDir():
 		return false, fmt.Errorf("certs: %s is a file, not a directory; "+
 			"remove it or set Options.Dir to a directory", dir)
