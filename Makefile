@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 GO ?= go
 ARGS ?=
 
-.PHONY: start build test test-short bench lint tidy
+.PHONY: start build test test-short bench lint tidy browser
 
 build:
 	$(GO) build -o bin/devcluster ./cmd/devcluster
@@ -32,3 +32,9 @@ lint:
 
 tidy:
 	$(GO) mod tidy
+
+# Headless Chromium for the Web UI test (TestWebUI renders the workflow list
+# and keeps a screenshot). Installed from Debian's packages when absent.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version

@@ -24,6 +24,7 @@ import (
 	servermetrics "go.temporal.io/server/common/metrics"
 
 	"github.com/devcluster/devcluster/metrics"
+	"github.com/devcluster/devcluster/webui"
 )
 
 // ServerVersion is the version of the embedded Temporal server.
@@ -92,8 +93,8 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 		}),
 		fx.StartTimeout(cfg.Startup.Timeout),
 		fx.StopTimeout(cfg.Shutdown.Timeout),
-		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer),
-		fx.Invoke(func(*services.Server) {}),
+		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer, newWebUI),
+		fx.Invoke(func(*services.Server, *webUI) {}),
 	}
 }
 
@@ -154,6 +155,72 @@ func (o *observer) dynamicConfigLoaded(ok bool) {
 	if o.m != nil {
 		o.m.DynamicConfigLoaded(ok)
 	}
+}
+
+// webUI is the Web UI, started once the server is ready (its hook comes
+// after the server's) and stopped before it.
+type webUI struct {
+	mu  sync.Mutex
+	srv *webui.Server
+}
+
+// URL returns the UI's address, or "" when it is off.
+func (u *webUI) URL() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.srv == nil {
+		return ""
+	}
+	return u.srv.URL()
+}
+
+func newWebUI(lc fx.Lifecycle, cfg profiles.Config, srv *services.Server) *webUI {
+	u := &webUI{}
+	if !cfg.UI.Enabled {
+		return u
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			resolved := srv.Config()
+			ip := cfg.UI.IP
+			if ip == "" {
+				ip = resolved.IP
+			}
+			if ip == "localhost" || ip == "" {
+				ip = "127.0.0.1"
+			}
+			port := cfg.UI.Port
+			if port == 0 && cfg.Services.Frontend.GRPCPort > 0 {
+				port = cfg.Services.Frontend.GRPCPort + profiles.UIPortOffset
+			}
+			if port == 0 {
+				p, err := services.FreePort(ip)
+				if err != nil {
+					return err
+				}
+				port = p
+			}
+			s, err := webui.Start(ctx, webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(),
+				DefaultNamespace: resolved.Namespaces[0].Name})
+			if err != nil {
+				return &profiles.FieldError{Key: "ui.port", Value: port,
+					Msg: fmt.Sprintf("%v; choose another with --ui-port, or turn the UI off with --headless", err)}
+			}
+			u.mu.Lock()
+			u.srv = s
+			u.mu.Unlock()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			if u.srv != nil {
+				u.srv.Stop()
+			}
+			return nil
+		},
+	})
+	return u
 }
 
 // fileWatch keeps the dynamic-config file (dynamic-config.file), if any,
@@ -261,7 +328,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		return nil, err
 	}
 	c := &Cluster{done: make(chan struct{})}
-	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.sink, &c.logger))...)
+	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
 		return nil, unwrapFx(err)
 	}

@@ -26,6 +26,7 @@ type Cluster struct {
 	dynamic *dynamicconfig.Client
 	files   *fileWatch
 	obs     *observer
+	ui      *webUI
 	sink    *fatalSink
 	logger  *slog.Logger
 
@@ -109,6 +110,9 @@ func (c *Cluster) Namespaces() []string {
 // DynamicConfig returns the client the server reads dynamic config from;
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
+
+// UIURL returns the Web UI's URL, or "" when it is off.
+func (c *Cluster) UIURL() string { return c.ui.URL() }
 
 // MetricsAddr returns the address serving /metrics, /healthz and /readyz,
 // or "" when metrics are off.

@@ -44,6 +44,8 @@ type Config struct {
 	Log Log `koanf:"log" json:"log"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `koanf:"metrics" json:"metrics"`
+	// UI configures the Temporal Web UI.
+	UI UI `koanf:"ui" json:"ui"`
 	// Cluster is the cluster metadata.
 	Cluster Cluster `koanf:"cluster" json:"cluster"`
 	// DynamicConfig holds dynamic-config values (Temporal keys, case
@@ -151,6 +153,21 @@ type Log struct {
 	// File, when set, receives the logs (appended) instead of stderr.
 	File string `koanf:"file" json:"file"`
 }
+
+// UI configures the Temporal Web UI served next to the cluster.
+type UI struct {
+	// Enabled serves the UI.
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// IP the UI binds to; empty: the cluster's ip.
+	IP string `koanf:"ip" json:"ip"`
+	// Port; 0: the frontend's gRPC port + 1000, or a free port when that
+	// is 0 too.
+	Port int `koanf:"port" json:"port"`
+}
+
+// UIPortOffset puts the UI at the frontend's port + 1000 by default, as the
+// Temporal CLI does (7233 -> 8233).
+const UIPortOffset = 1000
 
 // Metrics configures the endpoint that serves /metrics, /healthz and
 // /readyz.

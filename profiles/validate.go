@@ -116,6 +116,12 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if c.UI.Enabled {
+		checkPort("ui.port", c.UI.Port, false)
+		if c.UI.IP != "" && c.UI.IP != "localhost" && net.ParseIP(c.UI.IP) == nil {
+			add("ui.ip", strconv.Quote(c.UI.IP), "is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0")
+		}
+	}
 	if c.Persistence.Shards < 1 {
 		add("persistence.shards", c.Persistence.Shards, "must be at least 1")
 	}

@@ -108,3 +108,15 @@ func parkInTimeWait(l net.Listener) {
 	}
 	_ = c.Close()
 }
+
+// FreePort returns a free port on ip, parked in TIME_WAIT like the ports
+// ResolvePorts picks (see there).
+func FreePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", hostPort(bindIP(ip), 0))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	}
+	defer func() { _ = l.Close() }()
+	parkInTimeWait(l)
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

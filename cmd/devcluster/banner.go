@@ -33,6 +33,9 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 		slices.Sort(parts)
 		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(parts, ", "))
 	}
+	if u := c.UIURL(); u != "" {
+		fmt.Fprintf(tw, "  Web UI\t%s\n", u)
+	}
 	if m := c.MetricsAddr(); m != "" {
 		fmt.Fprintf(tw, "  Metrics\thttp://%s/metrics (health: /healthz, readiness: /readyz)\n", m)
 	}

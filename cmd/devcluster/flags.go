@@ -39,6 +39,9 @@ const (
 	flagPortsFile           = "ports-file"
 	flagDataDir             = "data-dir"
 	flagDynamicConfigFile   = "dynamic-config-file"
+	flagUIPort              = "ui-port"
+	flagUIIP                = "ui-ip"
+	flagHeadless            = "headless"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
@@ -67,6 +70,8 @@ var startFlagKeys = map[string]string{
 	flagPortsFile:          "ports-file",
 	flagDataDir:            "data-dir",
 	flagDynamicConfigFile:  "dynamic-config.file",
+	flagUIPort:             "ui.port",
+	flagUIIP:               "ui.ip",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
 	flagSearchAttribute:    "namespaces[*].search-attributes",
@@ -104,6 +109,9 @@ func configKeyFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: profiles.Default().Shutdown.Timeout, Usage: "stop at once after this long"},
 		&cli.StringFlag{Name: flagPortsFile, Usage: "write the cluster's addresses as JSON to this file once it is ready (removed at stop)"},
 		&cli.StringFlag{Name: flagDynamicConfigFile, Usage: "dynamic-config YAML in Temporal's format, applied over --dynamic-config-value and reloaded on every save (may appear later)"},
+		&cli.IntFlag{Name: flagUIPort, Usage: "Web UI port (default: frontend port + 1000, or free when that is 0)"},
+		&cli.StringFlag{Name: flagUIIP, Usage: "Web UI bind IP (default: --ip)"},
+		&cli.BoolFlag{Name: flagHeadless, Usage: "do not serve the Web UI"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
 	}
 }
@@ -153,6 +161,9 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 			continue
 		}
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: c.Value(flag), Origin: "flag --" + flag})
+	}
+	if c.IsSet(flagHeadless) {
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"ui", "enabled"}, Value: !c.Bool(flagHeadless), Origin: "flag --" + flagHeadless})
 	}
 	for _, kv := range c.StringSlice(flagDynamicConfigValue) {
 		key, raw, ok := strings.Cut(kv, "=")

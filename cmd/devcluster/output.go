@@ -36,6 +36,7 @@ type Ports struct {
 	Frontend   string            `json:"frontend"`
 	HTTP       string            `json:"http,omitempty"`
 	Metrics    string            `json:"metrics,omitempty"`
+	UI         string            `json:"ui,omitempty"`
 	Services   map[string]string `json:"services"`
 	Namespaces []string          `json:"namespaces"`
 }
@@ -46,6 +47,7 @@ func writePortsFile(path string, c *bootstrap.Cluster) error {
 	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces()}
 	p.HTTP = c.HTTPAddr()
 	p.Metrics = c.MetricsAddr()
+	p.UI = c.UIURL()
 	for _, name := range profiles.ServiceNames {
 		p.Services[name] = c.ServiceAddr(name)
 	}
