@@ -200,8 +200,11 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, srv *services.Server) *webUI
 				}
 				port = p
 			}
-			s, err := webui.Start(ctx, webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(),
-				DefaultNamespace: resolved.Namespaces[0].Name})
+			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name}
+			if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
+				uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
+			}
+			s, err := webui.Start(ctx, uc)
 			if err != nil {
 				return &profiles.FieldError{Key: "ui.port", Value: port,
 					Msg: fmt.Sprintf("%v; choose another with --ui-port, or turn the UI off with --headless", err)}
@@ -327,12 +330,28 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{done: make(chan struct{})}
+	var st settings
+	for _, o := range opts {
+		o(&st)
+	}
+	if st.logger == nil {
+		st.logger = NewLogger(os.Stderr, cfg.Log)
+		opts = append(opts, WithLogger(st.logger))
+	}
+	cfg, set, cleanup, err := prepareTLS(cfg, st.logger)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup}
 	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
+		cleanup()
 		return nil, unwrapFx(err)
 	}
 	c.app = app
+	if set != nil && c.obs.m != nil {
+		c.obs.m.CertificateExpires("devcluster", set.Expiry())
+	}
 
 	startCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
 	defer cancel()
@@ -340,6 +359,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 		defer stopCancel()
 		_ = app.Stop(stopCtx)
+		cleanup()
 		return nil, unwrapFx(err)
 	}
 	c.logger.Info("cluster ready", "frontend", c.FrontendAddr())

@@ -11,8 +11,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
@@ -27,6 +29,8 @@ type Cluster struct {
 	files   *fileWatch
 	obs     *observer
 	ui      *webUI
+	certs   *certs.Set
+	cleanup func()
 	sink    *fatalSink
 	logger  *slog.Logger
 
@@ -69,6 +73,7 @@ func (c *Cluster) watch() {
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		c.stopErr = c.app.Stop(ctx)
+		c.cleanup() // a temporary certificate directory
 		close(c.done)
 	})
 	return c.stopErr
@@ -127,9 +132,24 @@ func (c *Cluster) MetricsAddr() string {
 // false when the cluster has none.
 func (c *Cluster) DynamicConfigFile() (dynamicconfig.Status, bool) { return c.files.Status() }
 
-// TLSConfig returns the client TLS config for the frontend, or nil when the
-// frontend is plaintext.
-func (c *Cluster) TLSConfig() *tls.Config { return nil }
+// TLSConfig returns a client TLS config for the frontend (client
+// certificate, the frontend's CA, the expected server name), or nil when
+// the frontend is plaintext.
+func (c *Cluster) TLSConfig() *tls.Config {
+	tc, err := services.ClientTLS(c.server.Config().TLS)
+	if err != nil {
+		c.logger.Error("client TLS config", "err", err)
+		return nil
+	}
+	return tc
+}
+
+// TLS returns the resolved certificate files (every section named), and
+// whether TLS is on.
+func (c *Cluster) TLS() (profiles.TLS, bool) {
+	t := c.server.Config().TLS
+	return t, t.Enabled
+}
 
 // ClientOptions returns SDK client options that reach this cluster's
 // frontend in namespace (the first configured namespace when empty).
@@ -147,8 +167,15 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 // WaitReady polls the cluster at addr (host:port, plaintext) until its
 // frontend answers and every namespace is describable, or ctx ends. It
 // changes nothing on the cluster.
-func WaitReady(ctx context.Context, addr string, namespaces []string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+//
+// tlsConfig, when not nil, is the client TLS config of a frontend that
+// requires mTLS.
+func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig *tls.Config) error {
+	creds := insecure.NewCredentials()
+	if tlsConfig != nil {
+		creds = credentials.NewTLS(tlsConfig)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -46,6 +46,8 @@ type Config struct {
 	Metrics Metrics `koanf:"metrics" json:"metrics"`
 	// UI configures the Temporal Web UI.
 	UI UI `koanf:"ui" json:"ui"`
+	// TLS configures mTLS for internode and frontend traffic.
+	TLS TLS `koanf:"tls" json:"tls"`
 	// Cluster is the cluster metadata.
 	Cluster Cluster `koanf:"cluster" json:"cluster"`
 	// DynamicConfig holds dynamic-config values (Temporal keys, case
@@ -154,6 +156,45 @@ type Log struct {
 	File string `koanf:"file" json:"file"`
 }
 
+// TLS configures mutual TLS. With generated certificates (the default when
+// enabled) internode and frontend traffic each get their own CA; files given
+// under internode/frontend/system-worker/client replace the generated ones.
+type TLS struct {
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// CertDir keeps generated certificates across restarts (reused while
+	// valid for the hosts); empty: a temporary directory removed at exit.
+	CertDir string `koanf:"cert-dir" json:"cert-dir"`
+	// Validity of generated certificates; default 72h.
+	Validity time.Duration `koanf:"validity" json:"validity"`
+	// Hosts are extra DNS names or IPs for the server certificates
+	// (127.0.0.1, ::1, localhost and the cluster's ip are always in).
+	Hosts []string `koanf:"hosts" json:"hosts"`
+	// ServerName every client expects in the server certificates; default
+	// localhost.
+	ServerName string `koanf:"server-name" json:"server-name"`
+	// Internode: the certificate services present to each other, and the CA
+	// that signs them.
+	Internode TLSFiles `koanf:"internode" json:"internode"`
+	// Frontend: the frontend's server certificate, and the CA its clients'
+	// certificates must chain to.
+	Frontend TLSFiles `koanf:"frontend" json:"frontend"`
+	// SystemWorker: the client certificate of the server's own worker.
+	SystemWorker TLSFiles `koanf:"system-worker" json:"system-worker"`
+	// Client: the certificate SDKs, the CLI and the UI present (ca-file is
+	// the CA that signed the frontend's certificate).
+	Client TLSFiles `koanf:"client" json:"client"`
+}
+
+// TLSFiles are PEM files.
+type TLSFiles struct {
+	CertFile string `koanf:"cert-file" json:"cert-file"`
+	KeyFile  string `koanf:"key-file" json:"key-file"`
+	CAFile   string `koanf:"ca-file" json:"ca-file"`
+}
+
+// Set reports whether any file is named.
+func (f TLSFiles) Set() bool { return f.CertFile != "" || f.KeyFile != "" || f.CAFile != "" }
+
 // UI configures the Temporal Web UI served next to the cluster.
 type UI struct {
 	// Enabled serves the UI.
@@ -237,6 +278,7 @@ func Default() Config {
 			"system.enableReadFromHistoryArchival":    true,
 			"system.enableReadFromVisibilityArchival": true,
 		}},
+		TLS:      TLS{Validity: 72 * time.Hour, ServerName: "localhost"},
 		Startup:  Timeouts{Timeout: 60 * time.Second},
 		Shutdown: Timeouts{Timeout: 10 * time.Second},
 	}
@@ -254,6 +296,7 @@ func (c Config) Clone() Config {
 	}
 	out.DynamicConfig.Values = cloneMap(c.DynamicConfig.Values)
 	out.Temporal = deepCopy(c.Temporal)
+	out.TLS.Hosts = append([]string(nil), c.TLS.Hosts...)
 	return out
 }
 

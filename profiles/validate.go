@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FieldError is a problem with one configuration key. Front ends add where
@@ -120,6 +121,31 @@ func (c Config) Validate() error {
 		checkPort("ui.port", c.UI.Port, false)
 		if c.UI.IP != "" && c.UI.IP != "localhost" && net.ParseIP(c.UI.IP) == nil {
 			add("ui.ip", strconv.Quote(c.UI.IP), "is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0")
+		}
+	}
+	if c.TLS.Enabled {
+		if c.TLS.Validity < time.Hour {
+			add("tls.validity", c.TLS.Validity, "must be at least 1h")
+		}
+		if strings.TrimSpace(c.TLS.ServerName) == "" {
+			add("tls.server-name", `""`, "must not be empty; clients check it against the server certificates (default localhost)")
+		}
+		for _, s := range []struct {
+			key   string
+			files TLSFiles
+			ca    bool
+		}{{"tls.internode", c.TLS.Internode, true}, {"tls.frontend", c.TLS.Frontend, true},
+			{"tls.system-worker", c.TLS.SystemWorker, false}, {"tls.client", c.TLS.Client, true}} {
+			if !s.files.Set() {
+				continue
+			}
+			if s.files.CertFile == "" || s.files.KeyFile == "" || (s.ca && s.files.CAFile == "") {
+				need := "cert-file and key-file"
+				if s.ca {
+					need = "cert-file, key-file and ca-file"
+				}
+				add(s.key, "", "names some files but not all: give %s, or none to use generated certificates", need)
+			}
 		}
 	}
 	if c.Persistence.Shards < 1 {

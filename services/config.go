@@ -140,6 +140,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 	archival, nsArchival := archivalConfig(cfg.Archival)
 	return &config.Config{
 		Global: config.Global{
+			TLS: rootTLS(cfg.TLS),
 			Membership: config.Membership{
 				MaxJoinDuration:  30 * time.Second,
 				BroadcastAddress: adv,

@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/devcluster/devcluster/profiles"
@@ -47,7 +46,11 @@ func (s *Server) HTTPAddr() string {
 // (CreateNamespaces leaves existing namespaces alone). It honours ctx and
 // returns ErrNotReady with the last error when ctx ends first.
 func (s *Server) WaitReady(ctx context.Context) error {
-	conn, err := grpc.NewClient(s.FrontendAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := dialOption(s.cfg.TLS)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(s.FrontendAddr(), creds)
 	if err != nil {
 		return fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
 	}

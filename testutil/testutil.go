@@ -76,6 +76,12 @@ func WithDynamicConfig(key string, value any) Option {
 	}
 }
 
+// WithMTLS turns on mTLS with generated certificates; Client and
+// ClientOptions are configured with the client certificate.
+func WithMTLS() Option {
+	return WithConfig(func(c *profiles.Config) { c.TLS.Enabled = true })
+}
+
 // WithProfile composes built-in profiles on top of "test", in order.
 func WithProfile(names ...string) Option {
 	return func(o *options) { o.profiles = append(o.profiles, names...) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -168,4 +169,31 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+func TestMTLSCluster(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t, testutil.WithMTLS())
+	if c.ClientOptions().ConnectionOptions.TLS == nil {
+		t.Fatal("ClientOptions carry no TLS config")
+	}
+	c.NewWorker("tq", register)
+	ctx := ctxFor(t)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tq"}, Echo, "secure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || got != "secure" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	// A plaintext client is refused.
+	plain, err := client.Dial(client.Options{HostPort: c.Address(), Namespace: c.Namespace()})
+	if err == nil {
+		_, err = plain.WorkflowService().GetSystemInfo(ctx, &workflowservice.GetSystemInfoRequest{})
+		plain.Close()
+	}
+	if err == nil {
+		t.Fatal("a plaintext client reached an mTLS cluster")
+	}
 }

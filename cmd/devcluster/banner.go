@@ -14,14 +14,18 @@ import (
 
 // printBanner tells a person everything needed to connect. It is printed
 // only once the cluster is ready.
-func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *profiles.Loaded) {
+func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *profiles.Loaded, extra string) {
 	cfg := c.Config()
 	ns := c.Namespaces()
 	fmt.Fprintf(w, "devcluster ready in %s: Temporal server %s\n\n", took.Round(time.Millisecond), bootstrap.ServerVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  Frontend (gRPC)\t%s\n", c.FrontendAddr())
 	if h := c.HTTPAddr(); h != "" {
-		fmt.Fprintf(tw, "  HTTP API\thttp://%s\n", h)
+		scheme := "http"
+		if _, tlsOn := c.TLS(); tlsOn {
+			scheme = "https"
+		}
+		fmt.Fprintf(tw, "  HTTP API\t%s://%s\n", scheme, h)
 	}
 	fmt.Fprintf(tw, "  Namespaces\t%s\n", strings.Join(ns, ", "))
 	fmt.Fprintf(tw, "  Profiles\t%s\n", strings.Join(loaded.Profiles, ", "))
@@ -63,6 +67,8 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	fmt.Fprintf(w, "  temporal workflow list\n")
 	fmt.Fprintf(w, "Connect with the Go SDK:\n")
 	fmt.Fprintf(w, "  client.Dial(client.Options{HostPort: %q, Namespace: %q})\n", c.FrontendAddr(), ns[0])
+	printTLS(w, c)
+	fmt.Fprint(w, extra)
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
 }
 

@@ -42,6 +42,9 @@ const (
 	flagUIPort              = "ui-port"
 	flagUIIP                = "ui-ip"
 	flagHeadless            = "headless"
+	flagWriteClientProfile  = "write-client-profile"
+	flagTLS                 = "tls"
+	flagCertDir             = "cert-dir"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
@@ -72,6 +75,8 @@ var startFlagKeys = map[string]string{
 	flagDynamicConfigFile:  "dynamic-config.file",
 	flagUIPort:             "ui.port",
 	flagUIIP:               "ui.ip",
+	flagTLS:                "tls.enabled",
+	flagCertDir:            "tls.cert-dir",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
 	flagSearchAttribute:    "namespaces[*].search-attributes",
@@ -112,6 +117,9 @@ func configKeyFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagUIPort, Usage: "Web UI port (default: frontend port + 1000, or free when that is 0)"},
 		&cli.StringFlag{Name: flagUIIP, Usage: "Web UI bind IP (default: --ip)"},
 		&cli.BoolFlag{Name: flagHeadless, Usage: "do not serve the Web UI"},
+		&cli.BoolFlag{Name: flagTLS, Usage: "mTLS on internode and frontend traffic with throwaway certificates (as --profile secure)"},
+		&cli.StringFlag{Name: flagCertDir, Usage: "keep generated certificates here across restarts (default: a temporary directory)"},
+		&cli.StringFlag{Name: flagWriteClientProfile, Usage: "once ready, write a temporal CLI/SDK client profile NAME (address, namespace, TLS files) to the client config file"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
 	}
 }

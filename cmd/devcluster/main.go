@@ -91,6 +91,10 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:7233", Usage: "frontend gRPC address"},
 					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
 					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
+					&cli.StringFlag{Name: flagTLSCert, Usage: "client certificate (PEM) for a cluster with mTLS", EnvVars: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH"}},
+					&cli.StringFlag{Name: flagTLSKey, Usage: "client key (PEM)", EnvVars: []string{"TEMPORAL_TLS_CLIENT_KEY_PATH"}},
+					&cli.StringFlag{Name: flagTLSCA, Usage: "CA that signed the frontend's certificate (PEM)", EnvVars: []string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH"}},
+					&cli.StringFlag{Name: flagTLSServerName, Usage: "server name the frontend's certificate must carry", EnvVars: []string{"TEMPORAL_TLS_SERVER_NAME"}},
 				},
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
@@ -159,7 +163,16 @@ func startAction(c *cli.Context) error {
 		}
 		defer func() { _ = os.Remove(cfg.PortsFile) }()
 	}
-	printBanner(c.App.Writer, cluster, time.Since(began), loaded)
+	var profileNote string
+	if name := c.String(flagWriteClientProfile); name != "" {
+		path, err := writeClientProfile(name, cluster)
+		if err != nil {
+			_ = cluster.Stop(context.Background())
+			return cli.Exit("flag --"+flagWriteClientProfile+": "+err.Error(), exitRuntime)
+		}
+		profileNote = fmt.Sprintf("Client profile %q written to %s: temporal --profile %s workflow list\n", name, path, name)
+	}
+	printBanner(c.App.Writer, cluster, time.Since(began), loaded, profileNote)
 
 	select {
 	case <-ctx.Done():
@@ -245,8 +258,12 @@ func isDynamicConfigError(err error) bool {
 func waitReadyAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
 	defer cancel()
+	tc, err := waitReadyTLS(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	began := time.Now()
-	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace)); err != nil {
+	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace), tc); err != nil {
 		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", c.String(flagAddress), c.Duration(flagTimeout), err), exitRuntime)
 	}
 	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))

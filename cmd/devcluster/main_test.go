@@ -24,6 +24,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -82,7 +83,14 @@ type proc struct {
 // startProc starts the binary with args; cleanup kills it if still running.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, args...)
+}
+
+// startProcEnv is startProc with extra environment variables.
+func startProcEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -372,5 +380,54 @@ func TestProfileCIPortsFile(t *testing.T) {
 	}
 	if _, err := os.Stat(portsFile); !os.IsNotExist(err) {
 		t.Errorf("ports file should be removed at stop, stat: %v", err)
+	}
+}
+
+// TestSecureProfile starts the secure profile, writes a client profile, and
+// reaches the cluster with the files the client profile names: wait-ready
+// with the temporal CLI's TLS flags, then the SDK through envconfig.
+func TestSecureProfile(t *testing.T) {
+	dir := t.TempDir()
+	portsFile := filepath.Join(dir, "ports.json")
+	p := startProcEnv(t, []string{"TEMPORAL_CONFIG_FILE=" + filepath.Join(dir, "temporal.toml")},
+		"start", "--profile", "ci,secure", "--ports-file", portsFile, "--write-client-profile", "dc")
+	addr := p.waitBanner(t, 60*time.Second)
+	banner := p.stdout.String()
+	for _, want := range []string{"mTLS is on", "--tls-cert-path", "TEMPORAL_TLS_CLIENT_CERT_PATH", `Client profile "dc" written`} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q", want)
+		}
+	}
+	conf, err := envconfig.LoadClientConfig(envconfig.LoadClientConfigOptions{ConfigFilePath: filepath.Join(dir, "temporal.toml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := conf.Profiles["dc"]
+	if prof == nil || prof.Address != addr || prof.TLS == nil || prof.TLS.ClientCertPath == "" {
+		t.Fatalf("client profile dc = %+v", prof)
+	}
+	code, out, errOut := runBinary(t, "wait-ready", "--address", addr, "--timeout", "20s",
+		"--tls-cert-path", prof.TLS.ClientCertPath, "--tls-key-path", prof.TLS.ClientKeyPath,
+		"--tls-ca-path", prof.TLS.ServerCACertPath, "--tls-server-name", prof.TLS.ServerName)
+	if code != 0 {
+		t.Fatalf("wait-ready with TLS flags: exit %d %s %s", code, out, errOut)
+	}
+	if code, _, _ := runBinary(t, "wait-ready", "--address", addr, "--timeout", "1s"); code != 1 {
+		t.Errorf("wait-ready without TLS against an mTLS cluster: exit %d, want 1", code)
+	}
+	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		t.Fatalf("SDK with the written client profile: %v", err)
+	}
+	c.Close()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -1,0 +1,69 @@
+package bootstrap
+
+import (
+	"log/slog"
+
+	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
+)
+
+// prepareTLS resolves tls.* into files before anything starts: sections the
+// user named are checked (each file exists and parses), the others are
+// taken from a generated set (tls.cert-dir, reused while valid, or a fresh
+// temporary directory that cleanup removes). The returned config names every
+// file, which is what services maps onto the server's global.tls.
+func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *certs.Set, func(), error) {
+	noop := func() {}
+	if !cfg.TLS.Enabled {
+		return cfg, nil, noop, nil
+	}
+	out := cfg.Clone()
+	if err := services.CheckTLSFiles(out.TLS); err != nil {
+		return cfg, nil, noop, err
+	}
+	t := &out.TLS
+	if t.Internode.Set() && t.Frontend.Set() && t.SystemWorker.Set() && t.Client.Set() {
+		return out, nil, noop, nil // every file the user's own
+	}
+	dir, cleanup := t.CertDir, noop
+	if dir == "" {
+		d, c, err := certs.Temp()
+		if err != nil {
+			return cfg, nil, noop, err
+		}
+		dir, cleanup = d, c
+	}
+	hosts := append([]string(nil), t.Hosts...)
+	if ip := cfg.IP; ip != "" && ip != "0.0.0.0" && ip != "::" {
+		hosts = append(hosts, ip)
+	}
+	if ip := cfg.UI.IP; ip != "" && ip != "0.0.0.0" && ip != "::" {
+		hosts = append(hosts, ip)
+	}
+	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: hosts, Validity: t.Validity})
+	if err != nil {
+		cleanup()
+		return cfg, nil, noop, &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: err.Error()}
+	}
+	switch {
+	case t.CertDir == "":
+	case generated:
+		logger.Info("certificates generated", "dir", dir, "reason", set.Reason, "expire", set.Expiry())
+	default:
+		logger.Info("certificates reused", "dir", dir, "expire", set.Expiry())
+	}
+	if !t.Internode.Set() {
+		t.Internode = profiles.TLSFiles{CertFile: set.InternodeCert, KeyFile: set.InternodeKey, CAFile: set.InternodeCA}
+	}
+	if !t.Frontend.Set() {
+		t.Frontend = profiles.TLSFiles{CertFile: set.FrontendCert, KeyFile: set.FrontendKey, CAFile: set.FrontendCA}
+	}
+	if !t.SystemWorker.Set() {
+		t.SystemWorker = profiles.TLSFiles{CertFile: set.SystemWorkerCert, KeyFile: set.SystemWorkerKey}
+	}
+	if !t.Client.Set() {
+		t.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: set.FrontendCA}
+	}
+	return out, set, cleanup, nil
+}

@@ -1,0 +1,187 @@
+package bootstrap_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+func secureConfig(t *testing.T) profiles.Config {
+	cfg := testConfig()
+	cfg.TLS.Enabled = true
+	return cfg
+}
+
+// call makes one GetSystemInfo call to addr with creds and returns its error.
+func call(t *testing.T, addr string, creds credentials.TransportCredentials) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = workflowservice.NewWorkflowServiceClient(conn).GetSystemInfo(ctx, &workflowservice.GetSystemInfoRequest{})
+	return err
+}
+
+func pool(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(b)
+	return p
+}
+
+func TestMTLS(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, secureConfig(t))
+	tlsCfg, on := c.TLS()
+	if !on {
+		t.Fatal("TLS is not on")
+	}
+
+	// The SDK with the generated client certificate runs a workflow.
+	cl := dial(t, c, "default")
+	runWorker(t, cl, "tls")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tls"}, WaitForSignal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.SignalWorkflow(ctx, run.GetID(), "", signalGo, "over TLS"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || !strings.Contains(got, "over TLS") {
+		t.Fatalf("workflow over mTLS: %q, %v", got, err)
+	}
+
+	clientCert, err := tls.LoadX509KeyPair(tlsCfg.Client.CertFile, tlsCfg.Client.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frontendCAs := pool(t, tlsCfg.Client.CAFile)
+	other, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCert, err := tls.LoadX509KeyPair(other.ClientCert, other.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := &tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: frontendCAs, ServerName: "localhost"}
+	if err := call(t, c.FrontendAddr(), credentials.NewTLS(good)); err != nil {
+		t.Fatalf("the good client is refused: %v", err)
+	}
+
+	refused := []struct {
+		name  string
+		addr  string
+		creds credentials.TransportCredentials
+		want  string // any of these, separated by |
+	}{
+		{"no client certificate", c.FrontendAddr(),
+			credentials.NewTLS(&tls.Config{RootCAs: frontendCAs, ServerName: "localhost"}), "certificate required|broken pipe|connection reset"},
+		{"a client certificate from another CA", c.FrontendAddr(),
+			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{otherCert}, RootCAs: frontendCAs, ServerName: "localhost"}), "unknown certificate authority"},
+		{"a client expecting another server name", c.FrontendAddr(),
+			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: frontendCAs, ServerName: "temporal.example.com"}), "not temporal.example.com"},
+		{"a client trusting another CA", c.FrontendAddr(),
+			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: pool(t, other.FrontendCA), ServerName: "localhost"}), "certificate signed by unknown authority"},
+		{"plaintext", c.FrontendAddr(), insecure.NewCredentials(), "connection"},
+		{"history without an internode certificate", c.ServiceAddr(profiles.History),
+			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: pool(t, tlsCfg.Internode.CAFile), ServerName: "localhost"}),
+			// Go sends no certificate the server's CA list does not cover.
+			"certificate required|unknown certificate authority|broken pipe|connection reset"},
+		{"matching without an internode certificate", c.ServiceAddr(profiles.Matching),
+			credentials.NewTLS(&tls.Config{RootCAs: pool(t, tlsCfg.Internode.CAFile), ServerName: "localhost"}), "certificate required|broken pipe|connection reset"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			err := call(t, tc.addr, tc.creds)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			matched := false
+			for _, w := range strings.Split(tc.want, "|") {
+				matched = matched || strings.Contains(err.Error(), w)
+			}
+			if !matched {
+				t.Errorf("error %q lacks any of %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCertDirReusedAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "certs")
+	cfg := secureConfig(t)
+	cfg.TLS.CertDir = dir
+	c := startCluster(t, cfg)
+	first, _ := os.ReadFile(filepath.Join(dir, certs.FrontendCAFile))
+	stopCluster(t, c)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("--cert-dir removed at stop: %v", err)
+	}
+	c2 := startCluster(t, cfg)
+	second, _ := os.ReadFile(filepath.Join(dir, certs.FrontendCAFile))
+	if len(first) == 0 || !bytes.Equal(first, second) {
+		t.Error("the frontend CA changed across a restart on the same cert dir")
+	}
+	_ = dial(t, c2, "default")
+}
+
+func TestTemporaryCertsRemovedAtStop(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, secureConfig(t))
+	tlsCfg, _ := c.TLS()
+	dir := filepath.Dir(tlsCfg.Client.CertFile)
+	stopCluster(t, c)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("temporary cert dir %s left behind (%v)", dir, err)
+	}
+}
+
+func TestUserCertificateFilesChecked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, files := range map[string]profiles.TLSFiles{
+		"missing": {CertFile: filepath.Join(dir, "nope.pem"), KeyFile: filepath.Join(dir, "nope-key.pem"), CAFile: filepath.Join(dir, "ca.pem")},
+		"not PEM": {CertFile: notPEM, KeyFile: notPEM, CAFile: notPEM},
+	} {
+		cfg := secureConfig(t)
+		cfg.TLS.Frontend = files
+		_, err := bootstrap.Start(context.Background(), cfg, bootstrap.WithLogger(testLogger(t)))
+		fes := profiles.FieldErrors(err)
+		if len(fes) == 0 || !strings.HasPrefix(fes[0].Key, "tls.frontend.") || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s files: error %v; want a tls.frontend.* error naming the file", name, err)
+		}
+	}
+}

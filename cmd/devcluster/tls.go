@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+	"go.temporal.io/sdk/contrib/envconfig"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
+)
+
+// The temporal CLI's TLS flag names, reused by wait-ready.
+const (
+	flagTLSCert       = "tls-cert-path"
+	flagTLSKey        = "tls-key-path"
+	flagTLSCA         = "tls-ca-path"
+	flagTLSServerName = "tls-server-name"
+)
+
+// waitReadyTLS builds wait-ready's client TLS config from its flags; nil
+// when none is given.
+func waitReadyTLS(c *cli.Context) (*tls.Config, error) {
+	cert, key, ca := c.String(flagTLSCert), c.String(flagTLSKey), c.String(flagTLSCA)
+	if cert == "" && key == "" && ca == "" {
+		return nil, nil
+	}
+	if cert == "" || key == "" || ca == "" {
+		return nil, fmt.Errorf("flags --%s, --%s and --%s go together (the banner of a TLS cluster prints them)", flagTLSCert, flagTLSKey, flagTLSCA)
+	}
+	name := c.String(flagTLSServerName)
+	if name == "" {
+		name = profiles.Default().TLS.ServerName
+	}
+	return services.ClientTLS(profiles.TLS{Enabled: true, ServerName: name,
+		Client: profiles.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca}})
+}
+
+// printTLS tells a person how to connect to a TLS cluster.
+func printTLS(w io.Writer, c *bootstrap.Cluster) {
+	t, ok := c.TLS()
+	if !ok {
+		return
+	}
+	fmt.Fprintf(w, "\nmTLS is on (internode and frontend, each with its own CA). Client files:\n")
+	fmt.Fprintf(w, "  certificate  %s\n  key          %s\n  CA           %s\n  server name  %s\n",
+		t.Client.CertFile, t.Client.KeyFile, t.Client.CAFile, t.ServerName)
+	fmt.Fprintf(w, "temporal CLI flags:\n  --tls-cert-path %s --tls-key-path %s --tls-ca-path %s --tls-server-name %s\n",
+		t.Client.CertFile, t.Client.KeyFile, t.Client.CAFile, t.ServerName)
+	fmt.Fprintf(w, "or the environment (the CLI and envconfig-aware SDKs read it):\n")
+	fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s\n  export TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", t.Client.CertFile, t.Client.KeyFile)
+	fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s\n  export TEMPORAL_TLS_SERVER_NAME=%s\n", t.Client.CAFile, t.ServerName)
+}
+
+// clientConfigPath is the TOML file the temporal CLI and SDKs read.
+func clientConfigPath() string {
+	if p := os.Getenv("TEMPORAL_CONFIG_FILE"); p != "" {
+		return p
+	}
+	return envconfig.DefaultConfigFilePath()
+}
+
+// writeClientProfile adds (or replaces) profile name in the client config
+// file, keeping the other profiles, once the cluster is ready.
+func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
+	path := clientConfigPath()
+	if path == "" {
+		return "", fmt.Errorf("no client config file: set TEMPORAL_CONFIG_FILE")
+	}
+	var conf envconfig.ClientConfig
+	if b, err := os.ReadFile(path); err == nil {
+		if err := conf.FromTOML(b, envconfig.ClientConfigFromTOMLOptions{}); err != nil {
+			return "", fmt.Errorf("%s is not a client config file (%v); fix or move it", path, err)
+		}
+	} else if !os.IsNotExist(err) {
+		return "", fmt.Errorf("%s cannot be read: %v", path, unwrapPath(err))
+	}
+	if conf.Profiles == nil {
+		conf.Profiles = map[string]*envconfig.ClientConfigProfile{}
+	}
+	p := &envconfig.ClientConfigProfile{Address: c.FrontendAddr(), Namespace: c.Namespaces()[0]}
+	if t, ok := c.TLS(); ok {
+		p.TLS = &envconfig.ClientConfigTLS{ClientCertPath: t.Client.CertFile, ClientKeyPath: t.Client.KeyFile,
+			ServerCACertPath: t.Client.CAFile, ServerName: t.ServerName}
+	}
+	conf.Profiles[name] = p
+	b, err := conf.ToTOML(envconfig.ClientConfigToTOMLOptions{})
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("%s cannot be created: %v", filepath.Dir(path), unwrapPath(err))
+	}
+	tmp := path + ".devcluster-tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return "", fmt.Errorf("%s cannot be written: %v", path, unwrapPath(err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("%s cannot be written: %v", path, unwrapPath(err))
+	}
+	return path, nil
+}
