@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/client"
 )
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -77,25 +79,32 @@ func TestWebUI(t *testing.T) {
 		return nil
 	})
 
+	renderShows(t, ctx, c.UIURL()+"/namespaces/default/workflows", id, "webui-workflows.png")
+}
+
+// renderShows renders page in headless Chromium until it shows text, and
+// keeps a screenshot. Without Chromium it skips, unless
+// DEVCLUSTER_REQUIRE_BROWSER is set (CI installs it).
+func renderShows(t *testing.T, ctx context.Context, page, text, shotName string) {
+	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("DEVCLUSTER_REQUIRE_BROWSER") != "" {
-			t.Fatal("DEVCLUSTER_REQUIRE_BROWSER is set but chromium is not installed (apt-get install chromium)")
+			t.Fatal("DEVCLUSTER_REQUIRE_BROWSER is set but chromium is not installed (make browser)")
 		}
 		t.Skip("chromium not installed; the browser check runs in CI (.ci/run installs it)")
 	}
-	shot := filepath.Join(t.TempDir(), "workflows.png")
+	shot := filepath.Join(t.TempDir(), shotName)
 	if dir := os.Getenv("DEVCLUSTER_SCREENSHOT_DIR"); dir != "" {
-		shot = filepath.Join(dir, "webui-workflows.png")
+		shot = filepath.Join(dir, shotName)
 	}
-	page := c.UIURL() + "/namespaces/default/workflows"
-	waitFor(t, 60*time.Second, "the rendered workflow list shows "+id, func() error {
+	waitFor(t, 60*time.Second, "the rendered page shows "+text, func() error {
 		dom, err := exec.CommandContext(ctx, chromium, headlessFlags("--dump-dom", page)...).Output()
 		if err != nil {
 			return fmt.Errorf("chromium: %v", err)
 		}
-		if !strings.Contains(string(dom), id) {
-			return fmt.Errorf("workflow %s not in the rendered page (%d bytes)", id, len(dom))
+		if !strings.Contains(string(dom), text) {
+			return fmt.Errorf("%s not in the rendered page (%d bytes)", text, len(dom))
 		}
 		return nil
 	})
@@ -105,7 +114,33 @@ func TestWebUI(t *testing.T) {
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Fatalf("no screenshot at %s: %v", shot, err)
 	}
-	t.Logf("screenshot of the workflow list: %s", shot)
+	t.Logf("screenshot: %s", shot)
+}
+
+// TestWebUIWithMTLS: the UI reaches an mTLS frontend with the client
+// certificate and shows a workflow.
+func TestWebUIWithMTLS(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.UI.Enabled = true
+	cfg.TLS.Enabled = true
+	c := startCluster(t, cfg)
+	cl := dial(t, c, "default")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("ui-tls-%d", time.Now().UnixNano()), TaskQueue: "ui-tls"}, WaitForSignal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
+	waitFor(t, 10*time.Second, "the UI lists the workflow over mTLS", func() error {
+		code, body := httpGet(t, c.UIURL()+"/api/v1/namespaces/default/workflows")
+		if code != 200 || !strings.Contains(body, run.GetID()) {
+			return fmt.Errorf("UI workflows API: %d, workflow not listed", code)
+		}
+		return nil
+	})
+	renderShows(t, ctx, c.UIURL()+"/namespaces/default/workflows", run.GetID(), "webui-workflows-mtls.png")
 }
 
 // headlessFlags keep Chromium offline and quiet; the virtual time budget

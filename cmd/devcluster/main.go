@@ -100,6 +100,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: onUsageError,
 			},
 			configCommand(),
+			certsCommand(),
 			featuresCommand(),
 			dynamicConfigCommand(),
 		},

@@ -431,3 +431,22 @@ func TestSecureProfile(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+func TestCertsGenerate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	code, out, errOut := runBinary(t, "certs", "generate", "--dir", dir, "--host", "devbox.local")
+	if code != 0 || !strings.Contains(out, "generated certificates in "+dir) {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runBinary(t, "certs", "generate", "--dir", dir, "--host", "devbox.local")
+	if code != 0 || !strings.Contains(out, "reused the valid certificates") {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	code, out, _ = runBinary(t, "certs", "generate", "--dir", dir, "--host", "other.local")
+	if code != 0 || !strings.Contains(out, "lacks SAN other.local") {
+		t.Fatalf("new host: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runBinary(t, "certs", "generate"); code != 2 || !strings.Contains(errOut, "--dir") {
+		t.Fatalf("without --dir: exit %d %s", code, errOut)
+	}
+}

@@ -72,3 +72,11 @@ func writePortsFile(path string, c *bootstrap.Cluster) error {
 	}
 	return nil
 }
+
+func removeIfExists(dir, name string) error {
+	err := os.Remove(filepath.Join(dir, name))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	return err
+}

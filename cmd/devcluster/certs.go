@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+func certsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "certs",
+		Usage: "throwaway mTLS certificates",
+		Subcommands: []*cli.Command{{
+			Name:  "generate",
+			Usage: "write a certificate set (two CAs, server, client and system-worker certificates) to --dir, or reuse a valid one there",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "dir", Usage: "directory for the certificates (created 0700)"},
+				&cli.StringSliceFlag{Name: "host", Usage: "extra DNS name or IP for the server certificates (repeatable)"},
+				&cli.DurationFlag{Name: "validity", Value: profiles.Default().TLS.Validity, Usage: "how long the certificates are valid"},
+				&cli.BoolFlag{Name: "force", Usage: "regenerate even when the set there is valid"},
+			},
+			Action:       certsGenerateAction,
+			OnUsageError: onUsageError,
+		}},
+	}
+}
+
+func certsGenerateAction(c *cli.Context) error {
+	dir := c.String("dir")
+	if dir == "" {
+		return cli.Exit("certs generate needs --dir DIR (the directory for the certificates)", exitUsage)
+	}
+	if c.Bool("force") {
+		for _, f := range []string{certs.InternodeCAFile, certs.FrontendCAFile} {
+			_ = removeIfExists(dir, f) // a set without its CAs is regenerated whole
+		}
+	}
+	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: c.StringSlice("host"), Validity: c.Duration("validity")})
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	w := c.App.Writer
+	if generated {
+		fmt.Fprintf(w, "generated certificates in %s (%s); valid until %s\n", set.Dir, set.Reason, set.Expiry().Format("2006-01-02 15:04 MST"))
+	} else {
+		fmt.Fprintf(w, "reused the valid certificates in %s; valid until %s\n", set.Dir, set.Expiry().Format("2006-01-02 15:04 MST"))
+	}
+	fmt.Fprintf(w, "  internode CA   %s\n  internode      %s, %s\n", set.InternodeCA, set.InternodeCert, set.InternodeKey)
+	fmt.Fprintf(w, "  frontend CA    %s\n  frontend       %s, %s\n", set.FrontendCA, set.FrontendCert, set.FrontendKey)
+	fmt.Fprintf(w, "  client         %s, %s\n  system worker  %s, %s\n", set.ClientCert, set.ClientKey, set.SystemWorkerCert, set.SystemWorkerKey)
+	fmt.Fprintf(w, "Use them with: devcluster start --tls --cert-dir %s\n", set.Dir)
+	return nil
+}
