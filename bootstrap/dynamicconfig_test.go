@@ -28,6 +28,7 @@ func TestDynamicConfigFileReload(t *testing.T) {
 	write("limit.maxIDLength:\n  - value: 1000\n")
 	cfg := testConfig()
 	cfg.DynamicConfig.File = path
+	cfg.Metrics.Address = "127.0.0.1:0"
 	c := startCluster(t, cfg)
 	cl := dial(t, c, "default")
 	runWorker(t, cl, "dc")
@@ -77,4 +78,12 @@ func TestDynamicConfigFileReload(t *testing.T) {
 	// Fixing the file applies it.
 	write("limit.maxIDLength:\n  - value: 1000\n")
 	waitFor(t, 5*time.Second, "the fixed file raises the limit again", func() error { return start("-d") })
+
+	// Every reload is counted: the first load and two good saves, one bad.
+	fams := scrape(t, c)
+	ok := counter(fams["devcluster_dynamicconfig_reloads_total"], map[string]string{"result": "ok"})
+	bad := counter(fams["devcluster_dynamicconfig_reloads_total"], map[string]string{"result": "error"})
+	if ok < 3 || bad < 1 {
+		t.Errorf("devcluster_dynamicconfig_reloads_total ok=%v error=%v; want at least 3 and 1", ok, bad)
+	}
 }
