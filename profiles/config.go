@@ -35,6 +35,9 @@ type Config struct {
 	DataDir string `koanf:"data-dir" json:"data-dir"`
 	// Persistence configures the SQLite database.
 	Persistence Persistence `koanf:"persistence" json:"persistence"`
+	// Visibility configures where visibility records (what List and Count
+	// queries read) live.
+	Visibility Visibility `koanf:"visibility" json:"visibility"`
 	// Archival configures filestore archival of closed workflows.
 	Archival Archival `koanf:"archival" json:"archival"`
 	// Namespaces are registered before the cluster reports ready. The
@@ -64,6 +67,15 @@ type Config struct {
 	// generated server static config, last: for anything the schema does not
 	// name.
 	Temporal map[string]any `koanf:"temporal" json:"temporal"`
+}
+
+// Visibility configures the visibility store.
+type Visibility struct {
+	// File is a separate SQLite file for visibility records (relative paths
+	// are under data-dir); empty keeps them in the main database. A separate
+	// file takes visibility writes off the main database's single
+	// connection. It needs persistence.file.
+	File string `koanf:"file" json:"file"`
 }
 
 // Archival configures the filestore archival of histories and visibility

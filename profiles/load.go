@@ -526,6 +526,7 @@ func (c *Config) normalize() {
 		c.Namespaces = append([]Namespace{{Name: DefaultNamespace, Retention: DefaultRetention}}, c.Namespaces...)
 	}
 	c.Persistence.File = c.underDataDir(c.Persistence.File)
+	c.Visibility.File = c.underDataDir(c.Visibility.File)
 	c.Archival.History.Dir = c.underDataDir(c.Archival.History.Dir)
 	c.Archival.Visibility.Dir = c.underDataDir(c.Archival.Visibility.Dir)
 }

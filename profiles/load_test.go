@@ -768,7 +768,7 @@ func TestLoadBadInput(t *testing.T) {
 		{
 			name:     "unknown profile",
 			profiles: []string{"ci", "cii"},
-			want:     wantFE{"profile", `"cii" is not a built-in profile; use one of ci, dev, features, persistent, test`, "flag --profile"},
+			want:     wantFE{"profile", `"cii" is not a built-in profile; use one of ` + strings.Join(profiles.Builtin(), ", "), "flag --profile"},
 			only:     true,
 		},
 		{

@@ -148,6 +148,14 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if c.Visibility.File != "" {
+		switch {
+		case c.Persistence.InMemory():
+			add("visibility.file", strconv.Quote(c.Visibility.File), "needs persistence.file: an in-memory cluster keeps visibility in memory too")
+		case c.Visibility.File == c.Persistence.File:
+			add("visibility.file", strconv.Quote(c.Visibility.File), "is persistence.file; leave it empty to keep visibility in the main database")
+		}
+	}
 	if c.Persistence.Shards < 1 {
 		add("persistence.shards", c.Persistence.Shards, "must be at least 1")
 	}

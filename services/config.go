@@ -148,9 +148,9 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     storeName,
-			VisibilityStore:  storeName,
+			VisibilityStore:  visibilityStore(cfg),
 			NumHistoryShards: int32(cfg.Persistence.Shards),
-			DataStores:       map[string]config.DataStore{storeName: {SQL: sqlCfg}},
+			DataStores:       dataStores(cfg, sqlCfg),
 		},
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    cfg.Cluster.EnableGlobalNamespace,
@@ -220,4 +220,29 @@ func archivalConfig(a profiles.Archival) (config.Archival, config.ArchivalNamesp
 		ns.Visibility = config.VisibilityArchivalNamespaceDefaults{State: "enabled", URI: ArchivalURI(a.Visibility.Dir)}
 	}
 	return out, ns
+}
+
+// visibilityStoreName is the data store of a separate visibility file.
+const visibilityStoreName = "sqlite-visibility"
+
+func visibilityStore(cfg profiles.Config) string {
+	if cfg.Visibility.File != "" {
+		return visibilityStoreName
+	}
+	return storeName
+}
+
+// dataStores is the main store and, with visibility.file, a second SQLite
+// file for visibility. The second *config.SQL is rebuilt on each call: a
+// file's DSN is the same every time, so the plugin's pool is shared.
+func dataStores(cfg profiles.Config, sqlCfg *config.SQL) map[string]config.DataStore {
+	stores := map[string]config.DataStore{storeName: {SQL: sqlCfg}}
+	if cfg.Visibility.File != "" {
+		stores[visibilityStoreName] = config.DataStore{SQL: visibilitySQLConfig(cfg)}
+	}
+	return stores
+}
+
+func visibilitySQLConfig(cfg profiles.Config) *config.SQL {
+	return newSQLConfig(profiles.Persistence{File: cfg.Visibility.File, Pragmas: cfg.Persistence.Pragmas})
 }

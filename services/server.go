@@ -185,6 +185,11 @@ func (s *Server) prepareDatabase() error {
 			}
 			s.logger.Info("database created", "file", s.cfg.Persistence.File)
 		}
+		if f := s.cfg.Visibility.File; f != "" {
+			if err := prepareVisibilityFile(s.cfg); err != nil {
+				return err
+			}
+		}
 	}
 	nsConfigs, err := namespaceConfigs(s.cfg)
 	if err != nil {

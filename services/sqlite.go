@@ -264,3 +264,24 @@ func makeDirs(cfg profiles.Config) error {
 	}
 	return nil
 }
+
+// prepareVisibilityFile creates the schema in a new visibility file, or
+// checks that an existing one is a Temporal database.
+func prepareVisibilityFile(cfg profiles.Config) error {
+	state, _, err := inspectFile(cfg.Visibility.File, cfg.Cluster.Name)
+	if err != nil {
+		if fe, ok := err.(*profiles.FieldError); ok {
+			fe.Key = "visibility.file"
+		}
+		return err
+	}
+	if state == dbNewFile {
+		if err := setupSchema(visibilitySQLConfig(cfg), cfg.Visibility.File); err != nil {
+			if fe, ok := err.(*profiles.FieldError); ok {
+				fe.Key = "visibility.file"
+			}
+			return err
+		}
+	}
+	return nil
+}

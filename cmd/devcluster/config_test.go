@@ -309,7 +309,7 @@ func TestConfigValidateBadInput(t *testing.T) {
 		{"missing file from the environment", nil, map[string]string{"DEVCLUSTER_CONFIG": missing},
 			[]string{"config file: " + missing + " cannot be read", "(from env DEVCLUSTER_CONFIG)"}},
 		{"unknown profile from a flag", []string{"--profile", "ci,cii"}, nil,
-			[]string{`profile: "cii" is not a built-in profile; use one of ci, dev, features, persistent, test`, "(from flag --profile)"}},
+			[]string{`profile: "cii" is not a built-in profile; use one of ` + strings.Join(profiles.Builtin(), ", "), "(from flag --profile)"}},
 		{"unknown profile from the environment", nil, map[string]string{"DEVCLUSTER_PROFILE": "prod"},
 			[]string{`profile: "prod" is not a built-in profile`, "(from env DEVCLUSTER_PROFILE)"}},
 		{"flag beats the environment", []string{"--log-level", "loud"}, map[string]string{"DEVCLUSTER_LOG_LEVEL": "debug"},
