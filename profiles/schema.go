@@ -143,7 +143,7 @@ func checkKeys(raw map[string]any, origin string) []*FieldError {
 			f, ok := fields[k]
 			if !ok {
 				errs = append(errs, &FieldError{Key: key, Origin: origin,
-					Msg: "is not a devcluster setting" + unknownHint(key, all)})
+					Msg: "is not a devcluster setting" + unknownHint(key, k, prefix, sortedTags(t), all)})
 				continue
 			}
 			switch {
@@ -174,7 +174,19 @@ func checkKeys(raw map[string]any, origin string) []*FieldError {
 	return errs
 }
 
-func unknownHint(key string, all []string) string {
+// unknownHint suggests the sibling keys closest to the mistyped name
+// (services.frontend.grpc-prot -> grpc-port, servics -> services), then
+// whole keys.
+func unknownHint(key, name, prefix string, siblings, all []string) string {
+	if close := suggest.Closest(name, siblings, 3); len(close) > 0 {
+		for i := range close {
+			close[i] = prefix + close[i]
+		}
+		if len(close) == 1 {
+			return "; did you mean " + close[0] + "?"
+		}
+		return "; did you mean " + strings.Join(close[:len(close)-1], ", ") + " or " + close[len(close)-1] + "?"
+	}
 	if h := suggest.Hint(key, all); h != "" {
 		return h
 	}
