@@ -184,6 +184,10 @@ type TLS struct {
 	// ServerName every client expects in the server certificates; default
 	// localhost.
 	ServerName string `koanf:"server-name" json:"server-name"`
+	// RequireClientAuth makes the frontend and internode servers require
+	// client certificates from their CA (mutual TLS); default true. False
+	// leaves server-only TLS on the frontend (internode stays mutual).
+	RequireClientAuth bool `koanf:"require-client-auth" json:"require-client-auth"`
 	// Internode: the certificate services present to each other, and the CA
 	// that signs them.
 	Internode TLSFiles `koanf:"internode" json:"internode"`
@@ -290,7 +294,7 @@ func Default() Config {
 			"system.enableReadFromHistoryArchival":    true,
 			"system.enableReadFromVisibilityArchival": true,
 		}},
-		TLS:      TLS{Validity: 72 * time.Hour, ServerName: "localhost"},
+		TLS:      TLS{Validity: 72 * time.Hour, ServerName: "localhost", RequireClientAuth: true},
 		Startup:  Timeouts{Timeout: 60 * time.Second},
 		Shutdown: Timeouts{Timeout: 10 * time.Second},
 	}
