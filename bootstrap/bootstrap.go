@@ -25,6 +25,7 @@ import (
 
 	"github.com/devcluster/devcluster/metrics"
 	"github.com/devcluster/devcluster/webui"
+	"go.temporal.io/server/common/authorization"
 )
 
 // ServerVersion is the version of the embedded Temporal server.
@@ -51,7 +52,22 @@ var ErrNotReady = services.ErrNotReady
 type Option func(*settings)
 
 type settings struct {
-	logger *slog.Logger
+	logger      *slog.Logger
+	claimMapper authorization.ClaimMapper
+	authorizer  authorization.Authorizer
+	token       string // set by Start when auth is on
+}
+
+// WithClaimMapper makes the server map callers to claims with cm instead of
+// the default JWT mapper (works with or without auth.enabled).
+func WithClaimMapper(cm authorization.ClaimMapper) Option {
+	return func(s *settings) { s.claimMapper = cm }
+}
+
+// WithAuthorizer makes the server authorize every call with a instead of
+// the default authorizer (works with or without auth.enabled).
+func WithAuthorizer(a authorization.Authorizer) Option {
+	return func(s *settings) { s.authorizer = a }
 }
 
 // WithLogger sends every log line of the cluster to l. The default is a
@@ -83,7 +99,7 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 		logger = NewLogger(os.Stderr, cfg.Log)
 	}
 	return []fx.Option{
-		fx.Supply(cfg, logger),
+		fx.Supply(cfg, logger, &st),
 		fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 			fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 			fl.UseLogLevel(slog.LevelDebug)
@@ -174,7 +190,7 @@ func (u *webUI) URL() string {
 	return u.srv.URL()
 }
 
-func newWebUI(lc fx.Lifecycle, cfg profiles.Config, srv *services.Server) *webUI {
+func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.Server) *webUI {
 	u := &webUI{}
 	if !cfg.UI.Enabled {
 		return u
@@ -200,7 +216,7 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, srv *services.Server) *webUI
 				}
 				port = p
 			}
-			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name}
+			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Token: st.token}
 			if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
 				uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
 			}
@@ -293,8 +309,9 @@ func (f *fatalSink) report(err error) {
 	_ = f.shutdowner.Shutdown(fx.ExitCode(1))
 }
 
-func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, dyn *dynamicconfig.Client, _ *fileWatch, obs *observer, sink *fatalSink) (*services.Server, error) {
-	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler()})
+func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, _ *fileWatch, obs *observer, sink *fatalSink) (*services.Server, error) {
+	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
+		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token})
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +359,16 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup}
+	cfg, key, token, authCleanup, err := prepareAuth(cfg, set)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	cleanup = chain(authCleanup, cleanup)
+	if token != "" {
+		opts = append(opts, func(s *settings) { s.token = token })
+	}
+	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token}
 	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
 		cleanup()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
@@ -23,16 +25,18 @@ import (
 // Cluster is a running devcluster: a ready Temporal server in this process.
 // Its methods are safe for concurrent use.
 type Cluster struct {
-	app     *fx.App
-	server  *services.Server
-	dynamic *dynamicconfig.Client
-	files   *fileWatch
-	obs     *observer
-	ui      *webUI
-	certs   *certs.Set
-	cleanup func()
-	sink    *fatalSink
-	logger  *slog.Logger
+	app        *fx.App
+	server     *services.Server
+	dynamic    *dynamicconfig.Client
+	files      *fileWatch
+	obs        *observer
+	ui         *webUI
+	certs      *certs.Set
+	cleanup    func()
+	key        *auth.Key
+	adminToken string
+	sink       *fatalSink
+	logger     *slog.Logger
 
 	stopOnce sync.Once
 	stopErr  error
@@ -144,6 +148,26 @@ func (c *Cluster) TLSConfig() *tls.Config {
 	return tc
 }
 
+// AdminToken returns a system-admin token (the one ClientOptions carries),
+// or "" when auth is off.
+func (c *Cluster) AdminToken() string { return c.adminToken }
+
+// MintToken signs a token the cluster accepts, e.g. for a namespace role:
+// Grant{Namespace: "default", Role: "read"}. It fails when auth is off.
+func (c *Cluster) MintToken(g auth.Grant) (string, error) {
+	if c.key == nil {
+		return "", errors.New("auth is off: start the cluster with auth.enabled")
+	}
+	cfg := c.server.Config().Auth
+	if g.ClaimName == "" {
+		g.ClaimName = cfg.PermissionsClaim
+	}
+	if g.Audience == "" {
+		g.Audience = cfg.Audience
+	}
+	return c.key.Mint(g, time.Now())
+}
+
 // TLS returns the resolved certificate files (every section named), and
 // whether TLS is on.
 func (c *Cluster) TLS() (profiles.TLS, bool) {
@@ -161,6 +185,9 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 	if t := c.TLSConfig(); t != nil {
 		opts.ConnectionOptions.TLS = t
 	}
+	if c.adminToken != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(c.adminToken)
+	}
 	return opts
 }
 
@@ -170,12 +197,21 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 //
 // tlsConfig, when not nil, is the client TLS config of a frontend that
 // requires mTLS.
-func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig *tls.Config) error {
+//
+// token, when not empty, is the bearer token of a cluster with auth.
+func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig *tls.Config, token string) error {
 	creds := insecure.NewCredentials()
 	if tlsConfig != nil {
 		creds = credentials.NewTLS(tlsConfig)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if token != "" {
+		if tlsConfig == nil {
+			return errors.New("a token needs TLS: give the TLS flags too")
+		}
+		dopts = append(dopts, grpc.WithPerRPCCredentials(services.BearerToken(token)))
+	}
+	conn, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}

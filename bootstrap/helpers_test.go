@@ -96,3 +96,16 @@ func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 		step = min(step*2, 200*time.Millisecond)
 	}
 }
+
+// startClusterWith starts cfg with extra options and stops it at cleanup.
+func startClusterWith(t testing.TB, cfg profiles.Config, opts ...bootstrap.Option) *bootstrap.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := bootstrap.Start(ctx, cfg, append([]bootstrap.Option{bootstrap.WithLogger(testLogger(t))}, opts...)...)
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() { stopCluster(t, c) })
+	return c
+}

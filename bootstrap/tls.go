@@ -2,7 +2,9 @@ package bootstrap
 
 import (
 	"log/slog"
+	"time"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
@@ -66,4 +68,50 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		t.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: set.FrontendCA}
 	}
 	return out, set, cleanup, nil
+}
+
+// prepareAuth makes (or reuses, in tls.cert-dir) the token signing key and
+// its JWKS, and mints the admin token devcluster's own calls and the banner
+// use. The key lives with the certificates: in cert-dir it survives
+// restarts, so tokens minted by `devcluster token` stay valid.
+func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Key, string, func(), error) {
+	noop := func() {}
+	if !cfg.Auth.Enabled {
+		return cfg, nil, "", noop, nil
+	}
+	dir, cleanup := cfg.TLS.CertDir, noop
+	switch {
+	case dir != "":
+	case set != nil:
+		dir = set.Dir // the temporary certificate directory, removed at stop
+	default:
+		d, c, err := certs.Temp()
+		if err != nil {
+			return cfg, nil, "", noop, err
+		}
+		dir, cleanup = d, c
+	}
+	key, err := auth.EnsureKey(dir)
+	if err != nil {
+		cleanup()
+		return cfg, nil, "", noop, &profiles.FieldError{Key: "auth", Value: dir, Msg: err.Error()}
+	}
+	out := cfg.Clone()
+	out.Auth.KeyDir = dir
+	token, err := key.Mint(auth.Grant{Subject: "devcluster-admin", SystemAdmin: true, Audience: cfg.Auth.Audience,
+		TTL: cfg.Auth.TokenTTL, ClaimName: cfg.Auth.PermissionsClaim}, time.Now())
+	if err != nil {
+		cleanup()
+		return cfg, nil, "", noop, err
+	}
+	return out, key, token, cleanup, nil
+}
+
+// chain runs fs in order.
+func chain(fs ...func()) func() {
+	return func() {
+		for _, f := range fs {
+			f()
+		}
+	}
 }

@@ -51,6 +51,8 @@ type Config struct {
 	UI UI `koanf:"ui" json:"ui"`
 	// TLS configures mTLS for internode and frontend traffic.
 	TLS TLS `koanf:"tls" json:"tls"`
+	// Auth configures JWT authentication and authorization.
+	Auth Auth `koanf:"auth" json:"auth"`
 	// Cluster is the cluster metadata.
 	Cluster Cluster `koanf:"cluster" json:"cluster"`
 	// DynamicConfig holds dynamic-config values (Temporal keys, case
@@ -201,6 +203,25 @@ type TLS struct {
 	Client TLSFiles `koanf:"client" json:"client"`
 }
 
+// Auth turns on the server's default JWT ClaimMapper and Authorizer with a
+// throwaway signing key (kept in tls.cert-dir when set, so tokens outlive a
+// restart). It needs tls.enabled: the cluster's own system worker proves
+// who it is with its client certificate.
+type Auth struct {
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// PermissionsClaim is the claim holding "namespace:role" entries;
+	// default "permissions".
+	PermissionsClaim string `koanf:"permissions-claim" json:"permissions-claim"`
+	// Audience, when set, must be in every token's aud claim.
+	Audience string `koanf:"audience" json:"audience"`
+	// HeaderName carries the token; default "authorization".
+	HeaderName string `koanf:"header-name" json:"header-name"`
+	// TokenTTL is how long the admin token in the banner lives; default 24h.
+	TokenTTL time.Duration `koanf:"token-ttl" json:"token-ttl"`
+	// KeyDir is where the signing key and JWKS live; filled in at start.
+	KeyDir string `koanf:"key-dir" json:"key-dir"`
+}
+
 // TLSFiles are PEM files.
 type TLSFiles struct {
 	CertFile string `koanf:"cert-file" json:"cert-file"`
@@ -295,6 +316,7 @@ func Default() Config {
 			"system.enableReadFromVisibilityArchival": true,
 		}},
 		TLS:      TLS{Validity: 72 * time.Hour, ServerName: "localhost", RequireClientAuth: true},
+		Auth:     Auth{PermissionsClaim: "permissions", HeaderName: "authorization", TokenTTL: 24 * time.Hour},
 		Startup:  Timeouts{Timeout: 60 * time.Second},
 		Shutdown: Timeouts{Timeout: 10 * time.Second},
 	}

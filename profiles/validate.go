@@ -123,6 +123,14 @@ func (c Config) Validate() error {
 			add("ui.ip", strconv.Quote(c.UI.IP), "is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0")
 		}
 	}
+	if c.Auth.Enabled {
+		if !c.TLS.Enabled {
+			add("auth.enabled", true, "needs tls.enabled: the cluster's own system worker proves who it is with its client certificate (use --profile secure, or --tls)")
+		}
+		if c.Auth.TokenTTL <= 0 {
+			add("auth.token-ttl", c.Auth.TokenTTL, "must be positive")
+		}
+	}
 	if c.TLS.Enabled {
 		if c.TLS.Validity < time.Hour {
 			add("tls.validity", c.TLS.Validity, "must be at least 1h")

@@ -140,7 +140,8 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 	archival, nsArchival := archivalConfig(cfg.Archival)
 	return &config.Config{
 		Global: config.Global{
-			TLS: rootTLS(cfg.TLS),
+			TLS:           rootTLS(cfg.TLS),
+			Authorization: authorizationConfig(cfg.Auth),
 			Membership: config.Membership{
 				MaxJoinDuration:  30 * time.Second,
 				BroadcastAddress: adv,
@@ -245,4 +246,24 @@ func dataStores(cfg profiles.Config, sqlCfg *config.SQL) map[string]config.DataS
 
 func visibilitySQLConfig(cfg profiles.Config) *config.SQL {
 	return newSQLConfig(profiles.Persistence{File: cfg.Visibility.File, Pragmas: cfg.Persistence.Pragmas})
+}
+
+// authorizationConfig maps auth.* onto global.authorization: the default
+// JWT claim mapper reading keys from the JWKS file in auth.key-dir (loaded
+// once: the key does not change while the cluster runs, and a refresh
+// interval starts a ticker the server never stops), and the default
+// authorizer.
+func authorizationConfig(a profiles.Auth) config.Authorization {
+	if !a.Enabled {
+		return config.Authorization{}
+	}
+	jwks := "file://" + filepath.ToSlash(filepath.Join(a.KeyDir, "jwks.json"))
+	return config.Authorization{
+		JWTKeyProvider:       config.JWTKeyProvider{KeySourceURIs: []string{jwks}},
+		PermissionsClaimName: a.PermissionsClaim,
+		Authorizer:           "default",
+		ClaimMapper:          "default",
+		AuthHeaderName:       a.HeaderName,
+		Audience:             a.Audience,
+	}
 }

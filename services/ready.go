@@ -46,11 +46,11 @@ func (s *Server) HTTPAddr() string {
 // (CreateNamespaces leaves existing namespaces alone). It honours ctx and
 // returns ErrNotReady with the last error when ctx ends first.
 func (s *Server) WaitReady(ctx context.Context) error {
-	creds, err := dialOption(s.cfg.TLS)
+	dopts, err := dialOptions(s.cfg.TLS, s.opts.Token)
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(s.FrontendAddr(), creds)
+	conn, err := grpc.NewClient(s.FrontendAddr(), dopts...)
 	if err != nil {
 		return fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
 	}

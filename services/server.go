@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +23,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/devcluster/devcluster/profiles"
+	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
+
+	"github.com/devcluster/devcluster/auth"
+	"github.com/devcluster/devcluster/certs"
 )
 
 // ServerVersion is the embedded Temporal server's version.
@@ -45,6 +50,14 @@ type Options struct {
 	// into (called for each start attempt). Without it the server records
 	// none.
 	Metrics func(log.Logger) (metrics.Handler, error)
+	// ClaimMapper and Authorizer replace the ones auth.enabled configures
+	// (the server's default JWT mapper and authorizer); either works
+	// without auth.enabled too, for testing one's own plugins.
+	ClaimMapper authorization.ClaimMapper
+	Authorizer  authorization.Authorizer
+	// Token is the bearer token devcluster's own calls (readiness) carry
+	// when auth is on.
+	Token string
 }
 
 // Server is one embedded Temporal server. Start and Stop are each called
@@ -178,6 +191,16 @@ func (s *Server) prepareDatabase() error {
 				Msg: fmt.Sprintf("differs from the %d shard(s) %s was created with; a file's shard count is fixed: use %d, or a new file",
 					shards, s.cfg.Persistence.File, shards)}
 		}
+		if state == dbInterrupted {
+			s.logger.Warn("the database file was left half-created by an interrupted start; creating it again", "file", s.cfg.Persistence.File)
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				if err := os.Remove(s.cfg.Persistence.File + suffix); err != nil && !os.IsNotExist(err) {
+					return &profiles.FieldError{Key: "persistence.file", Value: s.cfg.Persistence.File,
+						Msg: fmt.Sprintf("was left half-created by an interrupted start and cannot be removed: %v; remove it", err)}
+				}
+			}
+			state = dbNewFile
+		}
 		s.db = state
 		if state == dbNewFile {
 			if err := setupSchema(s.sqlCfg, s.cfg.Persistence.File); err != nil {
@@ -224,6 +247,7 @@ func (s *Server) startServer(ctx context.Context) error {
 		temporal.WithNamespaceLogger(serverLog),
 		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
 	}
+	opts = append(opts, s.authOptions(serverLog)...)
 	if s.opts.Metrics != nil {
 		h, err := s.opts.Metrics(serverLog)
 		if err != nil {
@@ -335,4 +359,39 @@ func (s *Server) stopServer(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("stop server: %w", ctx.Err())
 	}
+}
+
+// authOptions installs the claim mapper and authorizer: the Go API's when
+// given, else with auth.enabled the server's defaults from global.authorization,
+// the mapper wrapped so that the cluster's own system worker (known by its
+// verified client certificate) is a system admin.
+func (s *Server) authOptions(logger log.Logger) []temporal.ServerOption {
+	var out []temporal.ServerOption
+	switch {
+	case s.opts.Authorizer != nil:
+		out = append(out, temporal.WithAuthorizer(s.opts.Authorizer))
+	case s.cfg.Auth.Enabled:
+		out = append(out, temporal.WithAuthorizer(auth.WorkerRoleAuthorizer(authorization.NewDefaultAuthorizer())))
+	}
+	if s.cfg.Auth.Enabled && s.cfg.Auth.Audience != "" {
+		// global.authorization.audience alone checks nothing: the server
+		// verifies the aud claim only against an audience getter's answer.
+		aud := auth.StaticAudience(s.cfg.Auth.Audience)
+		out = append(out, temporal.WithAudienceGetter(func(*config.Config) authorization.JWTAudienceMapper { return aud }))
+	}
+	switch {
+	case s.opts.ClaimMapper != nil:
+		cm := s.opts.ClaimMapper
+		out = append(out, temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return cm }))
+	case s.cfg.Auth.Enabled:
+		out = append(out, temporal.WithClaimMapper(func(c *config.Config) authorization.ClaimMapper {
+			inner, err := authorization.GetClaimMapperFromConfig(&c.Global.Authorization, logger)
+			if err != nil {
+				logger.Error("auth: claim mapper: " + err.Error())
+				inner = authorization.NewNoopClaimMapper()
+			}
+			return auth.SystemWorkerClaimMapper(inner, certs.SystemWorkerCommonName)
+		}))
+	}
+	return out
 }

@@ -81,7 +81,15 @@ const (
 	dbMemory dbState = iota
 	dbNewFile
 	dbExistingFile
+	dbInterrupted // a schema whose creation was cut short; recreated
 )
+
+// hasRows reports whether table exists and holds a row.
+func hasRows(db *sql.DB, table string) bool {
+	var one int
+	err := db.QueryRow(`SELECT 1 FROM ` + table + ` LIMIT 1`).Scan(&one)
+	return err == nil
+}
 
 // inspectFile decides whether path is a new database, an existing Temporal
 // database, or something devcluster must refuse. It does not modify the file.
@@ -146,6 +154,12 @@ func inspectFile(path, clusterName string) (dbState, int32, error) {
 		if !tables[t] {
 			missing = append(missing, t)
 		}
+	}
+	if len(missing) > 0 && len(missing) < 4 && !hasRows(db, "namespaces") {
+		// Some of Temporal's tables and no namespace: a start that was
+		// killed while it created the schema. Nothing was ever stored in
+		// it (a workflow needs a namespace), so it is made again.
+		return dbInterrupted, 0, nil
 	}
 	if len(missing) > 0 {
 		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,

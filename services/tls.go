@@ -1,6 +1,7 @@
 package services
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -76,17 +77,33 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// dialOption returns the transport credentials for the frontend.
-func dialOption(t profiles.TLS) (grpc.DialOption, error) {
+// dialOptions returns the transport credentials for the frontend and, with
+// a token, the bearer credentials every call carries.
+func dialOptions(t profiles.TLS, token string) ([]grpc.DialOption, error) {
 	tc, err := ClientTLS(t)
 	if err != nil {
 		return nil, err
 	}
 	if tc == nil {
-		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(tc)), nil
+	out := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}
+	if token != "" {
+		out = append(out, grpc.WithPerRPCCredentials(BearerToken(token)))
+	}
+	return out, nil
 }
+
+// BearerToken is per-RPC credentials sending "authorization: Bearer <token>".
+type BearerToken string
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b BearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (BearerToken) RequireTransportSecurity() bool { return true }
 
 // CheckTLSFiles checks the files a resolved TLS section names: each exists,
 // each cert/key pair loads, each CA file holds a certificate. Errors name

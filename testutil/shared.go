@@ -110,7 +110,7 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.namespace != "" || len(o.profiles) > 0 || len(o.dynamic) > 0 || len(o.configure) > 0 {
+	if o.namespace != "" || len(o.profiles) > 0 || len(o.dynamic) > 0 || len(o.configure) > 0 || len(o.start) > 0 {
 		t.Fatalf("testutil: NewNamespace takes only WithSearchAttributes; use NewCluster for a cluster of its own")
 	}
 	c, err := sharedCluster()

@@ -27,6 +27,9 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"go.temporal.io/server/common/authorization"
+
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
@@ -44,6 +47,7 @@ type options struct {
 	sas       map[string]string
 	dynamic   map[string]any
 	configure []func(*profiles.Config)
+	start     []bootstrap.Option
 }
 
 // WithNamespace makes name the cluster's namespace: registered before the
@@ -80,6 +84,26 @@ func WithDynamicConfig(key string, value any) Option {
 // ClientOptions are configured with the client certificate.
 func WithMTLS() Option {
 	return WithConfig(func(c *profiles.Config) { c.TLS.Enabled = true })
+}
+
+// WithAuth turns on JWT auth (and the mTLS it needs): Client and
+// ClientOptions carry a system-admin token; Cluster.Token mints others.
+func WithAuth() Option {
+	return WithConfig(func(c *profiles.Config) {
+		c.TLS.Enabled = true
+		c.Auth.Enabled = true
+	})
+}
+
+// WithClaimMapper and WithAuthorizer install one's own plugins, to test
+// them against a real server (with or without WithAuth).
+func WithClaimMapper(cm authorization.ClaimMapper) Option {
+	return func(o *options) { o.start = append(o.start, bootstrap.WithClaimMapper(cm)) }
+}
+
+// WithAuthorizer: see WithClaimMapper.
+func WithAuthorizer(a authorization.Authorizer) Option {
+	return func(o *options) { o.start = append(o.start, bootstrap.WithAuthorizer(a)) }
 }
 
 // WithProfile composes built-in profiles on top of "test", in order.
@@ -169,7 +193,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	logger := testLogger(t)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Startup.Timeout)
 	defer cancel()
-	bc, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
+	bc, err := bootstrap.Start(ctx, cfg, append([]bootstrap.Option{bootstrap.WithLogger(logger)}, o.start...)...)
 	if err != nil {
 		t.Fatalf("testutil: start cluster: %v", err)
 	}
@@ -228,6 +252,17 @@ func (c *Cluster) Client() client.Client {
 func (c *Cluster) NewWorker(taskQueue string, register func(worker.Registry), opts ...worker.Options) worker.Worker {
 	c.t.Helper()
 	return newWorker(c.t, c.Client(), taskQueue, register, opts)
+}
+
+// Token mints a token for role ("read", "write", "worker" or "admin") in
+// the cluster's namespace; the cluster needs WithAuth.
+func (c *Cluster) Token(role string) string {
+	c.t.Helper()
+	tok, err := c.c.MintToken(auth.Grant{Subject: c.t.Name(), Namespace: c.namespace, Role: role})
+	if err != nil {
+		c.t.Fatalf("testutil: %v", err)
+	}
+	return tok
 }
 
 // SetDynamicConfig changes a dynamic-config value while the cluster runs

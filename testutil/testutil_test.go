@@ -197,3 +197,27 @@ func TestMTLSCluster(t *testing.T) {
 		t.Fatal("a plaintext client reached an mTLS cluster")
 	}
 }
+
+func TestAuthCluster(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t, testutil.WithAuth())
+	c.NewWorker("tq", register) // the admin token of Client()
+	ctx := ctxFor(t)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tq"}, Echo, "authorized")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := c.ClientOptions()
+	opts.Credentials = client.NewAPIKeyStaticCredentials(c.Token("read"))
+	reader, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tq"}, Echo, "no"); err == nil {
+		t.Fatal("a read token started a workflow")
+	}
+}

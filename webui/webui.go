@@ -16,6 +16,11 @@ import (
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	"github.com/temporalio/ui-server/v2/server/server_options"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/labstack/echo/v4"
+	"github.com/temporalio/ui-server/v2/server/api"
+	"google.golang.org/grpc/metadata"
 )
 
 // Config says where the UI listens and which frontend it talks to.
@@ -26,6 +31,9 @@ type Config struct {
 	DefaultNamespace string
 	// TLS, when set, is how the UI reaches a frontend that requires mTLS.
 	TLS *TLS
+	// Token, when set, is the bearer token the UI's calls to the frontend
+	// carry (a cluster with auth on).
+	Token string
 }
 
 // TLS names the client certificate the UI presents to the frontend.
@@ -71,7 +79,18 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 			srv, err = nil, fmt.Errorf("UI: %v", r)
 		}
 	}()
-	s := uiserver.NewServer(server_options.WithConfigProvider(uc))
+	opts := []server_options.ServerOption{server_options.WithConfigProvider(uc)}
+	if cfg.Token != "" {
+		token := cfg.Token
+		opts = append(opts, server_options.WithAPIMiddleware([]api.Middleware{
+			func(echo.Context) runtime.ServeMuxOption {
+				return runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
+					return metadata.Pairs("authorization", "Bearer "+token)
+				})
+			},
+		}))
+	}
+	s := uiserver.NewServer(opts...)
 	srv = &Server{s: s, addr: net.JoinHostPort(advertise(cfg.IP), strconv.Itoa(cfg.Port)), done: make(chan error, 1)}
 	go func() {
 		defer func() {

@@ -95,12 +95,14 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: flagTLSKey, Usage: "client key (PEM)", EnvVars: []string{"TEMPORAL_TLS_CLIENT_KEY_PATH"}},
 					&cli.StringFlag{Name: flagTLSCA, Usage: "CA that signed the frontend's certificate (PEM)", EnvVars: []string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH"}},
 					&cli.StringFlag{Name: flagTLSServerName, Usage: "server name the frontend's certificate must carry", EnvVars: []string{"TEMPORAL_TLS_SERVER_NAME"}},
+					&cli.StringFlag{Name: flagAPIKey, Usage: "bearer token for a cluster with auth (the banner prints an admin token)", EnvVars: []string{"TEMPORAL_API_KEY"}},
 				},
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
 			},
 			configCommand(),
 			certsCommand(),
+			tokenCommand(),
 			featuresCommand(),
 			dynamicConfigCommand(),
 		},
@@ -264,7 +266,7 @@ func waitReadyAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	began := time.Now()
-	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace), tc); err != nil {
+	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace), tc, c.String(flagAPIKey)); err != nil {
 		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", c.String(flagAddress), c.Duration(flagTimeout), err), exitRuntime)
 	}
 	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))

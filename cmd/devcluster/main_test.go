@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -389,11 +390,13 @@ func TestProfileCIPortsFile(t *testing.T) {
 func TestSecureProfile(t *testing.T) {
 	dir := t.TempDir()
 	portsFile := filepath.Join(dir, "ports.json")
+	certDir := filepath.Join(dir, "certs")
 	p := startProcEnv(t, []string{"TEMPORAL_CONFIG_FILE=" + filepath.Join(dir, "temporal.toml")},
-		"start", "--profile", "ci,secure", "--ports-file", portsFile, "--write-client-profile", "dc")
+		"start", "--profile", "ci,secure", "--ports-file", portsFile, "--write-client-profile", "dc", "--cert-dir", certDir)
 	addr := p.waitBanner(t, 60*time.Second)
 	banner := p.stdout.String()
-	for _, want := range []string{"mTLS is on", "--tls-cert-path", "TEMPORAL_TLS_CLIENT_CERT_PATH", `Client profile "dc" written`} {
+	for _, want := range []string{"mTLS is on", "--tls-cert-path", "TEMPORAL_TLS_CLIENT_CERT_PATH", `Client profile "dc" written`,
+		"Auth is on", "--api-key", "devcluster token --cert-dir " + certDir} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q", want)
 		}
@@ -408,7 +411,7 @@ func TestSecureProfile(t *testing.T) {
 	}
 	code, out, errOut := runBinary(t, "wait-ready", "--address", addr, "--timeout", "20s",
 		"--tls-cert-path", prof.TLS.ClientCertPath, "--tls-key-path", prof.TLS.ClientKeyPath,
-		"--tls-ca-path", prof.TLS.ServerCACertPath, "--tls-server-name", prof.TLS.ServerName)
+		"--tls-ca-path", prof.TLS.ServerCACertPath, "--tls-server-name", prof.TLS.ServerName, "--api-key", prof.APIKey)
 	if code != 0 {
 		t.Fatalf("wait-ready with TLS flags: exit %d %s %s", code, out, errOut)
 	}
@@ -423,7 +426,29 @@ func TestSecureProfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SDK with the written client profile: %v", err)
 	}
-	c.Close()
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"}); err != nil {
+		t.Fatalf("describe with the profile's admin token: %v", err)
+	}
+	// devcluster token mints a read token from the same cert dir.
+	code, tok, errOut := runBinary(t, "token", "--cert-dir", certDir, "--role", "read")
+	if code != 0 {
+		t.Fatalf("token: exit %d %s", code, errOut)
+	}
+	opts.Credentials = client.NewAPIKeyStaticCredentials(strings.TrimSpace(tok))
+	reader, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"}); err != nil {
+		t.Fatalf("describe with a read token from devcluster token: %v", err)
+	}
+	if _, err := reader.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "x"}, "Nothing"); err == nil {
+		t.Fatal("a read token started a workflow")
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ const (
 	flagTLSKey        = "tls-key-path"
 	flagTLSCA         = "tls-ca-path"
 	flagTLSServerName = "tls-server-name"
+	flagAPIKey        = "api-key"
 )
 
 // waitReadyTLS builds wait-ready's client TLS config from its flags; nil
@@ -55,6 +56,16 @@ func printTLS(w io.Writer, c *bootstrap.Cluster) {
 	fmt.Fprintf(w, "or the environment (the CLI and envconfig-aware SDKs read it):\n")
 	fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s\n  export TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", t.Client.CertFile, t.Client.KeyFile)
 	fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s\n  export TEMPORAL_TLS_SERVER_NAME=%s\n", t.Client.CAFile, t.ServerName)
+	if tok := c.AdminToken(); tok != "" {
+		fmt.Fprintf(w, "\nAuth is on (JWT; the default ClaimMapper and Authorizer). An admin token, valid %s:\n  %s\n", c.Config().Auth.TokenTTL, tok)
+		fmt.Fprintf(w, "Pass it as an API key: temporal --api-key <token> ..., export TEMPORAL_API_KEY=<token>,\n")
+		fmt.Fprintf(w, "or client.Options{Credentials: client.NewAPIKeyStaticCredentials(token)} in Go.\n")
+		if dir := c.Config().TLS.CertDir; dir != "" {
+			fmt.Fprintf(w, "Other roles: devcluster token --cert-dir %s --namespace NS --role read|write|worker|admin\n", dir)
+		} else {
+			fmt.Fprintf(w, "Start with --cert-dir DIR to keep the signing key and mint other roles with devcluster token.\n")
+		}
+	}
 }
 
 // clientConfigPath is the TOML file the temporal CLI and SDKs read.
@@ -88,6 +99,7 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 		p.TLS = &envconfig.ClientConfigTLS{ClientCertPath: t.Client.CertFile, ClientKeyPath: t.Client.KeyFile,
 			ServerCACertPath: t.Client.CAFile, ServerName: t.ServerName}
 	}
+	p.APIKey = c.AdminToken()
 	conf.Profiles[name] = p
 	b, err := conf.ToTOML(envconfig.ClientConfigToTOMLOptions{})
 	if err != nil {

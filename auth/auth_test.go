@@ -1,0 +1,85 @@
+package auth
+
+import (
+	"crypto/x509/pkix"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v4"
+	"go.temporal.io/server/common/authorization"
+)
+
+func TestKeyReusedAndTokensVerify(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := EnsureKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := EnsureKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1.ID != k2.ID {
+		t.Fatalf("key id changed on reuse: %s -> %s", k1.ID, k2.ID)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, KeyFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	var jwks struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	b, _ := os.ReadFile(k1.JWKSPath())
+	if err := json.Unmarshal(b, &jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0]["kid"] != k1.ID || jwks.Keys[0]["crv"] != "P-256" {
+		t.Fatalf("jwks %s: %v", b, err)
+	}
+	tok, err := k1.Mint(Grant{Namespace: "orders", Role: "write", SystemAdmin: true, Audience: "aud", TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return &k1.priv.PublicKey, nil })
+	if err != nil || parsed.Header["kid"] != k1.ID {
+		t.Fatalf("token does not verify or lacks kid: %v %v", err, parsed.Header)
+	}
+	claims := parsed.Claims.(jwt.MapClaims)
+	perms := claims["permissions"].([]any)
+	if len(perms) != 2 || perms[0] != "orders:write" || perms[1] != "temporal-system:admin" || claims["aud"] != "aud" {
+		t.Errorf("claims %v", claims)
+	}
+	if _, err := k1.Mint(Grant{Namespace: "a", Role: "owner"}, time.Now()); err == nil || !strings.Contains(err.Error(), "not one of") {
+		t.Errorf("unknown role: %v", err)
+	}
+	if _, err := LoadKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "--cert-dir") {
+		t.Errorf("LoadKey of an empty dir: %v", err)
+	}
+}
+
+type stubMapper struct{ called bool }
+
+func (s *stubMapper) GetClaims(*authorization.AuthInfo) (*authorization.Claims, error) {
+	s.called = true
+	return &authorization.Claims{}, nil
+}
+
+func TestSystemWorkerClaimMapper(t *testing.T) {
+	inner := &stubMapper{}
+	m := SystemWorkerClaimMapper(inner, "temporal-system-worker")
+	c, err := m.GetClaims(&authorization.AuthInfo{TLSSubject: &pkix.Name{CommonName: "temporal-system-worker"}})
+	if err != nil || c.System != authorization.RoleAdmin || inner.called {
+		t.Fatalf("system worker: %+v %v (inner called %v)", c, err, inner.called)
+	}
+	for _, info := range []*authorization.AuthInfo{
+		{TLSSubject: &pkix.Name{CommonName: "devcluster-client"}},
+		{TLSSubject: &pkix.Name{CommonName: "temporal-system-worker"}, AuthToken: "Bearer x"}, // a token decides
+		{},
+	} {
+		inner.called = false
+		c, _ := m.GetClaims(info)
+		if !inner.called || c.System == authorization.RoleAdmin {
+			t.Errorf("%+v: went around the JWT mapper", info)
+		}
+	}
+}
