@@ -56,6 +56,18 @@ type settings struct {
 	claimMapper authorization.ClaimMapper
 	authorizer  authorization.Authorizer
 	token       string // set by Start when auth is on
+	abort       context.Context
+}
+
+// withAbort returns ctx also cancelled when abort (the caller's context of
+// Start) is; nil abort changes nothing.
+func withAbort(ctx context.Context, abort context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if abort == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(abort, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // WithClaimMapper makes the server map callers to claims with cm instead of
@@ -317,6 +329,8 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *se
 	}
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			ctx, cancel := withAbort(ctx, st.abort)
+			defer cancel()
 			if err := srv.Start(ctx); err != nil {
 				return err
 			}
@@ -355,6 +369,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		st.logger = NewLogger(os.Stderr, cfg.Log)
 		opts = append(opts, WithLogger(st.logger))
 	}
+	opts = append(opts, func(s *settings) { s.abort = ctx })
 	cfg, set, cleanup, err := prepareTLS(cfg, st.logger)
 	if err != nil {
 		return nil, err
@@ -379,13 +394,24 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		c.obs.m.CertificateExpires("devcluster", set.Expiry())
 	}
 
-	startCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
+	// fx gives up on a cancelled context at once, while the running start
+	// hook goes on (and what it then starts is never stopped). So fx gets a
+	// context that only times out, and the caller's cancellation reaches
+	// the hooks through st.abort; Start returns when they have.
+	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Startup.Timeout)
 	defer cancel()
-	if err := app.Start(startCtx); err != nil {
+	err = app.Start(startCtx)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 		defer stopCancel()
 		_ = app.Stop(stopCtx)
 		cleanup()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start interrupted: %w", ctx.Err())
+		}
 		return nil, unwrapFx(err)
 	}
 	c.logger.Info("cluster ready", "frontend", c.FrontendAddr())

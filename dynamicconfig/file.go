@@ -25,6 +25,11 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
+	// One line per problem, whatever a key or value holds.
+	return strings.ReplaceAll(e.render(), "\n", `\n`)
+}
+
+func (e *FileError) render() string {
 	var b strings.Builder
 	b.WriteString(e.Path)
 	if e.Line > 0 {
@@ -85,7 +90,7 @@ func ParseFile(path string, contents []byte) (dc.ConfigValueMap, error) {
 		seen[k] = kn.Line
 		if vn.Kind != yaml.SequenceNode {
 			errs = append(errs, &FileError{Path: path, Line: vn.Line, Key: key, Err: ErrBadValue,
-				Msg: "must be a list of {value, constraints}, e.g.\n  " + s.Key + ":\n    - value: ..."})
+				Msg: "must be a list of {value, constraints}, e.g. " + s.Key + ": [{value: ...}]"})
 			continue
 		}
 		shapeOK := true

@@ -313,9 +313,15 @@ func decode(k *koanf.Koanf, out *Config) error {
 
 // durationHook accepts durations written as strings ("30s", "24h").
 func durationHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
-	s, ok := data.(string)
-	if to != durationType || !ok {
+	if to != durationType {
 		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		if _, isDuration := data.(time.Duration); isDuration {
+			return data, nil // set by a flag
+		}
+		return nil, fmt.Errorf("%v has no unit; write e.g. 30s, 5m or 24h", data)
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {

@@ -2,6 +2,7 @@ package services
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -95,7 +96,21 @@ func mergeVerbatim(static *config.Config, verbatim map[string]any) (*config.Conf
 	dec.KnownFields(true)
 	merged := &config.Config{}
 	if err := dec.Decode(merged); err != nil {
-		return nil, &profiles.FieldError{Key: "temporal", Msg: "does not fit the server's static config: " + strings.TrimPrefix(err.Error(), "yaml: ") +
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// Line numbers would point into devcluster's merged document,
+			// not the user's file: keep only what is wrong.
+			parts := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				if _, rest, ok := strings.Cut(e, ": "); ok && strings.HasPrefix(e, "line ") {
+					e = rest
+				}
+				parts[i] = e
+			}
+			msg = strings.Join(parts, "; ")
+		}
+		return nil, &profiles.FieldError{Key: "temporal", Msg: "does not fit the server's static config: " + msg +
 			"; keys are the server's own camelCase ones (see `devcluster config export`)"}
 	}
 	return merged, nil

@@ -155,10 +155,14 @@ func inspectFile(path, clusterName string) (dbState, int32, error) {
 			missing = append(missing, t)
 		}
 	}
-	if len(missing) > 0 && len(missing) < 4 && !hasRows(db, "namespaces") {
-		// Some of Temporal's tables and no namespace: a start that was
-		// killed while it created the schema. Nothing was ever stored in
-		// it (a workflow needs a namespace), so it is made again.
+	if (len(tables) == 0 || len(missing) < 4) && !hasRows(db, "namespaces") {
+		// No table at all, or some of Temporal's tables and no namespace:
+		// a start that was killed while it created the schema (statements
+		// commit one by one, so the file can stop anywhere, even with
+		// every checked table but not the search indexes after them).
+		// Nothing was ever stored in it (a workflow needs a namespace, and
+		// namespaces are inserted after the schema is complete), so it is
+		// made again.
 		return dbInterrupted, 0, nil
 	}
 	if len(missing) > 0 {

@@ -28,6 +28,8 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/devcluster/devcluster/certs"
 )
 
 // binary is the devcluster executable built once by TestMain.
@@ -246,53 +248,134 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(badDC, []byte("limit.maxIDLenght:\n  - value: 10\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Config files, in a directory of their own (the check at the end
+	// counts what refused starts leave next to the refused database files).
+	cdir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(cdir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	malformed := file("malformed.yaml", "log:\n  level: [debug\n")
+	unknownKey := file("unknown.yaml", "services:\n  frontend:\n    grpc-prot: 7300\n")
+	wrongType := file("type.toml", "[persistence]\nshards = \"many\"\n")
+	badJSON := file("bad.json", "{\"log\": {\"level\": \"debug\",}}")
+	noExt := file("config", "log: {level: debug}\n")
+	notPEM := file("cert.pem", "hello\n")
+	good, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(cdir, "good")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badCerts := file("certs.yaml", "tls:\n  enabled: true\n  frontend: {cert-file: "+notPEM+", key-file: "+notPEM+", ca-file: "+good.FrontendCA+"}\n")
+	missingCerts := file("missing-certs.yaml", "tls:\n  enabled: true\n  internode: {cert-file: /nonexistent/c.pem, key-file: /nonexistent/k.pem, ca-file: "+good.InternodeCA+"}\n")
+	partialCerts := file("partial-certs.yaml", "tls:\n  enabled: true\n  client: {cert-file: "+notPEM+"}\n")
+	archival := file("archival.yaml", "archival:\n  history: {enabled: true}\n")
+	visibility := file("visibility.yaml", "visibility: {file: vis.db}\n")
+	authNoTLS := file("auth.yaml", "auth: {enabled: true}\n")
+	metricsAddr := file("metrics.yaml", "metrics: {address: nowhere}\n")
+	temporalBad := file("temporal.yaml", "temporal:\n  global:\n    membership: {maxJoinDurration: 1s}\n")
+	badDCType := file("dc-type.yaml", "limit.maxIDLength:\n  - value: lots\n")
 
 	cases := []struct {
 		name string
 		args []string
 		code int
 		want []string
+		env  []string
 	}{
 		{"port in use", []string{"start", "--port", heldPort}, 2,
-			[]string{"services.frontend.grpc-port", heldPort, "already in use", "flag --port"}},
+			[]string{"services.frontend.grpc-port", heldPort, "already in use", "flag --port"}, nil},
 		{"colliding ports", []string{"start", "--port", "0", "--history-port", "17301", "--matching-port", "17301"}, 2,
-			[]string{"17301", "also used by", "flag --"}},
+			[]string{"17301", "also used by", "flag --"}, nil},
 		{"unknown dynamic config key", []string{"start", free, "--dynamic-config-value", "limit.maxIDLenght=10"}, 2,
-			[]string{"flag --dynamic-config-value", "limit.maxIDLenght", "did you mean", "limit.maxIDLength"}},
+			[]string{"flag --dynamic-config-value", "limit.maxIDLenght", "did you mean", "limit.maxIDLength"}, nil},
 		{"wrong dynamic config type", []string{"start", free, "--dynamic-config-value", `limit.maxIDLength="long"`}, 2,
-			[]string{"flag --dynamic-config-value", "limit.maxIDLength", "want an int"}},
+			[]string{"flag --dynamic-config-value", "limit.maxIDLength", "want an int"}, nil},
 		{"dynamic config not JSON", []string{"start", free, "--dynamic-config-value", "limit.maxIDLength=ten"}, 2,
-			[]string{"flag --dynamic-config-value", "is not JSON"}},
+			[]string{"flag --dynamic-config-value", "is not JSON"}, nil},
 		{"bad search attribute type", []string{"start", free, "--search-attribute", "CustomerId=Strnig"}, 2,
-			[]string{"flag --search-attribute", "Strnig", "Keyword"}},
+			[]string{"flag --search-attribute", "Strnig", "Keyword"}, nil},
 		{"search attribute without type", []string{"start", free, "--search-attribute", "CustomerId"}, 2,
-			[]string{"flag --search-attribute", "NAME=TYPE"}},
+			[]string{"flag --search-attribute", "NAME=TYPE"}, nil},
 		{"foreign db file", []string{"start", free, "--http-port", "0", "--db-file", foreign}, 2,
-			[]string{"persistence.file", foreign, "not an SQLite database", "flag --db-file"}},
+			[]string{"persistence.file", foreign, "not an SQLite database", "flag --db-file"}, nil},
 		{"db file in missing directory", []string{"start", free, "--http-port", "0", "--db-file", filepath.Join(dir, "no", "such", "x.db")}, 2,
-			[]string{"persistence.file", "does not exist", "flag --db-file"}},
+			[]string{"persistence.file", "does not exist", "flag --db-file"}, nil},
 		{"db file under a file", []string{"start", free, "--http-port", "0", "--db-file", filepath.Join(foreign, "x.db")}, 2,
-			[]string{"persistence.file", "not a directory", "flag --db-file"}},
+			[]string{"persistence.file", "not a directory", "flag --db-file"}, nil},
 		{"db file is a directory", []string{"start", free, "--http-port", "0", "--db-file", dir}, 2,
-			[]string{"persistence.file", "is a directory", "flag --db-file"}},
+			[]string{"persistence.file", "is a directory", "flag --db-file"}, nil},
 		{"unwritable db location", []string{"start", free, "--http-port", "0", "--db-file", "/proc/devcluster-test.db"}, 2,
-			[]string{"persistence.file", "cannot be created", "writable"}},
+			[]string{"persistence.file", "cannot be created", "writable"}, nil},
 		{"bad log level", []string{"start", free, "--log-level", "loud"}, 2,
-			[]string{"log.level", "loud", "debug, info, warn, error", "flag --log-level"}},
+			[]string{"log.level", "loud", "debug, info, warn, error", "flag --log-level"}, nil},
 		{"bad namespace", []string{"start", free, "--namespace", "a/b"}, 2,
-			[]string{"a/b", "not a valid namespace name", "flag --namespace"}},
+			[]string{"a/b", "not a valid namespace name", "flag --namespace"}, nil},
 		{"bad dynamic config file", []string{"start", free, "--http-port", "0", "--dynamic-config-file", badDC}, 2,
-			[]string{badDC + ":1", "limit.maxIDLenght", "did you mean limit.maxIDLength"}},
+			[]string{badDC + ":1", "limit.maxIDLenght", "did you mean limit.maxIDLength"}, nil},
 		{"dynamic config file in a missing directory", []string{"start", free, "--http-port", "0", "--dynamic-config-file", filepath.Join(dir, "nope", "dc.yaml")}, 2,
-			[]string{"does not exist", "create it"}},
+			[]string{"does not exist", "create it"}, nil},
+		{"bad log level from the environment", []string{"start", free}, 2,
+			[]string{"log.level", "loud", "env DEVCLUSTER_LOG_LEVEL"}, []string{"DEVCLUSTER_LOG_LEVEL=loud"}},
+		{"unknown DEVCLUSTER variable", []string{"start", free}, 2,
+			[]string{"DEVCLUSTER_LOG_LEVLE", "did you mean DEVCLUSTER_LOG_LEVEL"}, []string{"DEVCLUSTER_LOG_LEVLE=debug"}},
+		{"port from the environment is not a number", []string{"start"}, 2,
+			[]string{"services.frontend.grpc-port", "not a whole number", "env DEVCLUSTER_SERVICES_FRONTEND_GRPC_PORT"},
+			[]string{"DEVCLUSTER_SERVICES_FRONTEND_GRPC_PORT=seventy"}},
+		{"unknown profile", []string{"start", free, "--profile", "cii"}, 2,
+			[]string{"profile", "cii", "not a built-in profile", "did you mean ci", "flag --profile"}, nil},
+		{"unknown profile from the environment", []string{"start", free}, 2,
+			[]string{"cii", "env DEVCLUSTER_PROFILE"}, []string{"DEVCLUSTER_PROFILE=cii"}},
+		{"config file missing", []string{"start", free, "--config", filepath.Join(cdir, "nope.yaml")}, 2,
+			[]string{"config file", "nope.yaml", "cannot be read", "flag --config"}, nil},
+		{"malformed YAML config", []string{"start", free, "--config", malformed}, 2,
+			[]string{"malformed.yaml", "is malformed", "line"}, nil},
+		{"unknown key in a config file", []string{"start", free, "--config", unknownKey}, 2,
+			[]string{"services.frontend.grpc-prot", "did you mean services.frontend.grpc-port", "unknown.yaml"}, nil},
+		{"wrong type in a TOML config", []string{"start", free, "--config", wrongType}, 2,
+			[]string{"persistence.shards", "not a whole number", "type.toml"}, nil},
+		{"malformed JSON config", []string{"start", free, "--config", badJSON}, 2,
+			[]string{"bad.json", "is malformed", "line 1"}, nil},
+		{"config file without an extension", []string{"start", free, "--config", noExt}, 2,
+			[]string{"config file", "use .yaml, .yml, .toml or .json"}, nil},
+		{"certificate files that are not PEM", []string{"start", free, "--http-port", "0", "--config", badCerts}, 2,
+			[]string{"tls.frontend", "cert.pem", "cannot be loaded"}, nil},
+		{"certificate files that do not exist", []string{"start", free, "--http-port", "0", "--config", missingCerts}, 2,
+			[]string{"tls.internode", "/nonexistent/c.pem"}, nil},
+		{"certificate files half named", []string{"start", free, "--config", partialCerts}, 2,
+			[]string{"tls.client", "names some files but not all"}, nil},
+		{"archival without a directory", []string{"start", free, "--config", archival}, 2,
+			[]string{"archival.history.dir", "must be set"}, nil},
+		{"visibility file for an in-memory cluster", []string{"start", free, "--config", visibility}, 2,
+			[]string{"visibility.file", "needs persistence.file"}, nil},
+		{"auth without TLS", []string{"start", free, "--config", authNoTLS}, 2,
+			[]string{"auth.enabled", "needs tls.enabled"}, nil},
+		{"bad metrics address", []string{"start", free, "--config", metricsAddr}, 2,
+			[]string{"metrics.address", "nowhere", "host:port"}, nil},
+		{"temporal section the server rejects", []string{"start", free, "--http-port", "0", "--config", temporalBad}, 2,
+			[]string{"temporal", "maxJoinDurration"}, nil},
+		{"dynamic config file with a wrong type", []string{"start", free, "--http-port", "0", "--dynamic-config-file", badDCType}, 2,
+			[]string{"dc-type.yaml:2", "limit.maxIDLength", "want an int"}, nil},
+		{"zero shards", []string{"start", free, "--shards", "0"}, 2,
+			[]string{"persistence.shards", "must be at least 1", "flag --shards"}, nil},
+		{"negative startup timeout", []string{"start", free, "--startup-timeout", "-1s"}, 2,
+			[]string{"startup.timeout", "must be positive"}, nil},
+		{"token without a cert dir", []string{"token", "--role", "read"}, 2,
+			[]string{"--cert-dir"}, nil},
+		{"token with an unknown role", []string{"token", "--cert-dir", cdir, "--role", "owner"}, 2,
+			[]string{"--role", "owner", "read, write, worker, admin"}, nil},
 		{"unknown flag", []string{"start", "--prot", "7233"}, 2,
-			[]string{"unknown flag --prot", "devcluster start --help"}},
+			[]string{"unknown flag --prot", "devcluster start --help"}, nil},
 		{"stray argument", []string{"start", "7233"}, 2,
-			[]string{"no arguments", "7233"}},
+			[]string{"no arguments", "7233"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := runBinary(t, tc.args...)
+			p := startProcEnv(t, tc.env, tc.args...)
+			code := p.exitCode(t, 60*time.Second)
+			stdout, stderr := p.stdout.String(), p.stderr.String()
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d", code, tc.code)
 			}
@@ -311,6 +394,9 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("stdout should be empty, got:\n%s", stdout)
 			}
 		})
+	}
+	if len(cases) < 30 {
+		t.Errorf("only %d bad inputs; the reliability issue asks for at least 30", len(cases))
 	}
 	// Nothing was created next to the refused files.
 	entries, _ := os.ReadDir(dir)

@@ -1,0 +1,465 @@
+// Command bench measures devcluster against fresh devcluster processes:
+// start and stop times, memory, workflow throughput and latency (in memory
+// and on a new database file), dynamic-config reload latency, and the
+// testutil helpers; each figure for devcluster's default configuration and
+// for a "stock" configuration that reproduces `temporal server start-dev`
+// on the same server, side by side with the ratio devcluster/stock.
+//
+//	go run ./bench                      # N=1000, C=50, 3 runs
+//	go run ./bench -short               # N=20, C=5, 1 run
+//	go run ./bench -json bench.json -n 2000 -c 100 -runs 5
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	if isChild() {
+		os.Exit(childMain())
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options of one bench run.
+type options struct {
+	N, C, Runs    int
+	DCIters       int
+	TestutilIters int
+	JSON          string
+	Binary        string
+	Short         bool
+}
+
+// figure is one row of the table.
+type figure struct {
+	Key, Label, Unit string
+	LowerIsBetter    bool
+}
+
+var figures = []figure{
+	{"start_ready_ms", "start to ready (in memory)", "ms", true},
+	{"start_ready_file_ms", "start to ready (new db file)", "ms", true},
+	{"stop_ms", "SIGINT to exit (after load, in memory)", "ms", true},
+	{"rss_ready_mb", "RSS when ready (in memory)", "MB", true},
+	{"rss_after_load_mb", "RSS after load (in memory)", "MB", true},
+	{"rss_after_load_file_mb", "RSS after load (db file)", "MB", true},
+	{"mem_throughput_wps", "throughput in memory", "wf/s", false},
+	{"mem_p50_ms", "latency p50 in memory", "ms", true},
+	{"mem_p95_ms", "latency p95 in memory", "ms", true},
+	{"mem_p99_ms", "latency p99 in memory", "ms", true},
+	{"file_throughput_wps", "throughput db file", "wf/s", false},
+	{"file_p50_ms", "latency p50 db file", "ms", true},
+	{"file_p95_ms", "latency p95 db file", "ms", true},
+	{"file_p99_ms", "latency p99 db file", "ms", true},
+	{"dc_reload_ms", "dynamic-config reload (median of iters)", "ms", true},
+	{"testutil_newcluster_ms", "testutil NewCluster (start+stop)", "ms", true},
+	{"testutil_newnamespace_ms", "testutil NewNamespace", "ms", true},
+}
+
+// stats of one figure for one configuration.
+type stats struct {
+	Median float64   `json:"median"`
+	Min    float64   `json:"min"`
+	Max    float64   `json:"max"`
+	Values []float64 `json:"values"`
+}
+
+type row struct {
+	Key        string `json:"key"`
+	Label      string `json:"label"`
+	Unit       string `json:"unit"`
+	Devcluster *stats `json:"devcluster"`
+	Stock      *stats `json:"stock"`
+	// Ratio is devcluster/stock of the medians.
+	Ratio float64 `json:"ratio"`
+}
+
+type report struct {
+	Params struct {
+		N             int     `json:"n"`
+		C             int     `json:"c"`
+		Runs          int     `json:"runs"`
+		DCIters       int     `json:"dc_iters"`
+		TestutilIters int     `json:"testutil_iters"`
+		Short         bool    `json:"short"`
+		GoVersion     string  `json:"go_version"`
+		CPUs          int     `json:"cpus"`
+		Started       string  `json:"started"`
+		Seconds       float64 `json:"seconds"`
+	} `json:"params"`
+	Figures []row `json:"figures"`
+}
+
+// config is one column.
+type config struct {
+	Name      string
+	Args      []string // extra `devcluster start` arguments
+	Child     string   // BENCH_CHILD mode
+	ChildFile string   // BENCH_CHILD_CONFIG
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.IntVar(&o.N, "n", 1000, "workflows per load run")
+	fs.IntVar(&o.C, "c", 50, "concurrent workflows")
+	fs.IntVar(&o.Runs, "runs", 3, "fresh processes per figure (median, min, max)")
+	fs.IntVar(&o.DCIters, "dc-iters", 5, "dynamic-config changes per process (median)")
+	fs.IntVar(&o.TestutilIters, "testutil-iters", 5, "NewCluster/NewNamespace calls per process (mean, as ns/op)")
+	fs.StringVar(&o.JSON, "json", "", "write the results as JSON to this file")
+	fs.StringVar(&o.Binary, "devcluster", "", "devcluster binary (default: go build ./cmd/devcluster into a temporary directory)")
+	fs.BoolVar(&o.Short, "short", false, "quick check: N=20, C=5, runs=1, 3 reloads, 2 testutil calls")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.Short {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]*int{"n": &o.N, "c": &o.C, "runs": &o.Runs, "dc-iters": &o.DCIters, "testutil-iters": &o.TestutilIters} {
+			if !set[name] {
+				*v = map[string]int{"n": 20, "c": 5, "runs": 1, "dc-iters": 3, "testutil-iters": 2}[name]
+			}
+		}
+	}
+	if o.N < 1 || o.C < 1 || o.Runs < 1 || o.DCIters < 1 || o.TestutilIters < 1 || o.DCIters > 15 {
+		fmt.Fprintln(stderr, "bench: -n, -c, -runs, -testutil-iters must be >= 1; -dc-iters 1..15")
+		return 2
+	}
+	rep, err := bench(context.Background(), o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	printTable(stdout, rep)
+	if o.JSON != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.JSON, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
+	began := time.Now()
+	tmp, err := os.MkdirTemp("", "devcluster-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+
+	bin := o.Binary
+	if bin == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return nil, err
+		}
+		bin = filepath.Join(tmp, "devcluster")
+		fmt.Fprintf(log, "building %s ...\n", bin)
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/devcluster")
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("go build ./cmd/devcluster: %w", err)
+		}
+	}
+	stockFile, err := writeStockConfig(tmp, false)
+	if err != nil {
+		return nil, err
+	}
+	stockTestFile, err := writeStockConfig(tmp, true)
+	if err != nil {
+		return nil, err
+	}
+	configs := []config{
+		{Name: "devcluster", Child: "dev"},
+		{Name: "stock", Args: []string{"--config", stockFile}, Child: "stock", ChildFile: stockTestFile},
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+
+	values := map[string]map[string][]float64{} // config -> key -> per-run values
+	for _, c := range configs {
+		values[c.Name] = map[string][]float64{}
+	}
+	seq := 0
+	for r := range o.Runs {
+		for _, c := range configs {
+			rec := func(key string, v float64) { values[c.Name][key] = append(values[c.Name][key], v) }
+			fmt.Fprintf(log, "run %d/%d %s\n", r+1, o.Runs, c.Name)
+			seq++
+			dir := func(name string) (string, error) {
+				d := filepath.Join(tmp, fmt.Sprintf("%d-%s-%s", seq, c.Name, name))
+				return d, os.MkdirAll(d, 0o755)
+			}
+			if err := measureLoad(ctx, o, bin, c, dir, false, rec, log); err != nil {
+				return nil, fmt.Errorf("%s in memory: %w", c.Name, err)
+			}
+			if err := measureLoad(ctx, o, bin, c, dir, true, rec, log); err != nil {
+				return nil, fmt.Errorf("%s db file: %w", c.Name, err)
+			}
+			if err := measureDC(ctx, o, bin, c, dir, rec, log); err != nil {
+				return nil, fmt.Errorf("%s dynamic config: %w", c.Name, err)
+			}
+			if err := measureTestutil(self, o, c, rec, log); err != nil {
+				return nil, fmt.Errorf("%s testutil: %w", c.Name, err)
+			}
+		}
+	}
+
+	rep := &report{}
+	rep.Params.N, rep.Params.C, rep.Params.Runs = o.N, o.C, o.Runs
+	rep.Params.DCIters, rep.Params.TestutilIters, rep.Params.Short = o.DCIters, o.TestutilIters, o.Short
+	rep.Params.GoVersion, rep.Params.CPUs = runtime.Version(), runtime.NumCPU()
+	rep.Params.Started = began.UTC().Format(time.RFC3339)
+	rep.Params.Seconds = time.Since(began).Seconds()
+	for _, f := range figures {
+		rw := row{Key: f.Key, Label: f.Label, Unit: f.Unit,
+			Devcluster: summarize(values["devcluster"][f.Key]), Stock: summarize(values["stock"][f.Key])}
+		if rw.Devcluster != nil && rw.Stock != nil && rw.Stock.Median != 0 {
+			rw.Ratio = rw.Devcluster.Median / rw.Stock.Median
+		}
+		rep.Figures = append(rep.Figures, rw)
+	}
+	return rep, nil
+}
+
+// measureLoad runs one process: start, N workflows, stop.
+func measureLoad(ctx context.Context, o options, bin string, c config, dir func(string) (string, error),
+	file bool, rec func(string, float64), log io.Writer) error {
+	name := "mem"
+	if file {
+		name = "file"
+	}
+	d, err := dir(name)
+	if err != nil {
+		return err
+	}
+	args := append([]string(nil), c.Args...)
+	if file {
+		args = append(args, "--db-file", filepath.Join(d, "bench.db"))
+	}
+	s, err := startServer(ctx, bin, d, args...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		select {
+		case <-s.exited:
+		default:
+			s.kill()
+		}
+	}()
+	if file {
+		rec("start_ready_file_ms", ms(s.ready))
+	} else {
+		rec("start_ready_ms", ms(s.ready))
+		rss, err := s.rssMB()
+		if err != nil {
+			return err
+		}
+		rec("rss_ready_mb", rss)
+	}
+	res, err := runLoad(ctx, s.frontend, o.N, o.C)
+	if err != nil {
+		return fmt.Errorf("%w\nserver log:\n%s", err, tail(s.logs.String()))
+	}
+	rss, err := s.rssMB()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "  %s: ready %s, %.0f wf/s, p50 %s p95 %s p99 %s, rss %.0f MB\n", name, s.ready.Round(time.Millisecond),
+		res.Throughput, res.P50.Round(time.Millisecond), res.P95.Round(time.Millisecond), res.P99.Round(time.Millisecond), rss)
+	rec(name+"_throughput_wps", res.Throughput)
+	rec(name+"_p50_ms", ms(res.P50))
+	rec(name+"_p95_ms", ms(res.P95))
+	rec(name+"_p99_ms", ms(res.P99))
+	if file {
+		rec("rss_after_load_file_mb", rss)
+	} else {
+		rec("rss_after_load_mb", rss)
+	}
+	stopped, err := s.stop()
+	if err != nil {
+		return err
+	}
+	if !file {
+		rec("stop_ms", ms(stopped))
+	}
+	return nil
+}
+
+// measureDC runs one process with --dynamic-config-file and records the
+// median reload latency of o.DCIters changes.
+func measureDC(ctx context.Context, o options, bin string, c config, dir func(string) (string, error),
+	rec func(string, float64), log io.Writer) error {
+	d, err := dir("dc")
+	if err != nil {
+		return err
+	}
+	dcFile := filepath.Join(d, "dynamicconfig.yaml")
+	if err := writeDCFile(dcFile, 1000); err != nil {
+		return err
+	}
+	s, err := startServer(ctx, bin, d, append(append([]string(nil), c.Args...), "--dynamic-config-file", dcFile)...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		select {
+		case <-s.exited:
+		default:
+			s.kill()
+		}
+	}()
+	lat, err := dcReload(ctx, s.frontend, dcFile, o.DCIters)
+	if err != nil {
+		return fmt.Errorf("%w\nserver log:\n%s", err, tail(s.logs.String()))
+	}
+	vals := make([]float64, len(lat))
+	for i, l := range lat {
+		vals[i] = ms(l)
+	}
+	m := summarize(vals).Median
+	fmt.Fprintf(log, "  dynamic config reload: %.1f ms (median of %v)\n", m, roundAll(vals))
+	rec("dc_reload_ms", m)
+	_, err = s.stop()
+	return err
+}
+
+// measureTestutil runs the testutil figures in a fresh child process.
+func measureTestutil(self string, o options, c config, rec func(string, float64), log io.Writer) error {
+	cmd := exec.Command(self)
+	cmd.Env = append(cleanEnv(), childEnv+"="+c.Child, fmt.Sprintf("%s=%d", childItersEnv, o.TestutilIters), childCfgEnv+"="+c.ChildFile)
+	var errBuf syncBuffer
+	cmd.Stderr = &errBuf
+	out, err := cmd.Output()
+	var res childResult
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &res); jerr != nil {
+		return fmt.Errorf("child: %v, %v\n%s%s", err, jerr, out, tail(errBuf.String()))
+	}
+	if res.Err != "" || err != nil {
+		return fmt.Errorf("child: %v %s\n%s", err, res.Err, tail(errBuf.String()))
+	}
+	fmt.Fprintf(log, "  testutil: NewCluster %.0f ms, NewNamespace %.1f ms\n", res.NewClusterMS, res.NewNamespaceMS)
+	rec("testutil_newcluster_ms", res.NewClusterMS)
+	rec("testutil_newnamespace_ms", res.NewNamespaceMS)
+	return nil
+}
+
+// writeDCFile replaces the dynamic-config file atomically (a temporary file
+// renamed over it) with limit.maxIDLength = limit.
+func writeDCFile(path string, limit int) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-dc-*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := fmt.Fprintf(tmp, "limit.maxIDLength:\n  - value: %d\n", limit); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// moduleRoot finds the directory of go.mod from the working directory up.
+func moduleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no go.mod above the working directory; pass -devcluster BIN")
+		}
+		d = parent
+	}
+}
+
+func summarize(v []float64) *stats {
+	if len(v) == 0 {
+		return nil
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return &stats{Median: med, Min: s[0], Max: s[len(s)-1], Values: v}
+}
+
+func roundAll(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(int(x*10+0.5)) / 10
+	}
+	return out
+}
+
+func printTable(w io.Writer, rep *report) {
+	p := rep.Params
+	fmt.Fprintf(w, "\ndevcluster bench: N=%d workflows, C=%d concurrent, %d run(s) per figure (median [min-max]), %d CPUs, %.0fs\n",
+		p.N, p.C, p.Runs, p.CPUs, p.Seconds)
+	fmt.Fprintf(w, "devcluster = default (dev profile, --headless); %s\n\n", describeStock())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "figure\t\tdevcluster\t[min-max]\tstock\t[min-max]\tdevcluster/stock\t")
+	for _, r := range rep.Figures {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Label, r.Unit, num(r.Devcluster, false), num(r.Devcluster, true),
+			num(r.Stock, false), num(r.Stock, true), ratio(r.Ratio))
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+}
+
+func num(s *stats, rng bool) string {
+	if s == nil {
+		return "-"
+	}
+	f := func(x float64) string {
+		switch {
+		case x >= 100:
+			return fmt.Sprintf("%.0f", x)
+		case x >= 10:
+			return fmt.Sprintf("%.1f", x)
+		default:
+			return fmt.Sprintf("%.2f", x)
+		}
+	}
+	if rng {
+		return "[" + f(s.Min) + "-" + f(s.Max) + "]"
+	}
+	return f(s.Median)
+}
+
+func ratio(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
