@@ -221,11 +221,10 @@ func TestExportTemporalSection(t *testing.T) {
 		// lines is the number of lines of the message when not 1.
 		lines int
 	}{
-		// Known bug (see report): yaml's "unmarshal errors:\n  line N: ..."
-		// is passed on with its two lines, and N is a line of devcluster's
-		// internal YAML, not of the user's file.
-		{"unknown key", map[string]any{"global": map[string]any{"nope": 1}}, "field nope not found", 2},
-		{"wrong type", map[string]any{"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "soon"}}}, "does not fit the server's static config", 2},
+		// One line, without yaml's line numbers (they would point into
+		// devcluster's merged document, not the user's file).
+		{"unknown key", map[string]any{"global": map[string]any{"nope": 1}}, "field nope not found", 1},
+		{"wrong type", map[string]any{"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "soon"}}}, "does not fit the server's static config", 1},
 		{"rejected by the server's validation", map[string]any{"publicClient": map[string]any{"forceTLSConfig": "sometimes"}}, "the server rejects: invalid value for publicClient.forceTLSConfig", 1},
 		{"archival without a provider", map[string]any{"archival": map[string]any{"history": map[string]any{"state": "enabled"}}}, "the server rejects", 1},
 	}
