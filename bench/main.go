@@ -41,6 +41,7 @@ type options struct {
 	JSON          string
 	Binary        string
 	Short         bool
+	Compare       string // FILE: a devcluster config file that replaces stock in the second column
 }
 
 // figure is one row of the table.
@@ -95,6 +96,7 @@ type report struct {
 		DCIters       int     `json:"dc_iters"`
 		TestutilIters int     `json:"testutil_iters"`
 		Short         bool    `json:"short"`
+		Compare       string  `json:"compare,omitempty"`
 		GoVersion     string  `json:"go_version"`
 		CPUs          int     `json:"cpus"`
 		Started       string  `json:"started"`
@@ -122,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.TestutilIters, "testutil-iters", 5, "NewCluster/NewNamespace calls per process (mean, as ns/op)")
 	fs.StringVar(&o.JSON, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.Binary, "devcluster", "", "devcluster binary (default: go build ./cmd/devcluster into a temporary directory)")
+	fs.StringVar(&o.Compare, "compare", "", "instead of stock, compare with devcluster's default plus this --config FILE (to measure a setting)")
 	fs.BoolVar(&o.Short, "short", false, "quick check: N=20, C=5, runs=1, 3 reloads, 2 testutil calls")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -190,6 +193,14 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		{Name: "devcluster", Child: "dev"},
 		{Name: "stock", Args: []string{"--config", stockFile}, Child: "stock", ChildFile: stockTestFile},
 	}
+	if o.Compare != "" {
+		abs, err := filepath.Abs(o.Compare)
+		if err != nil {
+			return nil, err
+		}
+		// The column keeps the name "stock" in the JSON; the table says what it is.
+		configs[1] = config{Name: "stock", Args: []string{"--config", abs}, Child: "stock", ChildFile: abs}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -227,6 +238,7 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep := &report{}
 	rep.Params.N, rep.Params.C, rep.Params.Runs = o.N, o.C, o.Runs
 	rep.Params.DCIters, rep.Params.TestutilIters, rep.Params.Short = o.DCIters, o.TestutilIters, o.Short
+	rep.Params.Compare = o.Compare
 	rep.Params.GoVersion, rep.Params.CPUs = runtime.Version(), runtime.NumCPU()
 	rep.Params.Started = began.UTC().Format(time.RFC3339)
 	rep.Params.Seconds = time.Since(began).Seconds()
@@ -426,7 +438,11 @@ func printTable(w io.Writer, rep *report) {
 	p := rep.Params
 	fmt.Fprintf(w, "\ndevcluster bench: N=%d workflows, C=%d concurrent, %d run(s) per figure (median [min-max]), %d CPUs, %.0fs\n",
 		p.N, p.C, p.Runs, p.CPUs, p.Seconds)
-	fmt.Fprintf(w, "devcluster = default (dev profile, --headless); %s\n\n", describeStock())
+	second := describeStock()
+	if p.Compare != "" {
+		second = "stock column = devcluster default + --config " + p.Compare + " (-compare)"
+	}
+	fmt.Fprintf(w, "devcluster = default (dev profile, --headless); %s\n\n", second)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "figure\t\tdevcluster\t[min-max]\tstock\t[min-max]\tdevcluster/stock\t")
 	for _, r := range rep.Figures {
