@@ -309,6 +309,12 @@ func Default() Config {
 			"frontend.persistenceMaxQPS":       10000,
 			"history.persistenceMaxQPS":        45000,
 			"frontend.namespaceRPS.visibility": 100,
+			// One task-queue partition: a dev cluster's few pollers spread
+			// over 4 partitions left a burst of new workflows waiting ~2 s
+			// for their first task (measured with make bench: p99 1.9 s ->
+			// 0.7 s in memory, throughput unchanged).
+			"matching.numTaskqueueReadPartitions":  1,
+			"matching.numTaskqueueWritePartitions": 1,
 			// Archival, when enabled, archives a closed workflow at once
 			// (not after a random delay of up to 5 minutes) and can be read.
 			"history.archivalProcessorArchiveDelay":   "0s",

@@ -406,9 +406,16 @@ func TestLoadDynamicConfigMerges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The defaults and the features profile, plus limit.maxIDLength,
-	// matching.numTaskqueueReadPartitions and limit.blobSize.error.
-	wantKeys := len(base.Config.DynamicConfig.Values) + 3
+	// The defaults and the features profile, plus the keys the file and
+	// the flags add.
+	union := map[string]bool{}
+	for k := range base.Config.DynamicConfig.Values {
+		union[k] = true
+	}
+	for _, k := range []string{"limit.maxIDLength", "matching.numTaskqueueReadPartitions", "limit.blobSize.error"} {
+		union[k] = true
+	}
+	wantKeys := len(union)
 	if len(values) != wantKeys {
 		t.Errorf("dynamic-config.values has %d keys, want %d: %v", len(values), wantKeys, values)
 	}
