@@ -1,48 +1,21 @@
 package bootstrap_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
-// testLogger returns a logger whose output is kept and printed through t.Log
-// only when the test fails (or always with -v), so passing runs stay quiet.
+// testLogger keeps the cluster's logs (debug up) and prints them through
+// t.Log only when the test fails (or always with -v).
 func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
-	buf := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() || testing.Verbose() {
-			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-				t.Log(line)
-			}
-		}
-	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return testutil.Logger(t, slog.LevelDebug)
 }
 
 // testConfig is the default config on free ports.

@@ -296,7 +296,12 @@ func newWorker(t testing.TB, cl client.Client, taskQueue string, register func(w
 
 // testLogger keeps the cluster's logs and prints them through t.Log when
 // the test fails, or always with -v.
-func testLogger(t testing.TB) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger { return Logger(t, slog.LevelInfo) }
+
+// Logger returns a logger for a cluster started by hand in a test (e.g. with
+// bootstrap.Start): lines from level up are kept and printed through t.Log
+// when the test fails, or always with -v.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
 	buf := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
@@ -305,7 +310,7 @@ func testLogger(t testing.TB) *slog.Logger {
 			}
 		}
 	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level}))
 }
 
 type lockedBuffer struct {
