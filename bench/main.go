@@ -272,13 +272,7 @@ func measureLoad(ctx context.Context, o options, bin string, c config, dir func(
 	if err != nil {
 		return err
 	}
-	defer func() {
-		select {
-		case <-s.exited:
-		default:
-			s.kill()
-		}
-	}()
+	defer s.killIfRunning()
 	if file {
 		rec("start_ready_file_ms", ms(s.ready))
 	} else {
@@ -334,13 +328,7 @@ func measureDC(ctx context.Context, o options, bin string, c config, dir func(st
 	if err != nil {
 		return err
 	}
-	defer func() {
-		select {
-		case <-s.exited:
-		default:
-			s.kill()
-		}
-	}()
+	defer s.killIfRunning()
 	lat, err := dcReload(ctx, s.frontend, dcFile, o.DCIters)
 	if err != nil {
 		return fmt.Errorf("%w\nserver log:\n%s", err, tail(s.logs.String()))

@@ -165,6 +165,15 @@ func (s *server) stop() (time.Duration, error) {
 	return d, nil
 }
 
+// killIfRunning kills the process unless it has already exited.
+func (s *server) killIfRunning() {
+	select {
+	case <-s.exited:
+	default:
+		s.kill()
+	}
+}
+
 func (s *server) kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited

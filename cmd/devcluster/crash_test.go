@@ -329,20 +329,8 @@ func TestCrashSafetyFileMode(t *testing.T) {
 				}
 				t.Logf("killed at %q: db %d bytes, wal %d bytes", pt.name, fileSize(db), fileSize(db+"-wal"))
 
-				r := startOnFile(t, db)
-				addr := r.frontend(t, 30*time.Second)
 				// The restarted cluster works: one workflow runs to the end.
-				cl := dialFrontend(t, addr)
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "after-start-crash", TaskQueue: crashTaskQueue}, "WaitForSignal")
-				cancel()
-				cl.Close()
-				if err != nil {
-					t.Fatalf("start a workflow after the restart: %v", err)
-				}
-				verifyAcked(t, addr, []string{"after-start-crash"})
-				r.stop(t)
-				integrityCheck(t, db)
+				restartWorks(t, db, "after-start-crash")
 			})
 		}
 	})
@@ -498,19 +486,26 @@ func TestShutdownDuringStart(t *testing.T) {
 				integrityCheck(t, db)
 			}
 
-			r := startOnFile(t, db)
-			addr := r.frontend(t, 30*time.Second)
-			cl := dialFrontend(t, addr)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "after-term", TaskQueue: crashTaskQueue}, "WaitForSignal")
-			cancel()
-			cl.Close()
-			if err != nil {
-				t.Fatalf("start a workflow after the restart: %v", err)
-			}
-			verifyAcked(t, addr, []string{"after-term"})
-			r.stop(t)
-			integrityCheck(t, db)
+			restartWorks(t, db, "after-term")
 		})
 	}
+}
+
+// restartWorks restarts devcluster on db, starts workflow id and runs it
+// to the end, stops, and checks the file's integrity.
+func restartWorks(t *testing.T, db, id string) {
+	t.Helper()
+	r := startOnFile(t, db)
+	addr := r.frontend(t, 30*time.Second)
+	cl := dialFrontend(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: crashTaskQueue}, "WaitForSignal")
+	cancel()
+	cl.Close()
+	if err != nil {
+		t.Fatalf("start a workflow after the restart: %v", err)
+	}
+	verifyAcked(t, addr, []string{id})
+	r.stop(t)
+	integrityCheck(t, db)
 }
