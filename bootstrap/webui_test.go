@@ -84,18 +84,18 @@ func TestWebUI(t *testing.T) {
 
 // renderShows renders page in headless Chromium until it shows text, and
 // keeps a screenshot. Without Chromium it skips, unless
-// DEVCLUSTER_REQUIRE_BROWSER is set (CI installs it).
+// DCTEST_REQUIRE_BROWSER is set (CI installs it).
 func renderShows(t *testing.T, ctx context.Context, page, text, shotName string) {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("DEVCLUSTER_REQUIRE_BROWSER") != "" {
-			t.Fatal("DEVCLUSTER_REQUIRE_BROWSER is set but chromium is not installed (make browser)")
+		if os.Getenv("DCTEST_REQUIRE_BROWSER") != "" {
+			t.Fatal("DCTEST_REQUIRE_BROWSER is set but chromium is not installed (make browser)")
 		}
 		t.Skip("chromium not installed; the browser check runs in CI (.ci/run installs it)")
 	}
 	shot := filepath.Join(t.TempDir(), shotName)
-	if dir := os.Getenv("DEVCLUSTER_SCREENSHOT_DIR"); dir != "" {
+	if dir := os.Getenv("DCTEST_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, shotName)
 	}
 	waitFor(t, 60*time.Second, "the rendered page shows "+text, func() error {

@@ -93,7 +93,7 @@ func startProc(t *testing.T, args ...string) *proc {
 func startProcEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Env = append(hermeticEnv(), env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -115,6 +115,20 @@ func startProcEnv(t *testing.T, env []string, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// hermeticEnv is the test process's environment without DEVCLUSTER_*
+// variables: devcluster reads every one of them as configuration (and refuses
+// unknown ones), so a variable set in the caller's shell or by CI must not
+// change what a test starts. Tests pass the variables they mean explicitly.
+func hermeticEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DEVCLUSTER_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // exitCode waits up to d for the process to exit and returns its code.
