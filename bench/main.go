@@ -42,6 +42,7 @@ type options struct {
 	Binary        string
 	Short         bool
 	Compare       string // FILE: a devcluster config file that replaces stock in the second column
+	Addr          string // HOST:PORT: only run the load against this running cluster
 }
 
 // figure is one row of the table.
@@ -125,6 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.JSON, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&o.Binary, "devcluster", "", "devcluster binary (default: go build ./cmd/devcluster into a temporary directory)")
 	fs.StringVar(&o.Compare, "compare", "", "instead of stock, compare with devcluster's default plus this --config FILE (to measure a setting)")
+	fs.StringVar(&o.Addr, "addr", "", "only run the workflow load (-n, -c) against this running cluster's frontend, e.g. to profile it")
 	fs.BoolVar(&o.Short, "short", false, "quick check: N=20, C=5, runs=1, 3 reloads, 2 testutil calls")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -141,6 +143,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.N < 1 || o.C < 1 || o.Runs < 1 || o.DCIters < 1 || o.TestutilIters < 1 || o.DCIters > 15 {
 		fmt.Fprintln(stderr, "bench: -n, -c, -runs, -testutil-iters must be >= 1; -dc-iters 1..15")
 		return 2
+	}
+	if o.Addr != "" {
+		res, err := runLoad(context.Background(), o.Addr, o.N, o.C)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%d workflows at concurrency %d: %.1f wf/s, p50 %s p95 %s p99 %s\n", o.N, o.C,
+			res.Throughput, res.P50.Round(time.Millisecond), res.P95.Round(time.Millisecond), res.P99.Round(time.Millisecond))
+		return 0
 	}
 	rep, err := bench(context.Background(), o, stderr)
 	if err != nil {
