@@ -24,7 +24,11 @@ import (
 //     does not change it, stated explicitly here);
 //   - only the dynamic-config values the CLI sets; every other value of
 //     devcluster's built-in defaults and of the `features` base profile is
-//     set back to the server's default.
+//     set back to the server's default;
+//   - the server's parts run as a stock server runs them (the server.*
+//     keys): the system SDK workers are not stopped before the frontend
+//     drains, sticky backlog hints are the server's own, and the SDK hashes
+//     the executable for its binary checksum.
 
 // cliValues are the dynamic-config values `temporal server start-dev` sets
 // (cli:server.go:240-251, cli:commands.server.go:14-32).
@@ -106,6 +110,11 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 			},
 		},
 		"dynamic-config": map[string]any{"values": stockValues(forTestProfile)},
+		"server": map[string]any{
+			"stop-system-workers-first":   false,
+			"correct-sticky-backlog-hint": false,
+			"binary-checksum":             "",
+		},
 	}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
@@ -128,6 +137,8 @@ func describeStock() string {
 	}
 	sort.Strings(keys)
 	return fmt.Sprintf("stock = 1 shard, SQLite journal_mode=delete synchronous=full, 4 task-queue partitions,\n"+
+		"        the server's system SDK workers left running while the frontend drains, the server's sticky backlog\n"+
+		"        hints, the SDK's MD5 binary checksum,\n"+
 		"        dynamic config of `temporal server start-dev` only (%s),\n"+
 		"        every other devcluster default/feature value back to the server default", strings.Join(keys, ", "))
 }

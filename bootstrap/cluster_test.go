@@ -122,6 +122,18 @@ func TestWorkflowEndToEnd(t *testing.T) {
 		t.Fatalf("result %q, want %q", result, want)
 	}
 
+	// server.binary-checksum (default "devcluster") is what the workers of
+	// this process report as their build ID (the SDK's fallback when a
+	// worker sets none), so the SDK did not hash the executable.
+	wf, err := cl.DescribeWorkflowExecution(ctx, run.GetID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := wf.GetWorkflowExecutionInfo().GetAutoResetPoints().GetPoints()
+	if len(points) == 0 || points[0].GetBuildId() != cfg.Server.BinaryChecksum {
+		t.Fatalf("auto-reset points %v, want the first with build ID %q", points, cfg.Server.BinaryChecksum)
+	}
+
 	// Visibility: a list query on the custom keyword finds exactly this run.
 	waitFor(t, 30*time.Second, "workflow listed by CustomerId", func() error {
 		resp, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -145,6 +157,34 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	}
 	if n := len(resp.GetExecutions()); n != 0 {
 		t.Fatalf("query for another customer listed %d executions", n)
+	}
+}
+
+// TestStockServerWiring runs a cluster with the server.* keys off (the
+// bench's stock column): the system workers are left to the server and the
+// SDK keeps its own binary checksum. It must work end to end and stop
+// cleanly, only more slowly.
+func TestStockServerWiring(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Server = profiles.Server{}
+	c := startCluster(t, cfg)
+	cl := dial(t, c, "default")
+	runWorker(t, cl, "stock")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "stock"}, ChildWorkflow, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out int
+	if err := run.Get(ctx, &out); err != nil || out != 42 {
+		t.Fatalf("workflow: %d, %v; want 42", out, err)
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopCancel()
+	if err := c.Stop(stopCtx); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 }
 

@@ -62,6 +62,9 @@ type Config struct {
 	Startup Timeouts `koanf:"startup" json:"startup"`
 	// Shutdown bounds how long Stop may take.
 	Shutdown Timeouts `koanf:"shutdown" json:"shutdown"`
+	// Server holds how devcluster embeds the Temporal server where it
+	// departs from a stock server, each choice measured with make bench.
+	Server Server `koanf:"server" json:"server"`
 	// PortsFile, when set, receives the cluster's addresses as JSON once it
 	// is ready (for CI scripts that start on free ports); removed at stop.
 	PortsFile string `koanf:"ports-file" json:"ports-file"`
@@ -279,6 +282,34 @@ type DynamicConfig struct {
 	Values map[string]any `koanf:"values" json:"values"`
 }
 
+// Server holds devcluster's departures from how a stock Temporal server
+// (`temporal server start-dev`) runs its parts. The defaults are the fast
+// choices; false or empty gives the stock behaviour (the bench's stock
+// column uses that).
+type Server struct {
+	// StopSystemWorkersFirst stops the SDK workers the server's worker
+	// service starts and never stops (the task-queue and history scanners,
+	// the parent-close-policy processor) right after that service stops, so
+	// their long polls do not hold the frontend's drain: SIGINT to exit
+	// about 1 s -> 50 ms. Default true.
+	StopSystemWorkersFirst bool `koanf:"stop-system-workers-first" json:"stop-system-workers-first"`
+	// CorrectStickyBacklogHint lowers by one the backlog count hint of
+	// sticky workflow-task poll responses. The server's hint can count tasks
+	// already on their way to other pollers, and an SDK worker told of a
+	// sticky backlog sends every poller to its sticky queue: new workflows
+	// then waited 5-10 s for their first workflow task in about one load
+	// run in four (make bench). Default true.
+	CorrectStickyBacklogHint bool `koanf:"correct-sticky-backlog-hint" json:"correct-sticky-backlog-hint"`
+	// BinaryChecksum is the binary checksum the Go SDK reports for the
+	// workers in this process: the server's system workers, and any worker
+	// of your own in the same process (it is a process-wide SDK setting).
+	// Empty leaves the SDK's default, the MD5 of the whole executable,
+	// computed when the first worker starts: about 250 ms of every start for
+	// devcluster's executable. Default "devcluster"; the test profile leaves
+	// it empty so that testutil does not change your test workers.
+	BinaryChecksum string `koanf:"binary-checksum" json:"binary-checksum"`
+}
+
 // Timeouts bounds a lifecycle phase.
 type Timeouts struct {
 	Timeout time.Duration `koanf:"timeout" json:"timeout"`
@@ -323,6 +354,7 @@ func Default() Config {
 		}},
 		TLS:      TLS{Validity: 72 * time.Hour, ServerName: "localhost", RequireClientAuth: true},
 		Auth:     Auth{PermissionsClaim: "permissions", HeaderName: "authorization", TokenTTL: 24 * time.Hour},
+		Server:   Server{StopSystemWorkersFirst: true, CorrectStickyBacklogHint: true, BinaryChecksum: "devcluster"},
 		Startup:  Timeouts{Timeout: 60 * time.Second},
 		Shutdown: Timeouts{Timeout: 10 * time.Second},
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	otelsdktrace "go.opentelemetry.io/otel/sdk/trace"
+	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/config"
 	dc "go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/headers"
@@ -248,6 +249,11 @@ func (s *Server) startServer(ctx context.Context) error {
 		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
 	}
 	opts = append(opts, s.authOptions(serverLog)...)
+	if s.cfg.Server.CorrectStickyBacklogHint {
+		// The only chained frontend interceptor: a second call would replace
+		// the first (the option assigns).
+		opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(stickyBacklogHint))
+	}
 	if s.opts.Metrics != nil {
 		h, err := s.opts.Metrics(serverLog)
 		if err != nil {
@@ -261,7 +267,12 @@ func (s *Server) startServer(ctx context.Context) error {
 	// from OTEL_* variables are dropped.
 	top := fx.Options(temporal.TopLevelModule,
 		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }),
-		fx.Provide(workerServiceProvider))
+		fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
+	if s.cfg.Server.BinaryChecksum != "" {
+		// The SDK hashes the whole executable when its first worker starts
+		// unless a checksum is set; the setting is process-wide.
+		sdkworker.SetBinaryChecksum(s.cfg.Server.BinaryChecksum)
+	}
 
 	var srv temporal.Server
 	err = guard(s, func() error {

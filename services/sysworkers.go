@@ -21,9 +21,10 @@ import (
 // keep retrying after the server has stopped.
 //
 // workerServiceProvider builds the worker service exactly as
-// temporal.WorkerServiceProvider does, but with an sdk.ClientFactory that
-// records every worker it creates, and stops whatever is still running right
-// after the worker service's own Stop (so before the frontend stops).
+// temporal.WorkerServiceProvider does, but, with stopFirst (the config key
+// server.stop-system-workers-first), with an sdk.ClientFactory that records
+// every worker it creates, and stops whatever is still running right after
+// the worker service's own Stop (so before the frontend stops).
 
 type workerTracker struct {
 	sdk.ClientFactory
@@ -54,21 +55,24 @@ func (t *workerTracker) stopAll() {
 	wg.Wait()
 }
 
-func workerServiceProvider(p temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
-	t := &workerTracker{}
-	app := fx.New(
-		p.GetCommonServiceOptions(primitives.WorkerService),
-		fx.Decorate(func(f sdk.ClientFactory) sdk.ClientFactory {
-			t.ClientFactory = f
-			return t
-		}),
-		// Invoked before worker.Module's ServiceLifetimeHooks, and after
-		// *worker.Service (hence every provider) is built: this OnStop runs
-		// right after the service's Stop.
-		fx.Invoke(func(lc fx.Lifecycle, _ *worker.Service) {
-			lc.Append(fx.StopHook(t.stopAll))
-		}),
-		worker.Module,
-	)
-	return temporal.NewService(app, primitives.WorkerService, p.Logger), app.Err()
+func workerServiceProvider(stopFirst bool) func(temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
+	return func(p temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
+		opts := []fx.Option{p.GetCommonServiceOptions(primitives.WorkerService)}
+		if stopFirst {
+			t := &workerTracker{}
+			opts = append(opts,
+				fx.Decorate(func(f sdk.ClientFactory) sdk.ClientFactory {
+					t.ClientFactory = f
+					return t
+				}),
+				// Invoked before worker.Module's ServiceLifetimeHooks, and
+				// after *worker.Service (hence every provider) is built:
+				// this OnStop runs right after the service's Stop.
+				fx.Invoke(func(lc fx.Lifecycle, _ *worker.Service) {
+					lc.Append(fx.StopHook(t.stopAll))
+				}))
+		}
+		app := fx.New(append(opts, worker.Module)...)
+		return temporal.NewService(app, primitives.WorkerService, p.Logger), app.Err()
+	}
 }
