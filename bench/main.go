@@ -179,7 +179,13 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	defer func() { _ = os.RemoveAll(tmp) }()
 
 	bin := o.Binary
-	if bin == "" {
+	if bin != "" {
+		// Each server runs in a directory of its own: a relative path
+		// would name a file there.
+		if bin, err = filepath.Abs(bin); err != nil {
+			return nil, err
+		}
+	} else {
 		root, err := moduleRoot()
 		if err != nil {
 			return nil, err
