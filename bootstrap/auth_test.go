@@ -36,7 +36,7 @@ func authConfig() profiles.Config {
 func dialToken(t *testing.T, c *bootstrap.Cluster, namespace, token string) client.Client {
 	t.Helper()
 	opts := c.ClientOptions(namespace)
-	opts.Credentials = nil
+	opts.Credentials, opts.HeadersProvider = nil, nil
 	if token != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(token)
 	}
@@ -217,6 +217,28 @@ func (a *countingAuthorizer) Authorize(_ context.Context, _ *authorization.Claim
 		return authorization.Result{Decision: authorization.DecisionDeny, Reason: "forbidden by the test"}, nil
 	}
 	return authorization.Result{Decision: authorization.DecisionAllow}, nil
+}
+
+// TestAuthHeaderName: with auth.header-name set, the server reads tokens
+// from that header only. The cluster's own callers (the readiness probe
+// that gates start, the Web UI) and ClientOptions use it; a client sending
+// the token as an API key ("authorization") is refused.
+func TestAuthHeaderName(t *testing.T) {
+	t.Parallel()
+	cfg := authConfig()
+	cfg.Auth.HeaderName = "X-Devcluster-Token"
+	c := startCluster(t, cfg) // ready means the probe was authorised
+	cl, err := client.NewLazyClient(c.ClientOptions("team-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := describe(cl, "team-a"); err != nil {
+		t.Fatalf("DescribeNamespace with ClientOptions: %v", err)
+	}
+	if err := describe(dialToken(t, c, "team-a", c.AdminToken()), "team-a"); !denied(err) {
+		t.Fatalf("DescribeNamespace with the token in \"authorization\": %v; want PermissionDenied", err)
+	}
 }
 
 func TestCustomAuthorizer(t *testing.T) {

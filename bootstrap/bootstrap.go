@@ -228,7 +228,8 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.
 				}
 				port = p
 			}
-			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Token: st.token}
+			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name,
+				Token: st.token, TokenHeader: services.AuthHeader(resolved.Auth.HeaderName)}
 			if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
 				uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
 			}

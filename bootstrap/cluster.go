@@ -186,7 +186,12 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 		opts.ConnectionOptions.TLS = t
 	}
 	if c.adminToken != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(c.adminToken)
+		if h := services.AuthHeader(c.server.Config().Auth.HeaderName); h == "authorization" {
+			opts.Credentials = client.NewAPIKeyStaticCredentials(c.adminToken)
+		} else {
+			// The SDK's API-key credentials always use "authorization".
+			opts.HeadersProvider = staticHeaders{h: "Bearer " + c.adminToken}
+		}
 	}
 	return opts
 }
@@ -209,7 +214,7 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 		if tlsConfig == nil {
 			return errors.New("a token needs TLS: give the TLS flags too")
 		}
-		dopts = append(dopts, grpc.WithPerRPCCredentials(services.BearerToken(token)))
+		dopts = append(dopts, grpc.WithPerRPCCredentials(services.BearerToken{Token: token}))
 	}
 	conn, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
@@ -218,3 +223,14 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 	defer func() { _ = conn.Close() }()
 	return services.Probe(ctx, conn, namespaces)
 }
+
+// staticHeaders is an SDK HeadersProvider that sends the same headers on
+// every call.
+type staticHeaders map[string]string
+
+// GetHeaders implements client.HeadersProvider.
+func (h staticHeaders) GetHeaders(context.Context) (map[string]string, error) { return h, nil }
+
+// AuthHeader is the gRPC metadata key a server with auth.header-name set to
+// name reads tokens from: name in lower case, "authorization" when empty.
+func AuthHeader(name string) string { return services.AuthHeader(name) }

@@ -46,7 +46,7 @@ func (s *Server) HTTPAddr() string {
 // (CreateNamespaces leaves existing namespaces alone). It honours ctx and
 // returns ErrNotReady with the last error when ctx ends first.
 func (s *Server) WaitReady(ctx context.Context) error {
-	dopts, err := dialOptions(s.cfg.TLS, s.opts.Token)
+	dopts, err := dialOptions(s.cfg.TLS, s.cfg.Auth.HeaderName, s.opts.Token)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.temporal.io/server/common/config"
 	"google.golang.org/grpc"
@@ -78,8 +79,9 @@ func unwrapPathErr(err error) error {
 }
 
 // dialOptions returns the transport credentials for the frontend and, with
-// a token, the bearer credentials every call carries.
-func dialOptions(t profiles.TLS, token string) ([]grpc.DialOption, error) {
+// a token, the bearer credentials every call carries in header (the
+// server's auth.header-name).
+func dialOptions(t profiles.TLS, header, token string) ([]grpc.DialOption, error) {
 	tc, err := ClientTLS(t)
 	if err != nil {
 		return nil, err
@@ -89,21 +91,34 @@ func dialOptions(t profiles.TLS, token string) ([]grpc.DialOption, error) {
 	}
 	out := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}
 	if token != "" {
-		out = append(out, grpc.WithPerRPCCredentials(BearerToken(token)))
+		out = append(out, grpc.WithPerRPCCredentials(BearerToken{Header: header, Token: token}))
 	}
 	return out, nil
 }
 
-// BearerToken is per-RPC credentials sending "authorization: Bearer <token>".
-type BearerToken string
+// BearerToken is per-RPC credentials sending "<Header>: Bearer <Token>";
+// an empty Header is "authorization", the server's default.
+type BearerToken struct {
+	Header, Token string
+}
 
 // GetRequestMetadata implements credentials.PerRPCCredentials.
 func (b BearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+	return map[string]string{AuthHeader(b.Header): "Bearer " + b.Token}, nil
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials.
 func (BearerToken) RequireTransportSecurity() bool { return true }
+
+// AuthHeader is the gRPC metadata key the server reads tokens from:
+// auth.header-name in lower case (gRPC metadata keys are), "authorization"
+// when empty.
+func AuthHeader(name string) string {
+	if name == "" {
+		return "authorization"
+	}
+	return strings.ToLower(name)
+}
 
 // CheckTLSFiles checks the files a resolved TLS section names: each exists,
 // each cert/key pair loads, each CA file holds a certificate. Errors name

@@ -32,8 +32,9 @@ type Config struct {
 	// TLS, when set, is how the UI reaches a frontend that requires mTLS.
 	TLS *TLS
 	// Token, when set, is the bearer token the UI's calls to the frontend
-	// carry (a cluster with auth on).
-	Token string
+	// carry (a cluster with auth on), in the metadata key TokenHeader
+	// (lower case; empty is "authorization").
+	Token, TokenHeader string
 }
 
 // TLS names the client certificate the UI presents to the frontend.
@@ -81,11 +82,14 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}()
 	opts := []server_options.ServerOption{server_options.WithConfigProvider(uc)}
 	if cfg.Token != "" {
-		token := cfg.Token
+		token, header := cfg.Token, cfg.TokenHeader
+		if header == "" {
+			header = "authorization"
+		}
 		opts = append(opts, server_options.WithAPIMiddleware([]api.Middleware{
 			func(echo.Context) runtime.ServeMuxOption {
 				return runtime.WithMetadata(func(context.Context, *http.Request) metadata.MD {
-					return metadata.Pairs("authorization", "Bearer "+token)
+					return metadata.Pairs(header, "Bearer "+token)
 				})
 			},
 		}))

@@ -58,8 +58,13 @@ func printTLS(w io.Writer, c *bootstrap.Cluster) {
 	fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s\n  export TEMPORAL_TLS_SERVER_NAME=%s\n", t.Client.CAFile, t.ServerName)
 	if tok := c.AdminToken(); tok != "" {
 		fmt.Fprintf(w, "\nAuth is on (JWT; the default ClaimMapper and Authorizer). An admin token, valid %s:\n  %s\n", c.Config().Auth.TokenTTL, tok)
-		fmt.Fprintf(w, "Pass it as an API key: temporal --api-key <token> ..., export TEMPORAL_API_KEY=<token>,\n")
-		fmt.Fprintf(w, "or client.Options{Credentials: client.NewAPIKeyStaticCredentials(token)} in Go.\n")
+		if h := authHeader(c); h != "authorization" {
+			fmt.Fprintf(w, "The server reads tokens from the header %q (auth.header-name): temporal --grpc-meta %s='Bearer <token>' ...,\n", h, h)
+			fmt.Fprintf(w, "or client.Options{HeadersProvider: ...} returning {%q: \"Bearer \" + token} in Go (cluster.ClientOptions does).\n", h)
+		} else {
+			fmt.Fprintf(w, "Pass it as an API key: temporal --api-key <token> ..., export TEMPORAL_API_KEY=<token>,\n")
+			fmt.Fprintf(w, "or client.Options{Credentials: client.NewAPIKeyStaticCredentials(token)} in Go.\n")
+		}
 		if dir := c.Config().TLS.CertDir; dir != "" {
 			fmt.Fprintf(w, "Other roles: devcluster token --cert-dir %s --namespace NS --role read|write|worker|admin\n", dir)
 		} else {
@@ -99,7 +104,14 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 		p.TLS = &envconfig.ClientConfigTLS{ClientCertPath: t.Client.CertFile, ClientKeyPath: t.Client.KeyFile,
 			ServerCACertPath: t.Client.CAFile, ServerName: t.ServerName}
 	}
-	p.APIKey = c.AdminToken()
+	if tok := c.AdminToken(); tok != "" {
+		if h := authHeader(c); h != "authorization" {
+			// api_key always goes in "authorization".
+			p.GRPCMeta = map[string]string{h: "Bearer " + tok}
+		} else {
+			p.APIKey = tok
+		}
+	}
 	conf.Profiles[name] = p
 	b, err := conf.ToTOML(envconfig.ClientConfigToTOMLOptions{})
 	if err != nil {
@@ -117,4 +129,9 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 		return "", fmt.Errorf("%s cannot be written: %v", path, unwrapPath(err))
 	}
 	return path, nil
+}
+
+// authHeader is the metadata key the cluster's server reads tokens from.
+func authHeader(c *bootstrap.Cluster) string {
+	return bootstrap.AuthHeader(c.Config().Auth.HeaderName)
 }
