@@ -265,21 +265,56 @@ func (m *systemWorkerMapper) GetClaims(info *authorization.AuthInfo) (*authoriza
 // reader, so a worker token could call nothing; here it may call the APIs a
 // worker calls (polls, task responses, heartbeats, ShutdownWorker,
 // DescribeNamespace) in its namespace. Everything else is inner's decision.
-func WorkerRoleAuthorizer(inner authorization.Authorizer) authorization.Authorizer {
-	return &workerRoleAuthorizer{inner: inner}
+//
+// logDenied, when not nil, is told why each call was refused (the server
+// itself logs only tokens it cannot parse or verify); devcluster logs it at
+// debug level.
+func WorkerRoleAuthorizer(inner authorization.Authorizer, logDenied func(msg string, args ...any)) authorization.Authorizer {
+	return &workerRoleAuthorizer{inner: inner, logDenied: logDenied}
 }
 
-type workerRoleAuthorizer struct{ inner authorization.Authorizer }
+type workerRoleAuthorizer struct {
+	inner     authorization.Authorizer
+	logDenied func(msg string, args ...any)
+}
 
 func (a *workerRoleAuthorizer) Authorize(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (authorization.Result, error) {
 	r, err := a.inner.Authorize(ctx, claims, target)
-	if err != nil || r.Decision == authorization.DecisionAllow || claims == nil {
+	if err != nil || r.Decision == authorization.DecisionAllow {
 		return r, err
 	}
-	if claims.Namespaces[target.Namespace]&authorization.RoleWorker != 0 && workerAPI(target.APIName) {
+	if claims != nil && claims.Namespaces[target.Namespace]&authorization.RoleWorker != 0 && workerAPI(target.APIName) {
 		return authorization.Result{Decision: authorization.DecisionAllow}, nil
 	}
+	if a.logDenied != nil {
+		a.logDenied("request denied", "api", target.APIName, "namespace", target.Namespace, "reason", denyReason(claims, target))
+	}
 	return r, err
+}
+
+// denyReason says, for the log, why claims do not reach target.
+func denyReason(claims *authorization.Claims, target *authorization.CallTarget) string {
+	if claims == nil {
+		return "no token and no client certificate the claim mapper knows"
+	}
+	return fmt.Sprintf("subject %q has role %s in namespace %q and system role %s; the API needs more",
+		claims.Subject, roleNames(claims.Namespaces[target.Namespace]), target.Namespace, roleNames(claims.System))
+}
+
+func roleNames(r authorization.Role) string {
+	var out []string
+	for _, n := range []struct {
+		role authorization.Role
+		name string
+	}{{authorization.RoleWorker, "worker"}, {authorization.RoleReader, "read"}, {authorization.RoleWriter, "write"}, {authorization.RoleAdmin, "admin"}} {
+		if r&n.role != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "+")
 }
 
 // workerAPI reports whether a full method name ("/pkg.Service/Method") is

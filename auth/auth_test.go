@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"context"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +82,48 @@ func TestSystemWorkerClaimMapper(t *testing.T) {
 		c, _ := m.GetClaims(info)
 		if !inner.called || c.System == authorization.RoleAdmin {
 			t.Errorf("%+v: went around the JWT mapper", info)
+		}
+	}
+}
+
+func TestWorkerRoleAuthorizerLogsDenials(t *testing.T) {
+	t.Parallel()
+	var logged []string
+	a := WorkerRoleAuthorizer(authorization.NewDefaultAuthorizer(), func(msg string, args ...any) {
+		logged = append(logged, fmt.Sprint(append([]any{msg}, args...)...))
+	})
+	start := &authorization.CallTarget{APIName: "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution", Namespace: "orders"}
+	poll := &authorization.CallTarget{APIName: "/temporal.api.workflowservice.v1.WorkflowService/PollWorkflowTaskQueue", Namespace: "orders"}
+	worker := &authorization.Claims{Subject: "w", Namespaces: map[string]authorization.Role{"orders": authorization.RoleWorker}}
+	reader := &authorization.Claims{Subject: "r", Namespaces: map[string]authorization.Role{"orders": authorization.RoleReader}}
+	for _, tc := range []struct {
+		name    string
+		claims  *authorization.Claims
+		target  *authorization.CallTarget
+		allow   bool
+		logWant string
+	}{
+		{"no claims", nil, start, false, "no token"},
+		{"reader cannot start", reader, start, false, `subject "r" has role read in namespace "orders"`},
+		{"worker may poll", worker, poll, true, ""},
+		{"worker cannot start", worker, start, false, `subject "w" has role worker`},
+	} {
+		logged = nil
+		r, err := a.Authorize(context.Background(), tc.claims, tc.target)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := r.Decision == authorization.DecisionAllow; got != tc.allow {
+			t.Errorf("%s: allowed %v, want %v", tc.name, got, tc.allow)
+		}
+		if tc.allow {
+			if len(logged) != 0 {
+				t.Errorf("%s: an allowed call was logged: %v", tc.name, logged)
+			}
+			continue
+		}
+		if len(logged) != 1 || !strings.Contains(logged[0], tc.logWant) || !strings.Contains(logged[0], tc.target.APIName) {
+			t.Errorf("%s: logged %q, want one line with %q and the API", tc.name, logged, tc.logWant)
 		}
 	}
 }

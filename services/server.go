@@ -382,7 +382,7 @@ func (s *Server) authOptions(logger log.Logger) []temporal.ServerOption {
 	case s.opts.Authorizer != nil:
 		out = append(out, temporal.WithAuthorizer(s.opts.Authorizer))
 	case s.cfg.Auth.Enabled:
-		out = append(out, temporal.WithAuthorizer(auth.WorkerRoleAuthorizer(authorization.NewDefaultAuthorizer())))
+		out = append(out, temporal.WithAuthorizer(auth.WorkerRoleAuthorizer(authorization.NewDefaultAuthorizer(), s.logger.Debug)))
 	}
 	if s.cfg.Auth.Enabled && s.cfg.Auth.Audience != "" {
 		// global.authorization.audience alone checks nothing: the server
