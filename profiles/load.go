@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -282,7 +283,7 @@ func decode(k *koanf.Koanf, out *Config) error {
 	err := k.UnmarshalWithConf("", out, koanf.UnmarshalConf{
 		Tag: "koanf",
 		DecoderConfig: &mapstructure.DecoderConfig{
-			DecodeHook:       durationHook,
+			DecodeHook:       mapstructure.ComposeDecodeHookFunc(durationHook, wholeNumberHook),
 			WeaklyTypedInput: true,
 			Result:           out,
 			TagName:          "koanf",
@@ -328,6 +329,18 @@ func durationHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("%q is not a duration; write e.g. 30s, 5m or 24h", s)
 	}
 	return d, nil
+}
+
+// wholeNumberHook refuses a fractional number for an integer key (ports,
+// shards): the weakly typed decoder would silently truncate 7300.9 to 7300.
+func wholeNumberHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
+	if to.Kind() < reflect.Int || to.Kind() > reflect.Uint64 || to == durationType {
+		return data, nil
+	}
+	if f, ok := data.(float64); ok && f != math.Trunc(f) {
+		return nil, fmt.Errorf("%v is not a whole number", f)
+	}
+	return data, nil
 }
 
 // typeMessage rewrites mapstructure's wording into what a user should write.

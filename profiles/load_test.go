@@ -1023,10 +1023,14 @@ func TestLoadKnownProblems(t *testing.T) {
 			t.Errorf("err = %v; fixed? want a line number and update this test", err)
 		}
 	})
-	t.Run("a fractional port is truncated", func(t *testing.T) {
-		l, err := load(t, "c.yaml", "services: {history: {grpc-port: 7300.9}}\npersistence: {shards: 2.5}\n")
-		if err != nil || l.Config.Services.History.GRPCPort != 7300 || l.Config.Persistence.Shards != 2 {
-			t.Errorf("err = %v; fixed? want errors for both and update this test", err)
+	t.Run("a fractional port is refused", func(t *testing.T) {
+		_, err := load(t, "c.yaml", "services: {history: {grpc-port: 7300.9}}\npersistence: {shards: 2.5}\n")
+		keys := map[string]bool{}
+		for _, fe := range profiles.FieldErrors(err) {
+			keys[fe.Key] = strings.Contains(fe.Msg, "is not a whole number")
+		}
+		if !keys["services.history.grpc-port"] || !keys["persistence.shards"] {
+			t.Errorf("err = %v; want \"is not a whole number\" for services.history.grpc-port and persistence.shards", err)
 		}
 	})
 	t.Run("a misspelled section gets a suggestion", func(t *testing.T) {
