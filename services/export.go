@@ -3,10 +3,15 @@ package services
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
 
+	"go.temporal.io/server/common/config"
+	serverdc "go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
 	"gopkg.in/yaml.v3"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
@@ -46,10 +51,23 @@ func ExportPorts(cfg profiles.Config) profiles.Config {
 // (devcluster itself uses a fresh UUID per cluster).
 const exportDatabaseName = "devcluster"
 
+// exportMetricsPort is the Prometheus port of an exported config whose
+// metrics.address leaves the port to devcluster (":0").
+const exportMetricsPort = "9090"
+
+// ExportDynamicConfigFile is the file the exported static config's
+// dynamicConfigClient reads when the caller names none.
+const ExportDynamicConfigFile = "dynamicconfig.yaml"
+
 // Export renders cfg as what `temporal-server --config` reads (static
-// config YAML) and as a dynamic-config file in Temporal's format. Ports left
-// to devcluster get Temporal's conventional numbers (ExportPorts).
-func Export(cfg profiles.Config) (static, dynamic []byte, err error) {
+// config YAML) and as a dynamic-config file in Temporal's format, which the
+// static config's dynamicConfigClient reads from dynamicFile
+// (ExportDynamicConfigFile when empty). Ports left to devcluster get
+// Temporal's conventional numbers (ExportPorts). Besides what the cluster
+// itself runs with, the static config carries the log settings, the
+// Prometheus listener of metrics.address and that dynamic-config client:
+// devcluster provides those through server options.
+func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, err error) {
 	cfg = ExportPorts(cfg)
 	sqlCfg := newSQLConfig(cfg.Persistence)
 	if cfg.Persistence.InMemory() {
@@ -59,6 +77,7 @@ func Export(cfg profiles.Config) (static, dynamic []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	exportServerOptions(sc, cfg, dynamicFile)
 	static, err = compactYAML(sc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("render server config: %w", err)
@@ -158,4 +177,31 @@ func prune(v any) (any, bool) {
 		return x, x != 0
 	}
 	return v, true
+}
+
+// exportServerOptions adds to an exported static config what devcluster
+// gives the server as options rather than config: logging, metrics and the
+// dynamic-config client. What the temporal: section already set stays.
+func exportServerOptions(sc *config.Config, cfg profiles.Config, dynamicFile string) {
+	format := "json"
+	if cfg.Log.Format == "text" {
+		format = "console"
+	}
+	if sc.Log == (log.Config{}) {
+		sc.Log = log.Config{Level: cfg.Log.Level, Format: format, OutputFile: cfg.Log.File}
+	}
+	if addr := cfg.Metrics.Address; addr != "" && sc.Global.Metrics == nil {
+		if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+			addr = net.JoinHostPort(host, exportMetricsPort)
+		}
+		sc.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+			Framework: metrics.FrameworkOpentelemetry, ListenAddress: addr, HandlerPath: "/metrics"}}
+	}
+	if dynamicFile == "" {
+		dynamicFile = ExportDynamicConfigFile
+	}
+	if sc.DynamicConfigClient == nil {
+		// The server's file client polls no faster than every 5 s.
+		sc.DynamicConfigClient = &serverdc.FileBasedClientConfig{Filepath: dynamicFile, PollInterval: 10 * time.Second}
+	}
 }

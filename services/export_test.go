@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -27,6 +28,8 @@ func exportCases(t *testing.T) []struct {
 	rich.Services.History = profiles.Service{GRPCPort: 7301, MembershipPort: 7401}
 	rich.Persistence.File = filepath.Join(dir, "data", "devcluster.db")
 	rich.Persistence.Shards = 4
+	rich.Metrics.Address = "127.0.0.1:0"
+	rich.Log = profiles.Log{Level: "debug", Format: "json"}
 	rich.Persistence.Pragmas = map[string]string{"busy_timeout": "5000"}
 	rich.Archival.History = profiles.ArchivalTarget{Enabled: true, Dir: filepath.Join(dir, "archival", "history")}
 	rich.Archival.Visibility = profiles.ArchivalTarget{Enabled: true, Dir: filepath.Join(dir, "archival", "visibility")}
@@ -70,7 +73,7 @@ func TestExportLoadsInServer(t *testing.T) {
 	for _, tc := range exportCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := yamlOfProfile(t, tc.cfg)
-			static, _, err := Export(tc.cfg)
+			static, _, err := Export(tc.cfg, "")
 			if err != nil {
 				t.Fatalf("Export: %v", err)
 			}
@@ -108,6 +111,7 @@ func TestExportLoadsInServer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("StaticConfig: %v", err)
 			}
+			exportServerOptions(want, ported, "")
 			if got, want := yamlOf(t, loaded), yamlOf(t, want); got != want {
 				t.Errorf("the server loads a different config than devcluster runs\nloaded:\n%s\nruns:\n%s", got, want)
 			}
@@ -123,6 +127,17 @@ func TestExportLoadsInServer(t *testing.T) {
 				}
 				if loaded.Services[name].RPC.MembershipPort == 0 {
 					t.Errorf("service %s has no membership port in the export", name)
+				}
+			}
+			if loaded.Log.Level != tc.cfg.Log.Level {
+				t.Errorf("log level %q in the export, want %q", loaded.Log.Level, tc.cfg.Log.Level)
+			}
+			if dc := loaded.DynamicConfigClient; dc == nil || dc.Filepath != ExportDynamicConfigFile || dc.PollInterval < 5*time.Second {
+				t.Errorf("dynamicConfigClient %+v, want %s polled every 5 s or slower", dc, ExportDynamicConfigFile)
+			}
+			if addr := tc.cfg.Metrics.Address; addr != "" {
+				if m := loaded.Global.Metrics; m == nil || m.Prometheus == nil || m.Prometheus.ListenAddress == "" || strings.HasSuffix(m.Prometheus.ListenAddress, ":0") {
+					t.Errorf("metrics %+v in the export, want a Prometheus listener for %s", m, addr)
 				}
 			}
 			if got := loaded.Persistence.NumHistoryShards; got != int32(tc.cfg.Persistence.Shards) {
@@ -195,7 +210,7 @@ func yamlOfProfile(t *testing.T, c profiles.Config) string {
 func TestExportTemporalSection(t *testing.T) {
 	cfg := profiles.Default().Clone()
 	cfg.Temporal = map[string]any{"global": map[string]any{"membership": map[string]any{"maxJoinDuration": "10s"}}}
-	static, _, err := Export(cfg)
+	static, _, err := Export(cfg, "")
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -232,7 +247,7 @@ func TestExportTemporalSection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := profiles.Default().Clone()
 			cfg.Temporal = tc.temporal
-			static, dynamic, err := Export(cfg)
+			static, dynamic, err := Export(cfg, "")
 			if err == nil {
 				t.Fatalf("Export accepted temporal section %v:\n%s", tc.temporal, static)
 			}
@@ -262,7 +277,7 @@ func TestExportDynamicConfig(t *testing.T) {
 	cfg := profiles.Default().Clone()
 	cfg.DynamicConfig.Values["limit.maxIDLength"] = 300
 	cfg.DynamicConfig.Values["history.defaultActivityRetryPolicy"] = map[string]any{"MaximumAttempts": 3}
-	_, dynamic, err := Export(cfg)
+	_, dynamic, err := Export(cfg, "")
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
@@ -302,11 +317,11 @@ func TestExportDeterministic(t *testing.T) {
 	cfg := profiles.Default().Clone()
 	cfg.Persistence.Shards = 4
 	cfg.DynamicConfig.Values["limit.maxIDLength"] = 300
-	a1, b1, err := Export(cfg)
+	a1, b1, err := Export(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a2, b2, err := Export(cfg)
+	a2, b2, err := Export(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func configValidateAction(c *cli.Context) error {
 	if _, err := dynamicconfig.Parse(loaded.Config.DynamicConfig.Values); err != nil {
 		return configExit(err, loaded)
 	}
-	if _, _, err := services.Export(loaded.Config); err != nil {
+	if _, _, err := services.Export(loaded.Config, ""); err != nil {
 		return configExit(err, loaded)
 	}
 	fmt.Fprintf(c.App.Writer, "config is valid (profiles: %s)\n", strings.Join(loaded.Profiles, ", "))
@@ -114,17 +114,21 @@ func configExportAction(c *cli.Context) error {
 	if err != nil {
 		return configExit(err, nil)
 	}
-	static, dynamic, err := services.Export(loaded.Config)
+	out := c.String("dynamic-config-out")
+	static, dynamic, err := services.Export(loaded.Config, out)
 	if err != nil {
 		return configExit(err, loaded)
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", services.ServerVersion, strings.Join(loaded.Profiles, ", "))
 	fmt.Fprintf(w, "# Ports devcluster picks at start have Temporal's conventional numbers here.\n")
+	if out == "" {
+		fmt.Fprintf(w, "# dynamicConfigClient reads %s: write it with --dynamic-config-out %s.\n", services.ExportDynamicConfigFile, services.ExportDynamicConfigFile)
+	}
 	if _, err := w.Write(static); err != nil {
 		return err
 	}
-	if out := c.String("dynamic-config-out"); out != "" {
+	if out != "" {
 		if err := os.WriteFile(out, dynamic, 0o644); err != nil {
 			return cli.Exit(fmt.Sprintf("flag --dynamic-config-out: %s cannot be written: %v", out, unwrapPath(err)), exitUsage)
 		}
