@@ -202,9 +202,10 @@ func Load(o LoadOptions) (*Loaded, error) {
 			errs = append(errs, fe)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, joinFieldErrors(errs)
-	}
+	// Problems found so far do not stop here: the layers that could be read
+	// are decoded and validated too, so that one run reports every problem.
+	// An unknown key is left out by the decoder, a layer that could not be
+	// read is missing, and a key with an error is not reported twice.
 
 	k := koanf.New(".")
 	sources := map[string]string{}
@@ -243,7 +244,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 
 	loaded := &Loaded{Profiles: names, Sources: sources}
 	if err := decode(k, &loaded.Config); err != nil {
-		return nil, withOrigins(err, loaded)
+		errs = appendNewKeys(errs, withOrigins(err, loaded))
 	}
 	loaded.Config.normalize()
 	if o.Adjust != nil {
@@ -252,9 +253,41 @@ func Load(o LoadOptions) (*Loaded, error) {
 		}
 	}
 	if err := loaded.Config.Validate(); err != nil {
-		return nil, withOrigins(err, loaded)
+		errs = appendNewKeys(errs, withOrigins(err, loaded))
+	}
+	if len(errs) > 0 {
+		return nil, joinFieldErrors(errs)
 	}
 	return loaded, nil
+}
+
+// appendNewKeys appends the FieldErrors of err whose keys errs does not
+// name yet, itself or through an enclosing key: a value the decoder refused
+// is zero afterwards (a section given a scalar is empty), and validation
+// would refuse it again.
+func appendNewKeys(errs []*FieldError, err error) []*FieldError {
+	fes := FieldErrors(err)
+	if len(fes) == 0 {
+		return append(errs, &FieldError{Key: "config", Msg: err.Error()})
+	}
+	known := make([]string, 0, len(errs))
+	for _, fe := range errs {
+		known = append(known, fe.Key)
+	}
+	covered := func(key string) bool {
+		for _, k := range known {
+			if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fe := range fes {
+		if !covered(fe.Key) {
+			errs = append(errs, fe)
+		}
+	}
+	return errs
 }
 
 // rawMap is a koanf provider for an already-parsed nested map.

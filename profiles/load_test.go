@@ -1076,3 +1076,21 @@ func TestLoadKnownProblems(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadReportsEveryProblemAtOnce: an unknown key, a value of the wrong
+// type and a value validation refuses, in one file and the environment,
+// come back together, each once.
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{"c.yaml": "persistence: {shards: 0}\nlog: {levle: debug}\nservices: {history: {grpc-port: seven}}\n"})
+	_, err := profiles.Load(profiles.LoadOptions{File: filepath.Join(dir, "c.yaml"),
+		Environ: []string{"DEVCLUSTER_LOG_FORMAT=xml"}})
+	got := map[string]int{}
+	for _, fe := range profiles.FieldErrors(err) {
+		got[fe.Key]++
+	}
+	want := map[string]int{"persistence.shards": 1, "log.levle": 1, "services.history.grpc-port": 1, "log.format": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("errors by key %v, want %v:\n%v", got, want, err)
+	}
+}
