@@ -5,27 +5,28 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"sync"
+	"time"
 
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/log"
+	servermetrics "go.temporal.io/server/common/metrics"
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
-	"fmt"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/metrics"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
-	"time"
-
-	"go.temporal.io/server/common/log"
-	servermetrics "go.temporal.io/server/common/metrics"
-
-	"github.com/devcluster/devcluster/metrics"
 	"github.com/devcluster/devcluster/webui"
-	"go.temporal.io/server/common/authorization"
 )
 
 // ServerVersion is the version of the embedded Temporal server.
@@ -202,6 +203,65 @@ func (u *webUI) URL() string {
 	return u.srv.URL()
 }
 
+// uiAddr is the Web UI's IP and port: ui.ip (else the cluster's), and
+// ui.port, else the frontend's port + 1000 when that is fixed; 0 is a free
+// port picked at start.
+func uiAddr(cfg profiles.Config, clusterIP string) (string, int) {
+	ip := cfg.UI.IP
+	if ip == "" {
+		ip = clusterIP
+	}
+	if ip == "localhost" || ip == "" {
+		ip = "127.0.0.1"
+	}
+	port := cfg.UI.Port
+	if port == 0 && cfg.Services.Frontend.GRPCPort > 0 {
+		port = cfg.Services.Frontend.GRPCPort + profiles.UIPortOffset
+	}
+	return ip, port
+}
+
+// checkPorts refuses, before anything starts, the fixed ports that are
+// taken: the services' (bound for good in the server's start, where they
+// are checked again), the Web UI's and metrics.address's. Every problem is
+// reported at once.
+func checkPorts(cfg profiles.Config) error {
+	var errs []error
+	if _, err := services.ResolvePorts(cfg); err != nil {
+		errs = append(errs, err)
+	}
+	probe := func(key, addr string, port int) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			errs = append(errs, &profiles.FieldError{Key: key, Value: port, Err: profiles.ErrPortInUse,
+				Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or 0 for a free one", unwrapListen(err))})
+			return
+		}
+		_ = l.Close()
+	}
+	if cfg.UI.Enabled {
+		if ip, port := uiAddr(cfg, cfg.IP); port > 0 {
+			probe("ui.port", net.JoinHostPort(ip, strconv.Itoa(port)), port)
+		}
+	}
+	if a := cfg.Metrics.Address; a != "" {
+		if _, p, err := net.SplitHostPort(a); err == nil && p != "0" {
+			port, _ := strconv.Atoi(p)
+			probe("metrics.address", a, port)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unwrapListen drops the "listen tcp ADDR:" prefix of a bind error.
+func unwrapListen(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
 func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.Server) *webUI {
 	u := &webUI{}
 	if !cfg.UI.Enabled {
@@ -210,17 +270,7 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			resolved := srv.Config()
-			ip := cfg.UI.IP
-			if ip == "" {
-				ip = resolved.IP
-			}
-			if ip == "localhost" || ip == "" {
-				ip = "127.0.0.1"
-			}
-			port := cfg.UI.Port
-			if port == 0 && cfg.Services.Frontend.GRPCPort > 0 {
-				port = cfg.Services.Frontend.GRPCPort + profiles.UIPortOffset
-			}
+			ip, port := uiAddr(cfg, resolved.IP)
 			if port == 0 {
 				p, err := services.FreePort(ip)
 				if err != nil {
@@ -360,6 +410,9 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *se
 // *profiles.FieldError values (see profiles.FieldErrors).
 func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkPorts(cfg); err != nil {
 		return nil, err
 	}
 	var st settings

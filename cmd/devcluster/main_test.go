@@ -289,6 +289,7 @@ func TestBadInput(t *testing.T) {
 	visibility := file("visibility.yaml", "visibility: {file: vis.db}\n")
 	authNoTLS := file("auth.yaml", "auth: {enabled: true}\n")
 	metricsAddr := file("metrics.yaml", "metrics: {address: nowhere}\n")
+	metricsHeld := file("metrics-held.yaml", "metrics: {address: 127.0.0.1:"+heldPort+"}\n")
 	temporalBad := file("temporal.yaml", "temporal:\n  global:\n    membership: {maxJoinDurration: 1s}\n")
 	badDCType := file("dc-type.yaml", "limit.maxIDLength:\n  - value: lots\n")
 
@@ -301,6 +302,10 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"port in use", []string{"start", "--port", heldPort}, 2,
 			[]string{"services.frontend.grpc-port", heldPort, "already in use", "flag --port"}, nil},
+		{"UI port in use", []string{"start", "--port", "0", "--ui-port", heldPort}, 2,
+			[]string{"ui.port", heldPort, "cannot be bound", "choose another port"}, nil},
+		{"metrics port in use", []string{"start", "--port", "0", "--config", metricsHeld}, 2,
+			[]string{"metrics.address", heldPort, "cannot be bound"}, nil},
 		{"colliding ports", []string{"start", "--port", "0", "--history-port", "17301", "--matching-port", "17301"}, 2,
 			[]string{"17301", "also used by", "flag --"}, nil},
 		{"unknown dynamic config key", []string{"start", free, "--dynamic-config-value", "limit.maxIDLenght=10"}, 2,
