@@ -392,8 +392,7 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *se
 				_ = srv.Stop(stopCtx)
 				return err
 			}
-			obs.ready(true)
-			return nil
+			return nil // ready once every hook has started (Start)
 		},
 		OnStop: func(ctx context.Context) error {
 			obs.ready(false)
@@ -468,6 +467,9 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		}
 		return nil, unwrapFx(err)
 	}
+	// Ready as the banner means it: the server answers and the Web UI (the
+	// last hook) serves.
+	c.obs.ready(true)
 	c.logger.Info("cluster ready", "frontend", c.FrontendAddr())
 	go c.watch()
 	return c, nil

@@ -76,6 +76,7 @@ func (c *Cluster) watch() {
 // later calls return the first call's result.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
+		c.obs.ready(false) // /readyz says 503 from the first stop step on
 		c.stopErr = c.app.Stop(ctx)
 		c.cleanup() // a temporary certificate directory
 		close(c.done)
