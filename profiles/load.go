@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -501,14 +502,22 @@ func parseTOML(b []byte) (map[string]any, error) {
 func parseJSON(b []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
+	lineAt := func(off int64) int { return 1 + bytes.Count(b[:min(off, int64(len(b)))], []byte("\n")) }
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			line := 1 + bytes.Count(b[:se.Offset], []byte("\n"))
-			return nil, fmt.Errorf("line %d: %v", line, se)
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("line %d: %v", lineAt(se.Offset), se)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("line %d: unexpected end of file; a } or ] is missing", lineAt(int64(len(b))))
 		}
 		return nil, err
+	}
+	// One object per file: anything after it but space is a mistake.
+	rest := b[dec.InputOffset():]
+	if trimmed := bytes.TrimLeft(rest, " \t\r\n"); len(trimmed) > 0 {
+		return nil, fmt.Errorf("line %d: text after the closing }", lineAt(int64(len(b)-len(trimmed))))
 	}
 	return m, nil
 }
@@ -583,9 +592,15 @@ func (c *Config) normalize() {
 	c.Archival.Visibility.Dir = c.underDataDir(c.Archival.Visibility.Dir)
 }
 
+// underDataDir puts a relative path under data-dir, unless it is already
+// there (normalize may run on a config it normalized before): "data/x.db"
+// and "./data/x.db" under data-dir "data" both stay data/x.db.
 func (c *Config) underDataDir(p string) string {
-	if p == "" || c.DataDir == "" || filepath.IsAbs(p) || strings.HasPrefix(p, filepath.Clean(c.DataDir)+string(filepath.Separator)) {
+	if p == "" || c.DataDir == "" || filepath.IsAbs(p) {
 		return p
+	}
+	if clean := filepath.Clean(p); strings.HasPrefix(clean, filepath.Clean(c.DataDir)+string(filepath.Separator)) {
+		return clean
 	}
 	return filepath.Join(c.DataDir, p)
 }
