@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,23 @@ func TestStartRunWorkflowAndInterrupt(t *testing.T) {
 	for _, want := range []string{"export TEMPORAL_ADDRESS=" + addr, "default, orders", "in memory", "Ctrl+C"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	// The dev profile's HTTP API, Web UI and metrics: each banner line's URL
+	// answers.
+	for label, path := range map[string]string{"HTTP API": "/api/v1/namespaces", "Web UI": "/", "Metrics": ""} {
+		u := bannerURL(t, banner, label)
+		if path != "" {
+			u += path
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Errorf("%s %s: %v", label, u, err)
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s %s: %s", label, u, resp.Status)
 		}
 	}
 
@@ -579,4 +597,21 @@ func TestCertsGenerate(t *testing.T) {
 	if code, _, errOut := runBinary(t, "certs", "generate"); code != 2 || !strings.Contains(errOut, "--dir") {
 		t.Fatalf("without --dir: exit %d %s", code, errOut)
 	}
+}
+
+// bannerURL returns the first URL on the banner line that starts with label.
+func bannerURL(t *testing.T, banner, label string) string {
+	t.Helper()
+	for _, line := range strings.Split(banner, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), label) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "http://") || strings.HasPrefix(f, "https://") {
+				return f
+			}
+		}
+	}
+	t.Fatalf("banner has no %s URL:\n%s", label, banner)
+	return ""
 }
