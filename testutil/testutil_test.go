@@ -3,6 +3,7 @@ package testutil_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -219,5 +220,50 @@ func TestAuthCluster(t *testing.T) {
 	defer reader.Close()
 	if _, err := reader.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "tq"}, Echo, "no"); err == nil {
 		t.Fatal("a read token started a workflow")
+	}
+}
+
+// TestOwnClustersAreIsolated: two NewCluster clusters in one test binary
+// each have their own database: the same workflow ID runs in both, and each
+// lists only its own.
+func TestOwnClustersAreIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	for i, c := range []*testutil.Cluster{testutil.NewCluster(t), testutil.NewCluster(t)} {
+		c.NewWorker("iso", register)
+		run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "same-id", TaskQueue: "iso"}, Echo, fmt.Sprint(i))
+		if err != nil {
+			t.Fatalf("cluster %d: start same-id: %v", i, err)
+		}
+		var got string
+		if err := run.Get(ctx, &got); err != nil || got != fmt.Sprint(i) {
+			t.Fatalf("cluster %d: %q, %v", i, got, err)
+		}
+		waitFor(t, fmt.Sprintf("cluster %d lists exactly its own run", i), func() error {
+			resp, err := c.Client().ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: c.Namespace()})
+			if err != nil {
+				return err
+			}
+			if n := len(resp.GetExecutions()); n != 1 || resp.GetExecutions()[0].GetExecution().GetRunId() != run.GetRunID() {
+				return fmt.Errorf("%d executions listed", n)
+			}
+			return nil
+		})
+	}
+}
+
+// TestWithProfile composes a built-in profile on top of test: ci turns
+// JSON logs and a metrics listener on.
+func TestWithProfile(t *testing.T) {
+	t.Parallel()
+	cfg, err := testutil.Config(testutil.WithProfile("ci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Format != "json" || cfg.Metrics.Address == "" {
+		t.Fatalf("with the ci profile: log format %q, metrics %q; want json and a listener", cfg.Log.Format, cfg.Metrics.Address)
+	}
+	if _, err := testutil.Config(testutil.WithProfile("no-such-profile")); err == nil || !strings.Contains(err.Error(), "no-such-profile") {
+		t.Fatalf("unknown profile: %v; want an error naming it", err)
 	}
 }
