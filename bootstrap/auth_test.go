@@ -272,3 +272,55 @@ func TestCustomAuthorizer(t *testing.T) {
 		t.Fatal("calls did not reach the custom authorizer")
 	}
 }
+
+// tokenRoleMapper is a custom ClaimMapper: the bearer token "reader" may
+// read the default namespace, any other token gets no role, and calls
+// without a token (the cluster's own) are system admin.
+type tokenRoleMapper struct{}
+
+func (tokenRoleMapper) GetClaims(info *authorization.AuthInfo) (*authorization.Claims, error) {
+	switch strings.TrimPrefix(info.AuthToken, "Bearer ") {
+	case "":
+		return &authorization.Claims{System: authorization.RoleAdmin}, nil
+	case "reader":
+		return &authorization.Claims{Subject: "reader", Namespaces: map[string]authorization.Role{"default": authorization.RoleReader}}, nil
+	}
+	return &authorization.Claims{Subject: "nobody"}, nil
+}
+
+// AuthInfoRequired lets calls without a token or certificate reach the mapper.
+func (tokenRoleMapper) AuthInfoRequired() bool { return false }
+
+type bearerHeader string
+
+func (b bearerHeader) GetHeaders(context.Context) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// TestCustomClaimMapper installs a ClaimMapper of one's own with the
+// server's default authorizer, through the Go API.
+func TestCustomClaimMapper(t *testing.T) {
+	t.Parallel()
+	c := startClusterWith(t, testConfig(), bootstrap.WithClaimMapper(tokenRoleMapper{}),
+		bootstrap.WithAuthorizer(authorization.NewDefaultAuthorizer()))
+	as := func(token string) client.Client {
+		opts := c.ClientOptions("default")
+		opts.HeadersProvider = bearerHeader(token)
+		cl, err := client.NewLazyClient(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	reader := as("reader")
+	if err := describe(reader, "default"); err != nil {
+		t.Fatalf("describe as reader: %v", err)
+	}
+	if err := start(reader, "q"); !denied(err) {
+		t.Fatalf("start as reader: %v; want PermissionDenied", err)
+	}
+	if err := describe(as("stranger"), "default"); !denied(err) {
+		t.Fatalf("describe with an unknown token: %v; want PermissionDenied", err)
+	}
+}
