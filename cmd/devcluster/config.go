@@ -71,8 +71,22 @@ func configShowAction(c *cli.Context) error {
 		sort.Strings(keys)
 		fmt.Fprintf(w, "# profiles: %s; %s\n# key = value  # where it came from\n", strings.Join(loaded.Profiles, ", "), staticNote)
 		for _, k := range keys {
-			v, _ := json.Marshal(flat[k])
-			fmt.Fprintf(w, "%s = %s  # %s\n", k, v, loaded.Origin(k))
+			list, isList := flat[k].([]any)
+			// Values under dynamic-config and temporal are the server's,
+			// shown whole.
+			opaque := strings.HasPrefix(k, "dynamic-config.") || strings.HasPrefix(k, "temporal.")
+			if !isList || len(list) == 0 || opaque {
+				v, _ := json.Marshal(flat[k])
+				fmt.Fprintf(w, "%s = %s  # %s\n", k, v, loaded.Origin(k))
+				continue
+			}
+			// A list entry by entry: entries may come from different
+			// layers (a --namespace flag adds to the file's namespaces).
+			for i, e := range list {
+				ek := fmt.Sprintf("%s[%d]", k, i)
+				v, _ := json.Marshal(e)
+				fmt.Fprintf(w, "%s = %s  # %s\n", ek, v, loaded.Origin(ek))
+			}
 		}
 		return nil
 	}
