@@ -180,4 +180,18 @@ func TestFeaturesOffAsOnAStockServer(t *testing.T) {
 	if took < 500*time.Millisecond {
 		t.Errorf("with the timers group off a 100ms timer fired after %s; want the stock ~1s floor", took)
 	}
+	// The same 5-hop continue-as-new chain as TestFeatureContinueAsNewChain:
+	// each hop waits the stock 1s minimum between runs of one workflow ID.
+	c.NewWorker("hops", registerFeatures)
+	began := time.Now()
+	hops, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "hops"}, Hops, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client().GetWorkflow(ctx, hops.GetID(), "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < 3*time.Second {
+		t.Errorf("with the timers group off 5 continue-as-new hops took %s; want the stock ~1s a hop", took)
+	}
 }
