@@ -476,6 +476,11 @@ func TestShutdownDuringStart(t *testing.T) {
 			if code != 0 && code != exitRuntime {
 				t.Errorf("exit code %d, want 0 or %d", code, exitRuntime)
 			}
+			// The start must end by itself within the stop deadline, not
+			// by the watchdog that exits 5 s after it.
+			if strings.Contains(c.stderr.String(), "stop took longer than the shutdown timeout") {
+				t.Errorf("the interrupted start outlived the shutdown timeout and was cut off by the watchdog")
+			}
 			if !c.cmd.ProcessState.Exited() {
 				t.Errorf("process ended by a signal (%v), want an exit", c.cmd.ProcessState)
 			}
