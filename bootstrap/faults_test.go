@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/devcluster/devcluster/bootstrap"
 )
 
 // TestFullDisk fills the file system under a file database: starts fail
@@ -36,7 +40,13 @@ func TestFullDisk(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.Persistence.File = filepath.Join(disk, "dev.db")
-	c := startCluster(t, cfg)
+	logs := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster logs:\n%s", logs.String())
+		}
+	})
+	c := startClusterWith(t, cfg, bootstrap.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	cl := dial(t, c, "default")
 	runWorker(t, cl, "disk")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -78,6 +88,13 @@ func TestFullDisk(t *testing.T) {
 	if failed == 0 {
 		t.Error("every start succeeded on a full disk; the test did not fill it")
 	}
+	// devcluster says what is wrong, not only the server's retried errors.
+	waitFor(t, 30*time.Second, "a log line saying the disk is full", func() error {
+		if !logs.Contains("the disk under the database is full") {
+			return errors.New("not logged")
+		}
+		return nil
+	})
 	if err := c.Err(); err != nil {
 		t.Fatalf("the cluster failed on a full disk: %v", err)
 	}
@@ -139,3 +156,24 @@ func TestClientsVanishMidPoll(t *testing.T) {
 		t.Fatalf("after vanished clients: %q, %v", got, err)
 	}
 }
+
+// logBuffer keeps a cluster's log lines for a test to search.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Contains reports whether any logged line holds s.
+func (l *logBuffer) Contains(s string) bool { return strings.Contains(l.String(), s) }

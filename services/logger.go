@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
@@ -31,13 +32,18 @@ type serverLogger struct {
 	min      slog.Level
 	onFatal  func(error)
 	stopping *atomic.Bool
+	// onDiskFull, when set, is called (at most once a minute) when the
+	// server reports SQLite's "database or disk is full": the server only
+	// retries, so without it a user sees writes time out.
+	onDiskFull func()
+	diskFullAt *atomic.Int64 // unix nanoseconds of the last onDiskFull
 }
 
 // newServerLogger returns the server's logger. Server messages below min are
 // dropped (the server is chatty: min is warn unless the user asked for
 // debug); onFatal receives Fatal and Panic messages as errors.
 func newServerLogger(l *slog.Logger, min slog.Level, onFatal func(error)) *serverLogger {
-	return &serverLogger{l: l, min: min, onFatal: onFatal, stopping: new(atomic.Bool)}
+	return &serverLogger{l: l, min: min, onFatal: onFatal, stopping: new(atomic.Bool), diskFullAt: new(atomic.Int64)}
 }
 
 // stop marks the server as stopping: from then on its warnings and errors
@@ -45,6 +51,9 @@ func newServerLogger(l *slog.Logger, min slog.Level, onFatal func(error)) *serve
 func (s *serverLogger) stop() { s.stopping.Store(true) }
 
 func (s *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
+	if level >= slog.LevelError && s.onDiskFull != nil {
+		s.checkDiskFull(tags)
+	}
 	if level > slog.LevelDebug && level < slog.LevelError+4 && s.stopping.Load() {
 		level = slog.LevelDebug
 	}
@@ -56,6 +65,21 @@ func (s *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 		attrs = append(attrs, slog.Any(t.Key(), t.Value()))
 	}
 	s.l.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// checkDiskFull calls onDiskFull when an error tag carries SQLite's
+// SQLITE_FULL message, at most once a minute.
+func (s *serverLogger) checkDiskFull(tags []tag.Tag) {
+	for _, t := range tags {
+		if t.Key() != "error" || !strings.Contains(fmt.Sprint(t.Value()), "database or disk is full") {
+			continue
+		}
+		now, last := time.Now().UnixNano(), s.diskFullAt.Load()
+		if now-last >= int64(time.Minute) && s.diskFullAt.CompareAndSwap(last, now) {
+			s.onDiskFull()
+		}
+		return
+	}
 }
 
 func (s *serverLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
@@ -89,7 +113,8 @@ func (s *serverLogger) With(tags ...tag.Tag) log.Logger {
 	for _, t := range tags {
 		args = append(args, slog.Any(t.Key(), t.Value()))
 	}
-	return &serverLogger{l: s.l.With(args...), min: s.min, onFatal: s.onFatal, stopping: s.stopping}
+	return &serverLogger{l: s.l.With(args...), min: s.min, onFatal: s.onFatal, stopping: s.stopping,
+		onDiskFull: s.onDiskFull, diskFullAt: s.diskFullAt}
 }
 
 // fatalError turns a Fatal message and its tags into an error such as

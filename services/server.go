@@ -237,6 +237,12 @@ func (s *Server) startServer(ctx context.Context) error {
 		minLevel = slog.LevelDebug
 	}
 	serverLog := newServerLogger(s.logger.With("component", "temporal"), minLevel, s.recordFatal)
+	if f := s.cfg.Persistence.File; f != "" {
+		serverLog.onDiskFull = func() {
+			s.logger.Error("the disk under the database is full: the server retries every write until space is freed, and calls time out meanwhile; acknowledged workflows are kept",
+				"file", f)
+		}
+	}
 	s.slog = serverLog
 
 	opts := []temporal.ServerOption{
