@@ -283,7 +283,9 @@ func TestBadInput(t *testing.T) {
 	// Config files, in a directory of their own (the check at the end
 	// counts what refused starts leave next to the refused database files).
 	cdir := t.TempDir()
+	written := map[string]bool{}
 	file := func(name, content string) string {
+		written[name] = true
 		p := filepath.Join(cdir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
@@ -296,6 +298,7 @@ func TestBadInput(t *testing.T) {
 	badJSON := file("bad.json", "{\"log\": {\"level\": \"debug\",}}")
 	noExt := file("config", "log: {level: debug}\n")
 	notPEM := file("cert.pem", "hello\n")
+	written["good"] = true // certificates the bad-input cases point at
 	good, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(cdir, "good")})
 	if err != nil {
 		t.Fatal(err)
@@ -439,6 +442,14 @@ func TestBadInput(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("refused starts left files in %s: %v", dir, entries)
+	}
+	// Nor next to the refused config files (a half-written ports file,
+	// database or certificate directory would show here).
+	entries, _ = os.ReadDir(cdir)
+	for _, e := range entries {
+		if !written[e.Name()] {
+			t.Errorf("refused starts left %s in %s", e.Name(), cdir)
+		}
 	}
 }
 
