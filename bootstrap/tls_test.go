@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,30 @@ func TestMTLS(t *testing.T) {
 	var got string
 	if err := run.Get(ctx, &got); err != nil || !strings.Contains(got, "over TLS") {
 		t.Fatalf("workflow over mTLS: %q, %v", got, err)
+	}
+
+	// The frontend's HTTP API serves HTTPS with the frontend certificate and
+	// wants the client certificate too.
+	if h := c.HTTPAddr(); h == "" {
+		t.Error("no HTTP API address")
+	} else {
+		url := "https://" + h + "/api/v1/namespaces"
+		withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: c.TLSConfig()}, Timeout: 10 * time.Second}
+		resp, err := withCert.Get(url)
+		if err != nil {
+			t.Errorf("HTTP API over TLS with the client certificate: %v", err)
+		} else {
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("HTTP API over TLS: %s", resp.Status)
+			}
+		}
+		noCert := c.TLSConfig().Clone()
+		noCert.Certificates, noCert.GetClientCertificate = nil, nil
+		if resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: noCert}, Timeout: 10 * time.Second}).Get(url); err == nil {
+			_ = resp.Body.Close()
+			t.Errorf("HTTP API over TLS without a client certificate answered %s; want the handshake refused", resp.Status)
+		}
 	}
 
 	clientCert, err := tls.LoadX509KeyPair(tlsCfg.Client.CertFile, tlsCfg.Client.KeyFile)
@@ -183,5 +208,35 @@ func TestUserCertificateFilesChecked(t *testing.T) {
 		if len(fes) == 0 || !strings.HasPrefix(fes[0].Key, "tls.frontend.") || !strings.Contains(err.Error(), dir) {
 			t.Errorf("%s files: error %v; want a tls.frontend.* error naming the file", name, err)
 		}
+	}
+}
+
+// TestUserCertificateFiles starts a cluster on certificate files of one's
+// own (here made by the certs package into a directory devcluster does not
+// manage) with tls.require-client-auth off: the SDK connects with the CA
+// alone, and with the client certificate too.
+func TestUserCertificateFiles(t *testing.T) {
+	t.Parallel()
+	set, _, err := certs.Ensure(certs.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := secureConfig(t)
+	cfg.TLS.RequireClientAuth = false
+	cfg.TLS.Internode = profiles.TLSFiles{CertFile: set.InternodeCert, KeyFile: set.InternodeKey, CAFile: set.InternodeCA}
+	cfg.TLS.Frontend = profiles.TLSFiles{CertFile: set.FrontendCert, KeyFile: set.FrontendKey, CAFile: set.FrontendCA}
+	cfg.TLS.SystemWorker = profiles.TLSFiles{CertFile: set.SystemWorkerCert, KeyFile: set.SystemWorkerKey}
+	cfg.TLS.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: set.FrontendCA}
+	c := startCluster(t, cfg)
+	if got, _ := c.TLS(); got.Frontend.CertFile != set.FrontendCert {
+		t.Fatalf("the cluster serves %s, want the user's %s", got.Frontend.CertFile, set.FrontendCert)
+	}
+	if err := describe(dial(t, c, "default"), "default"); err != nil {
+		t.Fatalf("SDK with the user's client certificate: %v", err)
+	}
+	caOnly := c.TLSConfig().Clone()
+	caOnly.Certificates, caOnly.GetClientCertificate = nil, nil
+	if err := call(t, c.FrontendAddr(), credentials.NewTLS(caOnly)); err != nil {
+		t.Fatalf("without a client certificate, tls.require-client-auth off: %v", err)
 	}
 }
