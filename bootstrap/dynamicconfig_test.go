@@ -18,6 +18,7 @@ import (
 // keeps the last good value.
 func TestDynamicConfigFileReload(t *testing.T) {
 	t.Parallel()
+	began := time.Now().Add(-time.Second) // the gauge has second resolution at worst
 	path := filepath.Join(t.TempDir(), "dynamicconfig.yaml")
 	write := func(content string) {
 		t.Helper()
@@ -85,5 +86,13 @@ func TestDynamicConfigFileReload(t *testing.T) {
 	bad := counter(fams["devcluster_dynamicconfig_reloads_total"], map[string]string{"result": "error"})
 	if ok < 3 || bad < 1 {
 		t.Errorf("devcluster_dynamicconfig_reloads_total ok=%v error=%v; want at least 3 and 1", ok, bad)
+	}
+	// The time of the last good reload: after the test began, not after now.
+	var last float64
+	if f := fams["devcluster_dynamicconfig_last_good_reload_timestamp_seconds"]; f != nil && len(f.Metric) == 1 {
+		last = f.Metric[0].GetGauge().GetValue()
+	}
+	if at := time.Unix(0, int64(last*1e9)); at.Before(began) || at.After(time.Now()) {
+		t.Errorf("devcluster_dynamicconfig_last_good_reload_timestamp_seconds = %v (%s); want between %s and now", last, at, began)
 	}
 }
