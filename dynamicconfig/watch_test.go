@@ -199,3 +199,46 @@ func TestWatchRefusesBadFileAtStart(t *testing.T) {
 		t.Fatalf("err = %v; want the missing directory named", err)
 	}
 }
+
+// TestWatchLogsChangesAndRestartKeys: a good save logs what changed, and a
+// key the server reads only at start gets a warning to restart (not at the
+// first load, which the server sees at start).
+func TestWatchLogsChangesAndRestartKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dc.yaml")
+	write(t, path, limitFile(200))
+	var buf lockedBuffer
+	c := NewClient(nil)
+	w, err := WatchFile(path, c, slog.New(slog.NewTextHandler(&buf, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Close() }()
+	if strings.Contains(buf.String(), "restart devcluster") {
+		t.Fatalf("a restart warning at the first load:\n%s", buf.String())
+	}
+	write(t, path, limitFile(300)+"history.businessIDReuseLimiterCacheSize:\n  - value: 5\n")
+	eventually(t, c, 300, "the save with a restart key")
+	until(t, "the change and the restart warning logged", func() bool {
+		s := buf.String()
+		return strings.Contains(s, "limit.maxIDLength: 200 -> 300") &&
+			strings.Contains(s, "restart devcluster to apply them") && strings.Contains(s, "history.businessIDReuseLimiterCacheSize")
+	})
+}
+
+// lockedBuffer is an io.Writer safe for the watcher's goroutine and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
