@@ -238,9 +238,13 @@ func (s *Server) startServer(ctx context.Context) error {
 	}
 	serverLog := newServerLogger(s.logger.With("component", "temporal"), minLevel, s.recordFatal)
 	if f := s.cfg.Persistence.File; f != "" {
+		files := []any{"file", f}
+		if v := s.cfg.Visibility.File; v != "" {
+			files = append(files, "visibility_file", v)
+		}
 		serverLog.onDiskFull = func() {
 			s.logger.Error("the disk under the database is full: the server retries every write until space is freed, and calls time out meanwhile; acknowledged workflows are kept",
-				"file", f)
+				files...)
 		}
 	}
 	s.slog = serverLog
