@@ -131,6 +131,7 @@ func startAction(c *cli.Context) error {
 		case <-ctx.Done():
 			return
 		}
+		fmt.Fprintln(c.App.ErrWriter, "devcluster: stopping (a second Ctrl+C exits at once)")
 		cancel()
 		select {
 		case <-sigs:

@@ -626,3 +626,37 @@ func bannerURL(t *testing.T, banner, label string) string {
 	t.Fatalf("banner has no %s URL:\n%s", label, banner)
 	return ""
 }
+
+// TestSecondSignalExitsAtOnce: a second Ctrl+C during the graceful stop
+// exits at once with the runtime code and says so.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	// A stop that takes a while: the stock server's (the frontend drains
+	// for about a second around its system workers' open polls).
+	slow := filepath.Join(t.TempDir(), "slow-stop.yaml")
+	if err := os.WriteFile(slow, []byte("server: {stop-system-workers-first: false}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, "start", "--port", "0", "--http-port", "0", "--headless", "--config", slow)
+	p.waitBanner(t, 60*time.Second)
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	// The second once the first is handled (two pending SIGINTs would be
+	// one).
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), "a second Ctrl+C exits at once") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stopping message after the first interrupt:\n%s", p.stderr.String())
+		}
+		<-time.After(5 * time.Millisecond) // polling interval
+	}
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 30*time.Second); code != exitRuntime {
+		t.Errorf("exit code %d after two interrupts, want %d", code, exitRuntime)
+	}
+	if !strings.Contains(p.stderr.String(), "second signal, exiting at once") {
+		t.Errorf("stderr does not say why it exited:\n%s", p.stderr.String())
+	}
+}
