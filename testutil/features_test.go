@@ -8,11 +8,13 @@ package testutil_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -193,5 +195,55 @@ func TestFeaturesOffAsOnAStockServer(t *testing.T) {
 	}
 	if took := time.Since(began); took < 3*time.Second {
 		t.Errorf("with the timers group off 5 continue-as-new hops took %s; want the stock ~1s a hop", took)
+	}
+}
+
+// pauseWorkflow starts a workflow that nothing works on (no worker polls
+// its task queue) and asks the server to pause it.
+func pauseWorkflow(ctx context.Context, t *testing.T, c *testutil.Cluster) (client.WorkflowRun, error) {
+	t.Helper()
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "nobody-polls"}, "Anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Client().WorkflowService().PauseWorkflowExecution(ctx, &workflowservice.PauseWorkflowExecutionRequest{
+		Namespace: c.Namespace(), WorkflowId: run.GetID(), RunId: run.GetRunID(), Identity: "test",
+		Reason: "feature test", RequestId: run.GetRunID()})
+	return run, err
+}
+
+// TestFeatureWorkflowPause: the workflow-apis group lets a workflow be
+// paused, and the server then reports it paused; with the group off (as on a
+// stock server) the call is refused.
+func TestFeatureWorkflowPause(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t)
+	c := testutil.NewCluster(t)
+	run, err := pauseWorkflow(ctx, t, c)
+	if err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	waitFor(t, "the workflow is reported paused", func() error {
+		d, err := c.Client().DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			return err
+		}
+		if s := d.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_PAUSED {
+			return fmt.Errorf("status %v", s)
+		}
+		return nil
+	})
+
+	var off []testutil.Option
+	for _, g := range profiles.FeatureGroups {
+		if g.Name == "workflow-apis" {
+			for k, v := range g.Off {
+				off = append(off, testutil.WithDynamicConfig(k, v))
+			}
+		}
+	}
+	stock := testutil.NewCluster(t, off...)
+	if _, err := pauseWorkflow(ctx, t, stock); err == nil {
+		t.Error("a workflow was paused with the workflow-apis group off")
 	}
 }
