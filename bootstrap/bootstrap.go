@@ -227,7 +227,7 @@ func uiAddr(cfg profiles.Config, clusterIP string) (string, int) {
 // reported at once.
 func checkPorts(cfg profiles.Config) error {
 	var errs []error
-	if _, err := services.ResolvePorts(cfg); err != nil {
+	if err := services.CheckPorts(cfg); err != nil {
 		errs = append(errs, err)
 	}
 	probe := func(key, addr string, port int) {

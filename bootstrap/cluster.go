@@ -231,7 +231,3 @@ type staticHeaders map[string]string
 
 // GetHeaders implements client.HeadersProvider.
 func (h staticHeaders) GetHeaders(context.Context) (map[string]string, error) { return h, nil }
-
-// AuthHeader is the gRPC metadata key a server with auth.header-name set to
-// name reads tokens from: name in lower case, "authorization" when empty.
-func AuthHeader(name string) string { return services.AuthHeader(name) }

@@ -46,26 +46,14 @@ func portSlots(cfg *profiles.Config) []portSlot {
 func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 	out := cfg.Clone()
 	ip := bindIP(out.IP)
-	var errs []error
-	var held []net.Listener
+	held, err := holdFixedPorts(&out, ip) // held until every port is chosen, so none repeats
 	defer func() {
 		for _, l := range held {
 			_ = l.Close()
 		}
 	}()
-	for _, slot := range portSlots(&out) {
-		if *slot.port == 0 {
-			continue
-		}
-		l, err := net.Listen("tcp", hostPort(ip, *slot.port))
-		if err != nil {
-			errs = append(errs, portError(slot.key, *slot.port, err))
-			continue
-		}
-		held = append(held, l) // hold until every port is chosen, so none repeats
-	}
-	if len(errs) > 0 {
-		return cfg, errors.Join(errs...)
+	if err != nil {
+		return cfg, err
 	}
 	var fresh []net.Listener
 	for _, slot := range portSlots(&out) {
@@ -84,6 +72,37 @@ func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 		parkInTimeWait(l)
 	}
 	return out, nil
+}
+
+// CheckPorts reports every fixed port of cfg that cannot be bound, without
+// choosing the free ones (ResolvePorts does, and checks again, at start).
+func CheckPorts(cfg profiles.Config) error {
+	out := cfg.Clone()
+	held, err := holdFixedPorts(&out, bindIP(out.IP))
+	for _, l := range held {
+		_ = l.Close()
+	}
+	return err
+}
+
+// holdFixedPorts binds every non-zero port of cfg and returns the
+// listeners it got (the caller closes them) and an error for each port it
+// could not bind.
+func holdFixedPorts(cfg *profiles.Config, ip string) ([]net.Listener, error) {
+	var errs []error
+	var held []net.Listener
+	for _, slot := range portSlots(cfg) {
+		if *slot.port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", hostPort(ip, *slot.port))
+		if err != nil {
+			errs = append(errs, portError(slot.key, *slot.port, err))
+			continue
+		}
+		held = append(held, l)
+	}
+	return held, errors.Join(errs...)
 }
 
 func portError(key string, port int, err error) error {

@@ -133,5 +133,5 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 
 // authHeader is the metadata key the cluster's server reads tokens from.
 func authHeader(c *bootstrap.Cluster) string {
-	return bootstrap.AuthHeader(c.Config().Auth.HeaderName)
+	return services.AuthHeader(c.Config().Auth.HeaderName)
 }
