@@ -20,6 +20,8 @@ import (
 //   - 1 history shard (as the CLI);
 //   - SQLite with the driver's default rollback journal and full sync
 //     (devcluster's file defaults are WAL + synchronous=NORMAL);
+//   - the server's visibility schema with all its indexes
+//     (visibility.indexes: full);
 //   - 4 task-queue read/write partitions (the server default; devcluster
 //     does not change it, stated explicitly here);
 //   - only the dynamic-config values the CLI sets; every other value of
@@ -109,6 +111,7 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 				"synchronous":  "full",
 			},
 		},
+		"visibility":     map[string]any{"indexes": "full"},
 		"dynamic-config": map[string]any{"values": stockValues(forTestProfile)},
 		"server": map[string]any{
 			"stop-system-workers-first":   false,
@@ -136,7 +139,7 @@ func describeStock() string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return fmt.Sprintf("stock = 1 shard, SQLite journal_mode=delete synchronous=full, 4 task-queue partitions,\n"+
+	return fmt.Sprintf("stock = 1 shard, SQLite journal_mode=delete synchronous=full, all 58 visibility indexes, 4 task-queue partitions,\n"+
 		"        the server's system SDK workers left running while the frontend drains, the server's sticky backlog\n"+
 		"        hints, the SDK's MD5 binary checksum,\n"+
 		"        dynamic config of `temporal server start-dev` only (%s),\n"+

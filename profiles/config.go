@@ -81,7 +81,20 @@ type Visibility struct {
 	// file takes visibility writes off the main database's single
 	// connection. It needs persistence.file.
 	File string `koanf:"file" json:"file"`
+	// Indexes is "lean" (default) or "full". The server's SQLite visibility
+	// table has 58 indexes, one per filterable column and search attribute,
+	// and every visibility write (three per workflow) updates them all.
+	// Lean keeps the indexes of the queries a dev cluster runs most (the
+	// default list order, WorkflowId, WorkflowType, ExecutionStatus,
+	// TaskQueue, ExecutionTime, ParentWorkflowId, RootWorkflowId) and drops
+	// the rest: every query still works and gives the same rows; one on a
+	// dropped column scans the namespace's rows instead. Full keeps the
+	// server's schema, and restores indexes a lean start dropped.
+	Indexes string `koanf:"indexes" json:"indexes"`
 }
+
+// VisibilityIndexes are the values of visibility.indexes.
+var VisibilityIndexes = []string{"lean", "full"}
 
 // Archival configures the filestore archival of histories and visibility
 // records. Namespaces registered at start get it enabled with a URI under
@@ -325,6 +338,7 @@ func Default() Config {
 			Frontend: Service{GRPCPort: 7233, HTTPPort: 7243},
 		},
 		Persistence: Persistence{Shards: 1},
+		Visibility:  Visibility{Indexes: "lean"},
 		Namespaces:  []Namespace{{Name: DefaultNamespace, Retention: 24 * time.Hour}},
 		Log:         Log{Level: "info", Format: "text"},
 		Cluster:     Cluster{Name: "active", InitialFailoverVersion: 1, FailoverVersionIncrement: 10},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,6 +156,9 @@ func (c Config) Validate() error {
 				add(s.key, "", "names some files but not all: give %s, or none to use generated certificates", need)
 			}
 		}
+	}
+	if !slices.Contains(VisibilityIndexes, c.Visibility.Indexes) {
+		add("visibility.indexes", strconv.Quote(c.Visibility.Indexes), "is not an index set; use one of %s", strings.Join(VisibilityIndexes, ", "))
 	}
 	if c.Visibility.File != "" {
 		switch {

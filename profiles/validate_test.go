@@ -150,6 +150,9 @@ func TestValidate(t *testing.T) {
 			[]wantErr{{"log.level", "is not a log level; use one of debug, info, warn, error"}}},
 		{"log level empty", func(c *Config) { c.Log.Level = "" },
 			[]wantErr{{"log.level", "is not a log level"}}},
+		{"visibility indexes full", func(c *Config) { c.Visibility.Indexes = "full" }, nil},
+		{"visibility indexes bad", func(c *Config) { c.Visibility.Indexes = "none" },
+			[]wantErr{{"visibility.indexes", "is not an index set; use one of lean, full"}}},
 		{"log format bad", func(c *Config) { c.Log.Format = "yaml" },
 			[]wantErr{{"log.format", "is not a log format; use one of text, json"}}},
 

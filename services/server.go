@@ -223,7 +223,11 @@ func (s *Server) prepareDatabase() error {
 	if err := createNamespaces(s.sqlCfg, nsConfigs); err != nil {
 		return fmt.Errorf("register namespaces: %w", err)
 	}
-	return nil
+	visCfg := s.sqlCfg
+	if s.cfg.Visibility.File != "" {
+		visCfg = visibilitySQLConfig(s.cfg)
+	}
+	return applyVisibilityIndexes(visCfg, s.cfg.Visibility.Indexes)
 }
 
 func (s *Server) startServer(ctx context.Context) error {
