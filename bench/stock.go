@@ -112,6 +112,7 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 			},
 		},
 		"visibility":     map[string]any{"indexes": "full"},
+		"metrics":        map[string]any{"framework": "tally"}, // the CLI's (tally is the server's default)
 		"dynamic-config": map[string]any{"values": stockValues(forTestProfile)},
 		"server": map[string]any{
 			"stop-system-workers-first":   false,

@@ -140,15 +140,16 @@ func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
 // observer is the cluster's metrics endpoint; m is nil when
 // metrics.address is empty.
 type observer struct {
-	m     *metrics.Metrics
-	began time.Time
+	m         *metrics.Metrics
+	began     time.Time
+	framework string // metrics.framework
 }
 
 // newObserver binds metrics.address first of all (its hook runs before the
 // server's, so /readyz answers 503 while the cluster starts) and closes it
 // last.
 func newObserver(lc fx.Lifecycle, cfg profiles.Config) *observer {
-	o := &observer{began: time.Now()}
+	o := &observer{began: time.Now(), framework: cfg.Metrics.Framework}
 	if cfg.Metrics.Address == "" {
 		return o
 	}
@@ -171,7 +172,7 @@ func (o *observer) serverHandler() func(log.Logger) (servermetrics.Handler, erro
 	if o.m == nil {
 		return nil
 	}
-	return o.m.ServerHandler
+	return o.m.ServerHandler(o.framework)
 }
 
 func (o *observer) ready(ok bool) {

@@ -59,9 +59,12 @@ next:
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
+	// A records with the default framework (tally), B with OpenTelemetry:
+	// the same server metrics under each framework's names.
 	cfgA, cfgB := testConfig(), testConfig()
 	cfgA.Metrics.Address = "127.0.0.1:0"
 	cfgB.Metrics.Address = "127.0.0.1:0"
+	cfgB.Metrics.Framework = "opentelemetry"
 	a, b := startCluster(t, cfgA), startCluster(t, cfgB)
 	if a.MetricsAddr() == b.MetricsAddr() {
 		t.Fatalf("two clusters share %s", a.MetricsAddr())
@@ -89,15 +92,37 @@ func TestMetrics(t *testing.T) {
 
 	start := map[string]string{"operation": "StartWorkflowExecution", "namespace": "default"}
 	waitFor(t, 10*time.Second, "cluster A counts the StartWorkflowExecution request", func() error {
-		if n := counter(scrape(t, a)["service_requests_total"], start); n < 1 {
-			return fmt.Errorf("service_requests_total{operation=StartWorkflowExecution} = %v", n)
+		if n := counter(scrape(t, a)["service_requests"], start); n < 1 {
+			return fmt.Errorf("service_requests{operation=StartWorkflowExecution} = %v", n)
 		}
 		return nil
 	})
 	famsA, famsB := scrape(t, a), scrape(t, b)
-	if n := counter(famsB["service_requests_total"], start); n != 0 {
+	if n := counter(famsB["service_requests_total"], start) + counter(famsB["service_requests"], start); n != 0 {
 		t.Errorf("cluster B counts %v StartWorkflowExecution requests; it served none", n)
 	}
+	// Timers: tally reports histograms in seconds, OpenTelemetry in ms.
+	if f := famsA["service_latency"]; f == nil || f.GetType() != dto.MetricType_HISTOGRAM {
+		t.Errorf("tally: service_latency is %v, want a histogram", f.GetType())
+	}
+	if f := famsA["service_requests_total"]; f != nil {
+		t.Errorf("tally: an OpenTelemetry name service_requests_total is served")
+	}
+
+	clB := dial(t, b, "default")
+	if _, err := clB.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "metrics-b"}, WaitForSignal); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "cluster B (OpenTelemetry) counts its StartWorkflowExecution request", func() error {
+		fams := scrape(t, b)
+		if n := counter(fams["service_requests_total"], start); n < 1 {
+			return fmt.Errorf("service_requests_total{operation=StartWorkflowExecution} = %v", n)
+		}
+		if f := fams["service_latency_milliseconds"]; f == nil || f.GetType() != dto.MetricType_HISTOGRAM {
+			return fmt.Errorf("service_latency_milliseconds is %v, want a histogram", f.GetType())
+		}
+		return nil
+	})
 	for _, name := range []string{"devcluster_ready", "devcluster_start_duration_seconds", "devcluster_build_info"} {
 		if famsA[name] == nil || famsB[name] == nil {
 			t.Errorf("%s missing from a cluster's metrics", name)

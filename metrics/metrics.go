@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -97,20 +100,79 @@ func (m *Metrics) CertificateExpires(name string, at time.Time) {
 	m.certExpiry.WithLabelValues(name).Set(float64(at.Unix()))
 }
 
-// ServerHandler returns the metrics handler the server records into: an
-// OpenTelemetry meter exported to a registry of its own, served with
-// devcluster's. A retried start makes a new one that replaces it.
-func (m *Metrics) ServerHandler(logger log.Logger) (servermetrics.Handler, error) {
-	reg := prometheus.NewRegistry()
+// ServerHandler returns a constructor of the metrics handler the server
+// records into, with the given framework (profiles.MetricsFrameworks),
+// exported to a registry of its own that is served with devcluster's. A
+// retried start makes a new one that replaces it.
+func (m *Metrics) ServerHandler(framework string) func(log.Logger) (servermetrics.Handler, error) {
+	return func(logger log.Logger) (servermetrics.Handler, error) {
+		reg := prometheus.NewRegistry()
+		var h servermetrics.Handler
+		var err error
+		if framework == "opentelemetry" {
+			h, err = otelHandler(logger, reg)
+		} else {
+			h = tallyHandler(logger, reg)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		m.server = reg
+		m.mu.Unlock()
+		return h, nil
+	}
+}
+
+func otelHandler(logger log.Logger, reg *prometheus.Registry) (servermetrics.Handler, error) {
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("metrics exporter: %w", err)
 	}
-	m.mu.Lock()
-	m.server = reg
-	m.mu.Unlock()
 	p := &provider{mp: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))}
 	return servermetrics.NewOtelMetricsHandler(logger, p, servermetrics.ClientConfig{}, false)
+}
+
+// tallyHandler is what the server builds for a Prometheus config with the
+// default (tally) framework, on reg instead of a listener of its own: the
+// server's histogram boundaries per unit, timers as histograms in seconds,
+// a report into the registry every second. Reporter errors (a metric
+// recorded with two sets of tag names) are logged at debug level, as the
+// server's own reporter would log them.
+func tallyHandler(logger log.Logger, reg *prometheus.Registry) servermetrics.Handler {
+	// MetricsHandlerFromConfig fills in the server's default boundaries per
+	// unit; with no reporter configured it returns a no-op handler.
+	cfg := &servermetrics.Config{}
+	_, _ = servermetrics.MetricsHandlerFromConfig(logger, cfg)
+	var timerBuckets []float64
+	for _, ms := range cfg.ClientConfig.PerUnitHistogramBoundaries[servermetrics.Milliseconds] {
+		timerBuckets = append(timerBuckets, ms/1000)
+	}
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer:              reg,
+		DefaultTimerType:        tallyprom.HistogramTimerType,
+		DefaultHistogramBuckets: timerBuckets,
+		OnRegisterError:         func(err error) { logger.Debug("metrics: " + err.Error()) },
+	})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &tallyprom.DefaultSanitizerOpts,
+	}, time.Second)
+	return &closingHandler{Handler: servermetrics.NewTallyMetricsHandler(cfg.ClientConfig, scope), closer: closer}
+}
+
+// closingHandler stops the tally scope's reporting goroutine when the
+// server stops its metrics handler (the server's tally handler does not).
+type closingHandler struct {
+	servermetrics.Handler
+	closer io.Closer
+	once   sync.Once
+}
+
+func (h *closingHandler) Stop(logger log.Logger) {
+	h.Handler.Stop(logger)
+	h.once.Do(func() { _ = h.closer.Close() })
 }
 
 // provider is the server's OpenTelemetryProvider over our meter provider.

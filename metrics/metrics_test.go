@@ -4,9 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/server/common/log"
+	servermetrics "go.temporal.io/server/common/metrics"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -71,5 +75,55 @@ func TestListenReportsTakenPort(t *testing.T) {
 	err := b.Listen(a.Addr())
 	if err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("second Listen on %s: %v; want address already in use", a.Addr(), err)
+	}
+}
+
+// TestServerHandlerFrameworks records one request through the handler of
+// each framework, finds it on /metrics under that framework's names, and
+// checks that stopping the tally handler ends its reporting goroutine.
+func TestServerHandlerFrameworks(t *testing.T) {
+	for _, tc := range []struct{ framework, counter, timer string }{
+		{"tally", "test_requests{", "test_latency_bucket{"},
+		{"opentelemetry", "test_requests_total{", "test_latency_milliseconds_bucket{"},
+	} {
+		t.Run(tc.framework, func(t *testing.T) {
+			m := New("test", "1.32.2")
+			if err := m.Listen("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			m.Serve()
+			defer func() { _ = m.Stop(context.Background()) }()
+			logger := log.NewNoopLogger()
+			h, err := m.ServerHandler(tc.framework)(logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tagged := h.WithTags(servermetrics.OperationTag("Start"))
+			tagged.Counter("test_requests").Record(1)
+			tagged.Timer("test_latency").Record(20 * time.Millisecond)
+			deadline := time.Now().Add(5 * time.Second) // tally reports every second
+			for {
+				_, body := get(t, "http://"+m.Addr()+"/metrics")
+				if strings.Contains(body, tc.counter) && strings.Contains(body, tc.timer) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/metrics lacks %s and %s:\n%s", tc.counter, tc.timer, body)
+				}
+				<-time.After(50 * time.Millisecond) // polling interval
+			}
+			h.Stop(logger)
+			for deadline := time.Now().Add(5 * time.Second); ; {
+				buf := make([]byte, 1<<20)
+				stacks := string(buf[:runtime.Stack(buf, true)])
+				if !strings.Contains(stacks, "uber-go/tally") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a tally goroutine runs after Stop:\n%s", stacks)
+				}
+				<-time.After(20 * time.Millisecond) // polling interval
+			}
+		})
 	}
 }

@@ -157,6 +157,9 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	if !slices.Contains(MetricsFrameworks, c.Metrics.Framework) {
+		add("metrics.framework", strconv.Quote(c.Metrics.Framework), "is not a metrics framework; use one of %s", strings.Join(MetricsFrameworks, ", "))
+	}
 	if !slices.Contains(VisibilityIndexes, c.Visibility.Indexes) {
 		add("visibility.indexes", strconv.Quote(c.Visibility.Indexes), "is not an index set; use one of %s", strings.Join(VisibilityIndexes, ", "))
 	}

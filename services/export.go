@@ -194,8 +194,12 @@ func exportServerOptions(sc *config.Config, cfg profiles.Config, dynamicFile str
 		if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
 			addr = net.JoinHostPort(host, exportMetricsPort)
 		}
+		framework := metrics.FrameworkTally
+		if cfg.Metrics.Framework == "opentelemetry" {
+			framework = metrics.FrameworkOpentelemetry
+		}
 		sc.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-			Framework: metrics.FrameworkOpentelemetry, ListenAddress: addr, HandlerPath: "/metrics"}}
+			Framework: framework, ListenAddress: addr, HandlerPath: "/metrics"}}
 	}
 	if dynamicFile == "" {
 		dynamicFile = ExportDynamicConfigFile
