@@ -130,7 +130,9 @@ func TestMTLS(t *testing.T) {
 		{"no client certificate", c.FrontendAddr(),
 			credentials.NewTLS(&tls.Config{RootCAs: frontendCAs, ServerName: "localhost"}), "certificate required|broken pipe|connection reset"},
 		{"a client certificate from another CA", c.FrontendAddr(),
-			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{otherCert}, RootCAs: frontendCAs, ServerName: "localhost"}), "unknown certificate authority"},
+			// TLS 1.3: the client may finish its side of the handshake and
+			// write before the server's alert arrives.
+			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{otherCert}, RootCAs: frontendCAs, ServerName: "localhost"}), "unknown certificate authority|broken pipe|connection reset"},
 		{"a client expecting another server name", c.FrontendAddr(),
 			credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: frontendCAs, ServerName: "temporal.example.com"}), "not temporal.example.com"},
 		{"a client trusting another CA", c.FrontendAddr(),
