@@ -118,6 +118,7 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 			"stop-system-workers-first":   false,
 			"correct-sticky-backlog-hint": false,
 			"binary-checksum":             "",
+			"fresh-reads-after-change":    false,
 		},
 	}
 	b, err := yaml.Marshal(doc)

@@ -22,6 +22,10 @@ const (
 	LayerStatic Layer = iota
 	LayerFile
 	LayerOverride
+	// LayerGate is devcluster's own, above everything: values the server
+	// wiring sets while the cluster runs (see services: fresh reads after a
+	// change).
+	LayerGate
 	numLayers
 )
 
@@ -33,6 +37,8 @@ func (l Layer) String() string {
 		return "dynamic-config file"
 	case LayerOverride:
 		return "override (Go API)"
+	case LayerGate:
+		return "devcluster (server.fresh-reads-after-change)"
 	}
 	return "unknown"
 }

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/fx"
+	"google.golang.org/grpc"
 
 	"github.com/devcluster/devcluster/profiles"
 	"go.temporal.io/server/common/authorization"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/dynamicconfig"
 )
 
 // ServerVersion is the embedded Temporal server's version.
@@ -263,10 +265,17 @@ func (s *Server) startServer(ctx context.Context) error {
 		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
 	}
 	opts = append(opts, s.authOptions(serverLog)...)
+	// Chained frontend interceptors go in one option: a second call would
+	// replace the first (the option assigns).
+	var interceptors []grpc.UnaryServerInterceptor
 	if s.cfg.Server.CorrectStickyBacklogHint {
-		// The only chained frontend interceptor: a second call would replace
-		// the first (the option assigns).
-		opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(stickyBacklogHint))
+		interceptors = append(interceptors, stickyBacklogHint)
+	}
+	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
+		interceptors = append(interceptors, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
+	}
+	if len(interceptors) > 0 {
+		opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(interceptors...))
 	}
 	if s.opts.Metrics != nil {
 		h, err := s.opts.Metrics(serverLog)
