@@ -31,7 +31,8 @@ import (
 // the dynamic-config client's gate layer, above every other layer; the
 // config key server.fresh-reads-after-change turns it off.
 
-const forceSearchAttributesKey = "system.forceSearchAttributesCacheRefreshOnRead"
+// FreshReadsKey is the setting freshReads manages.
+const FreshReadsKey = "system.forceSearchAttributesCacheRefreshOnRead"
 
 // namespaceChangeMethods are the frontend methods (of any service) after
 // which aliases must be read fresh.
@@ -58,7 +59,7 @@ func newFreshReads(dyn *dynamicconfig.Client, window time.Duration) *freshReads 
 
 func (f *freshReads) close() {
 	f.dyn.SetLayer(dynamicconfig.LayerGate, dc.ConfigValueMap{
-		dc.MakeKey(forceSearchAttributesKey): {{Value: false}},
+		dc.MakeKey(FreshReadsKey): {{Value: false}},
 	})
 }
 

@@ -14,7 +14,7 @@ import (
 
 // forced is what the server reads for the setting right now.
 func forced(c *dynamicconfig.Client) bool {
-	v := c.GetValue(dc.MakeKey(forceSearchAttributesKey))
+	v := c.GetValue(dc.MakeKey(FreshReadsKey))
 	return len(v) == 1 && v[0].Value == true
 }
 
@@ -23,7 +23,7 @@ func forced(c *dynamicconfig.Client) bool {
 // last one; other calls change nothing.
 func TestFreshReads(t *testing.T) {
 	t.Parallel()
-	c := dynamicconfig.NewClient(dc.ConfigValueMap{dc.MakeKey(forceSearchAttributesKey): {{Value: true}}})
+	c := dynamicconfig.NewClient(dc.ConfigValueMap{dc.MakeKey(FreshReadsKey): {{Value: true}}})
 	const window = 100 * time.Millisecond
 	f := newFreshReads(c, window)
 	if forced(c) {
@@ -76,7 +76,7 @@ func TestFreshReads(t *testing.T) {
 		t.Errorf("forced for %s after the last change, want at least %s", d, window)
 	}
 	// Configured false: never forced.
-	c.Set(dc.ConfigValueMap{dc.MakeKey(forceSearchAttributesKey): {{Value: false}}})
+	c.Set(dc.ConfigValueMap{dc.MakeKey(FreshReadsKey): {{Value: false}}})
 	call("/temporal.api.workflowservice.v1.WorkflowService/UpdateNamespace", func() {
 		if forced(c) {
 			t.Error("forced although configured false")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
 )
 
 func dynamicConfigCommand() *cli.Command {
@@ -125,6 +126,11 @@ func dynamicConfigShowAction(c *cli.Context) error {
 				s, _ := dynamicconfig.Lookup(k.String())
 				rows[s.Key] = valueRows(s, cvs, "file "+path) // the file wins over static values
 			}
+		}
+	}
+	if cfg.Server.FreshReadsAfterChange {
+		for i := range rows[services.FreshReadsKey] {
+			rows[services.FreshReadsKey][i].source += "; served only around namespace and search-attribute changes, false otherwise (server.fresh-reads-after-change)"
 		}
 	}
 	fmt.Fprintf(w, "# precedence: server default < profiles and --config < --dynamic-config-value < --dynamic-config-file\n")

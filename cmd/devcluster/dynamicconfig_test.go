@@ -17,6 +17,10 @@ func TestDynamicConfigCommands(t *testing.T) {
 	if err := os.WriteFile(good, []byte("limit.maxIDLength:\n  - value: 255\nfrontend.namespaceRPS:\n  - value: 50\n    constraints: {namespace: orders}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	freshOff := filepath.Join(dir, "fresh-off.yaml")
+	if err := os.WriteFile(freshOff, []byte("server:\n  fresh-reads-after-change: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(bad, []byte("limit.maxIDLenght:\n  - value: 255\nfrontend.namespaceRPS:\n  - value: lots\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +38,10 @@ func TestDynamicConfigCommands(t *testing.T) {
 			[]string{"limit.maxIDLength", "length limit for various IDs"}, nil, nil},
 		{"show: a flag over the profiles", []string{"dynamicconfig", "show", "--dynamic-config-value", "limit.maxIDLength=300"}, 0,
 			[]string{"limit.maxIDLength", "300", "flag --dynamic-config-value", "frontend.enableServerVersionCheck", "default"}, nil, nil},
+		{"show: the managed key says so", []string{"dynamicconfig", "show"}, 0,
+			[]string{"system.forceSearchAttributesCacheRefreshOnRead", "served only around namespace and search-attribute changes"}, nil, nil},
+		{"show: the managed key as configured with server.fresh-reads-after-change off", []string{"dynamicconfig", "show", "--config", freshOff}, 0,
+			[]string{"system.forceSearchAttributesCacheRefreshOnRead"}, nil, []string{"served only around"}},
 		{"show: the file wins over the flag", []string{"dynamicconfig", "show", "--dynamic-config-value", "limit.maxIDLength=300", "--dynamic-config-file", good}, 0,
 			[]string{"limit.maxIDLength", "255", "namespace=orders", good}, nil, nil},
 		{"validate a good file", []string{"dynamicconfig", "validate", good}, 0,
