@@ -62,17 +62,17 @@ func TestFreshReads(t *testing.T) {
 	if !forced(c) {
 		t.Fatal("not forced while a change runs")
 	}
+	released := time.Now() // the last change ends after this
 	close(release)
 	wg.Wait()
-	ended := time.Now()
-	deadline := ended.Add(10 * window)
+	deadline := released.Add(10 * window)
 	for forced(c) {
 		if time.Now().After(deadline) {
 			t.Fatal("still forced long after the last change")
 		}
 		<-time.After(10 * time.Millisecond) // polling interval
 	}
-	if d := time.Since(ended); d < window {
+	if d := time.Since(released); d < window {
 		t.Errorf("forced for %s after the last change, want at least %s", d, window)
 	}
 	// Configured false: never forced.
