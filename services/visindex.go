@@ -62,7 +62,8 @@ func applyVisibilityIndexes(c *config.SQL, mode string) (err error) {
 	if mode == "full" {
 		err = restoreIndexes(tx)
 	} else {
-		err = dropIndexes(tx)
+		// An in-memory database ends with the cluster: nothing to restore.
+		err = dropIndexes(tx, c.ConnectAttributes["mode"] != "memory")
 	}
 	if err != nil {
 		return err
@@ -70,7 +71,9 @@ func applyVisibilityIndexes(c *config.SQL, mode string) (err error) {
 	return tx.Commit()
 }
 
-func dropIndexes(tx *sql.Tx) error {
+// dropIndexes drops the indexes lean does not keep; with save, it first
+// records their definitions for restoreIndexes.
+func dropIndexes(tx *sql.Tx, save bool) error {
 	type index struct{ name, sql string }
 	rows, err := tx.Query(`SELECT name, sql FROM sqlite_master
 		WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL`)
@@ -94,12 +97,16 @@ func dropIndexes(tx *sql.Tx) error {
 	if len(drop) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS ` + droppedIndexTable + ` (name TEXT PRIMARY KEY, sql TEXT NOT NULL)`); err != nil {
-		return err
+	if save {
+		if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS ` + droppedIndexTable + ` (name TEXT PRIMARY KEY, sql TEXT NOT NULL)`); err != nil {
+			return err
+		}
 	}
 	for _, ix := range drop {
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO `+droppedIndexTable+` (name, sql) VALUES (?, ?)`, ix.name, ix.sql); err != nil {
-			return err
+		if save {
+			if _, err := tx.Exec(`INSERT OR REPLACE INTO `+droppedIndexTable+` (name, sql) VALUES (?, ?)`, ix.name, ix.sql); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(`DROP INDEX ` + quoteIdent(ix.name)); err != nil {
 			return err
