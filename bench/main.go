@@ -24,6 +24,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 func main() {
@@ -366,7 +368,7 @@ func measureDC(ctx context.Context, o options, bin string, c config, dir func(st
 func measureTestutil(self string, o options, c config, rec func(string, float64), log io.Writer) error {
 	cmd := exec.Command(self)
 	cmd.Env = append(cleanEnv(), childEnv+"="+c.Child, fmt.Sprintf("%s=%d", childItersEnv, o.TestutilIters), childCfgEnv+"="+c.ChildFile)
-	var errBuf syncBuffer
+	var errBuf syncbuf.Buffer
 	cmd.Stderr = &errBuf
 	out, err := cmd.Output()
 	var res childResult

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 // server is one devcluster process.
@@ -23,29 +23,9 @@ type server struct {
 	cmd      *exec.Cmd
 	frontend string
 	ready    time.Duration // exec to banner (ports file written)
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	exited   chan struct{}
 	waitErr  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 { // keep the last MB or so
-		s.b.Reset()
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startServer execs bin with `start --port 0 --http-port 0 --headless
@@ -61,7 +41,7 @@ func startServer(ctx context.Context, bin, dir string, extra ...string) (*server
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, logs: &syncbuf.Buffer{Limit: 1 << 20}, exited: make(chan struct{})}
 	cmd.Stderr = s.logs
 	readyCh := make(chan time.Duration, 1)
 	began := time.Now()

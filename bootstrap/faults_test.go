@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 // TestFullDisk fills the file system under a file database: starts fail
@@ -40,7 +40,7 @@ func TestFullDisk(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.Persistence.File = filepath.Join(disk, "dev.db")
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cluster logs:\n%s", logs.String())
@@ -90,7 +90,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	// devcluster says what is wrong, not only the server's retried errors.
 	waitFor(t, 30*time.Second, "a log line saying the disk is full", func() error {
-		if !logs.Contains("the disk under the database is full") {
+		if !strings.Contains(logs.String(), "the disk under the database is full") {
 			return errors.New("not logged")
 		}
 		return nil
@@ -157,23 +157,4 @@ func TestClientsVanishMidPoll(t *testing.T) {
 	}
 }
 
-// logBuffer keeps a cluster's log lines for a test to search.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Contains reports whether any logged line holds s.
-func (l *logBuffer) Contains(s string) bool { return strings.Contains(l.String(), s) }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	dc "go.temporal.io/server/common/dynamicconfig"
+
+	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 var maxIDLength = dc.MakeKey("limit.maxIDLength")
@@ -206,7 +208,7 @@ func TestWatchRefusesBadFileAtStart(t *testing.T) {
 func TestWatchLogsChangesAndRestartKeys(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dc.yaml")
 	write(t, path, limitFile(200))
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	c := NewClient(nil)
 	w, err := WatchFile(path, c, slog.New(slog.NewTextHandler(&buf, nil)), nil)
 	if err != nil {
@@ -223,22 +225,4 @@ func TestWatchLogsChangesAndRestartKeys(t *testing.T) {
 		return strings.Contains(s, "limit.maxIDLength: 200 -> 300") &&
 			strings.Contains(s, "restart devcluster to apply them") && strings.Contains(s, "history.businessIDReuseLimiterCacheSize")
 	})
-}
-
-// lockedBuffer is an io.Writer safe for the watcher's goroutine and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

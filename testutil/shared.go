@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -29,7 +30,7 @@ var shared struct {
 	c      *bootstrap.Cluster
 	admin  client.Client // namespace "default"; registers namespaces
 	err    error
-	logs   lockedBuffer
+	logs   syncbuf.Buffer
 	logger *slog.Logger
 	seq    atomic.Int64
 }

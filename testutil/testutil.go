@@ -15,7 +15,6 @@
 package testutil
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -302,7 +302,7 @@ func testLogger(t testing.TB) *slog.Logger { return Logger(t, slog.LevelInfo) }
 // bootstrap.Start): lines from level up are kept and printed through t.Log
 // when the test fails, or always with -v.
 func Logger(t testing.TB, level slog.Level) *slog.Logger {
-	buf := &lockedBuffer{}
+	buf := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
 			if s := strings.TrimSpace(buf.String()); s != "" {
@@ -311,23 +311,6 @@ func Logger(t testing.TB, level slog.Level) *slog.Logger {
 		}
 	})
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // deadline bounds each call testutil makes to a cluster.
