@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -185,6 +187,56 @@ func TestStockServerWiring(t *testing.T) {
 	defer stopCancel()
 	if err := c.Stop(stopCtx); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestStopEndsLongPolls: a long poll still open when the cluster stops (a
+// worker of the user's that is still running, a client waiting for a
+// result) ends at once. The stock server waits for it until the frontend's
+// drain time (at least 1 s) runs out, then cuts every call and logs "Drain
+// time expired"; the stock variant shows the test can tell.
+func TestStopEndsLongPolls(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		server  profiles.Server
+		drained bool
+	}{
+		{"default", profiles.Default().Server, false},
+		{"stock", profiles.Server{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.Server = tc.server
+			cfg.Log.Level = "debug" // the server's info messages too
+			logs, withLogs := keptLogs(t, slog.LevelDebug)
+			c := startClusterWith(t, cfg, withLogs)
+			cl := dial(t, c, "default")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel() // ends the poll's retries against the stopped cluster
+			go func() {
+				_, _ = cl.WorkflowService().PollActivityTaskQueue(ctx, &workflowservice.PollActivityTaskQueueRequest{
+					Namespace: "default", TaskQueue: &taskqueuepb.TaskQueue{Name: "long-poll"}, Identity: "open-poll",
+				})
+			}()
+			waitFor(t, 30*time.Second, "the poll is open", func() error {
+				d, err := cl.DescribeTaskQueue(ctx, "long-poll", enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+				if err != nil {
+					return err
+				}
+				for _, p := range d.GetPollers() {
+					if p.GetIdentity() == "open-poll" {
+						return nil
+					}
+				}
+				return errors.New("no poller yet")
+			})
+			stopCluster(t, c)
+			if drained := strings.Contains(logs.String(), "Drain time expired"); drained != tc.drained {
+				t.Errorf("frontend drain time ran out: %v, want %v", drained, tc.drained)
+			}
+		})
 	}
 }
 

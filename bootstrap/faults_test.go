@@ -16,9 +16,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-
-	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 // TestFullDisk fills the file system under a file database: starts fail
@@ -40,13 +37,8 @@ func TestFullDisk(t *testing.T) {
 
 	cfg := testConfig()
 	cfg.Persistence.File = filepath.Join(disk, "dev.db")
-	logs := &syncbuf.Buffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("cluster logs:\n%s", logs.String())
-		}
-	})
-	c := startClusterWith(t, cfg, bootstrap.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
+	logs, withLogs := keptLogs(t, slog.LevelInfo)
+	c := startClusterWith(t, cfg, withLogs)
 	cl := dial(t, c, "default")
 	runWorker(t, cl, "disk")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

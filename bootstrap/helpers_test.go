@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/testutil"
 )
@@ -81,4 +82,17 @@ func startClusterWith(t testing.TB, cfg profiles.Config, opts ...bootstrap.Optio
 	}
 	t.Cleanup(func() { stopCluster(t, c) })
 	return c
+}
+
+// keptLogs returns a logger option whose output (from level up) the test
+// can read, printed through t.Log if the test fails.
+func keptLogs(t testing.TB, level slog.Level) (*syncbuf.Buffer, bootstrap.Option) {
+	t.Helper()
+	logs := &syncbuf.Buffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster logs:\n%s", logs.String())
+		}
+	})
+	return logs, bootstrap.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 }

@@ -79,6 +79,7 @@ type Server struct {
 	srv    temporal.Server
 	db     dbState
 	slog   *serverLogger
+	polls  *longPolls // nil without server.stop-system-workers-first
 }
 
 // New validates cfg and returns an unstarted server. It does no I/O.
@@ -271,6 +272,11 @@ func (s *Server) startServer(ctx context.Context) error {
 	if s.cfg.Server.CorrectStickyBacklogHint {
 		interceptors = append(interceptors, stickyBacklogHint)
 	}
+	s.polls = nil
+	if s.cfg.Server.StopSystemWorkersFirst {
+		s.polls = newLongPolls()
+		interceptors = append(interceptors, s.polls.intercept)
+	}
 	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
 		interceptors = append(interceptors, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
 	}
@@ -381,6 +387,9 @@ func (s *Server) stopServer(ctx context.Context) error {
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
+	}
+	if s.polls != nil {
+		s.polls.stop()
 	}
 	s.slog.stop()
 	start := time.Now()
