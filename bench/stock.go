@@ -52,10 +52,17 @@ var cliValues = map[string]any{
 // profile set that are not in the CLI's list. The features profile's keys
 // come from profiles.FeatureGroups[].Off.
 var serverDefaults = map[string]any{
-	"frontend.enableServerVersionCheck":       true, // unless TEMPORAL_VERSION_CHECK_DISABLED is set
-	"history.archivalProcessorArchiveDelay":   "5m",
-	"system.enableReadFromHistoryArchival":    false,
-	"system.enableReadFromVisibilityArchival": false,
+	"frontend.enableServerVersionCheck":                           true, // unless TEMPORAL_VERSION_CHECK_DISABLED is set
+	"history.archivalProcessorArchiveDelay":                       "5m",
+	"history.transferProcessorSchedulerWorkerCount":               512,
+	"history.timerProcessorSchedulerWorkerCount":                  512,
+	"history.visibilityProcessorSchedulerWorkerCount":             512,
+	"history.archivalProcessorSchedulerWorkerCount":               512,
+	"history.memoryTimerProcessorSchedulerWorkerCount":            64,
+	"history.ReplicationProcessorSchedulerWorkerCount":            512,
+	"history.ReplicationLowPriorityProcessorSchedulerWorkerCount": 128,
+	"system.enableReadFromHistoryArchival":                        false,
+	"system.enableReadFromVisibilityArchival":                     false,
 }
 
 // testProfileDefaults undo the test profile's values (for the in-process
