@@ -385,6 +385,32 @@ func TestConfigValidateEveryProblem(t *testing.T) {
 	}
 }
 
+// TestDynamicConfigValueKeptWhole: a JSON object or list given to
+// --dynamic-config-value reaches the config whole, commas and all, next to
+// a second value.
+func TestDynamicConfigValueKeptWhole(t *testing.T) {
+	clearEnv(t)
+	out := filepath.Join(t.TempDir(), "dynamic.yaml")
+	code, _, stderr := runCLI(t, "config", "export", "--dynamic-config-out", out,
+		"--dynamic-config-value", `history.cacheBackgroundEvict={"Enabled":true,"LoopInterval":"10s","MaxEntryPerCall":512}`,
+		"--dynamic-config-value", `frontend.keepAliveMaxConnectionAge="5m"`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"history.cacheBackgroundEvict:\n    - value:\n        Enabled: true\n        LoopInterval: 10s\n        MaxEntryPerCall: 512\n",
+		"frontend.keepAliveMaxConnectionAge:\n    - value: 5m\n",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("exported dynamic config lacks %q:\n%s", want, b)
+		}
+	}
+}
+
 // TestConfigValidateDynamicConfig: validate checks dynamic-config keys and
 // values as start does.
 func TestConfigValidateDynamicConfig(t *testing.T) {

@@ -107,7 +107,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Usage: "extra namespace to register (repeatable); \"default\" always exists"},
 		&cli.DurationFlag{Name: flagRetention, Value: profiles.Default().Namespaces[0].Retention, Usage: "retention of closed workflows in every namespace"},
 		&cli.StringSliceFlag{Name: flagSearchAttribute, Usage: "custom search attribute NAME=TYPE in every namespace (repeatable); TYPE is one of " + strings.Join(profiles.SearchAttributeTypes, ", ")},
-		&cli.StringSliceFlag{Name: flagDynamicConfigValue, Usage: "dynamic config KEY=JSON, e.g. limit.maxIDLength=255 (repeatable)"},
+		&cli.GenericFlag{Name: flagDynamicConfigValue, Value: &wholeValues{}, Usage: "dynamic config KEY=JSON, e.g. limit.maxIDLength=255 or 'history.cacheBackgroundEvict={\"Enabled\":true,\"LoopInterval\":\"10s\"}' (repeatable)"},
 		&cli.StringFlag{Name: flagLogLevel, Value: "info", Usage: "debug, info, warn or error (the server's own messages show from warn up unless debug)"},
 		&cli.StringFlag{Name: flagLogFormat, Value: "text", Usage: "text or json"},
 		&cli.DurationFlag{Name: flagStartupTimeout, Value: profiles.Default().Startup.Timeout, Usage: "give up starting after this long"},
@@ -173,7 +173,11 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 	if c.IsSet(flagHeadless) {
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"ui", "enabled"}, Value: !c.Bool(flagHeadless), Origin: "flag --" + flagHeadless})
 	}
-	for _, kv := range c.StringSlice(flagDynamicConfigValue) {
+	var dcValues []string
+	if w, ok := c.Generic(flagDynamicConfigValue).(*wholeValues); ok {
+		dcValues = *w
+	}
+	for _, kv := range dcValues {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
 			return nil, &usageError{fmt.Sprintf("flag --%s: %q is not KEY=JSON; e.g. --%s limit.maxIDLength=255", flagDynamicConfigValue, kv, flagDynamicConfigValue)}
@@ -269,3 +273,13 @@ func flagOrEnvOrigin(c *cli.Context, flag, env string, environ []string) string 
 	}
 	return "flag --" + flag
 }
+
+// wholeValues is a repeatable flag that keeps each value whole. A
+// StringSliceFlag splits values at commas, which cut JSON objects and
+// lists given to --dynamic-config-value into pieces that were then
+// reported as not JSON.
+type wholeValues []string
+
+func (w *wholeValues) Set(v string) error { *w = append(*w, v); return nil }
+
+func (w *wholeValues) String() string { return strings.Join(*w, " ") }
