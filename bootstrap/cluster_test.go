@@ -194,7 +194,10 @@ func TestStockServerWiring(t *testing.T) {
 // worker of the user's that is still running, a client waiting for a
 // result) ends at once. The stock server waits for it until the frontend's
 // drain time (at least 1 s) runs out, then cuts every call and logs "Drain
-// time expired"; the stock variant shows the test can tell.
+// time expired". The stock variant shows that message reaches the logs
+// (there the server's own system workers hold the drain too); the default
+// variant fails if the interceptor does not end the test's poll (checked by
+// disabling it).
 func TestStopEndsLongPolls(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
