@@ -176,6 +176,10 @@ func describe(v any) string {
 	}
 }
 
+// Normalise is normalise for callers that decode values themselves (the
+// --dynamic-config-value flag), so that what they show is what is used.
+func Normalise(v any) any { return normalise(v) }
+
 // normalise turns JSON and koanf numbers into the Go types the server wants:
 // whole numbers into int, others into float64, recursively in maps and lists.
 func normalise(v any) any {

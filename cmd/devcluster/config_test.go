@@ -387,7 +387,7 @@ func TestConfigValidateEveryProblem(t *testing.T) {
 
 // TestDynamicConfigValueKeptWhole: a JSON object or list given to
 // --dynamic-config-value reaches the config whole, commas and all, next to
-// a second value.
+// a second value; numbers stay numbers.
 func TestDynamicConfigValueKeptWhole(t *testing.T) {
 	clearEnv(t)
 	out := filepath.Join(t.TempDir(), "dynamic.yaml")
@@ -408,6 +408,11 @@ func TestDynamicConfigValueKeptWhole(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("exported dynamic config lacks %q:\n%s", want, b)
 		}
+	}
+	// config show prints a number as a number, not as the string "300".
+	code, stdout, stderr := runCLI(t, "config", "show", "--dynamic-config-value", "limit.maxIDLength=300")
+	if code != 0 || !strings.Contains(stdout, "limit.maxIDLength: 300\n") {
+		t.Errorf("config show: exit %d, stderr %q; stdout lacks %q:\n%s", code, stderr, "limit.maxIDLength: 300", stdout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -188,7 +189,9 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		if err := dec.Decode(&v); err != nil || dec.More() {
 			return nil, &usageError{fmt.Sprintf("flag --%s: %s: %q is not JSON; quote strings, e.g. %s='\"1s\"'", flagDynamicConfigValue, key, raw, key)}
 		}
-		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"dynamic-config", "values", key}, Value: v, Origin: "flag --" + flagDynamicConfigValue})
+		// Numbers as the server takes them (300, not the string "300" that
+		// config show printed for a json.Number).
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"dynamic-config", "values", key}, Value: dynamicconfig.Normalise(v), Origin: "flag --" + flagDynamicConfigValue})
 	}
 
 	sas := map[string]string{}
