@@ -61,6 +61,11 @@ var serverDefaults = map[string]any{
 	"history.memoryTimerProcessorSchedulerWorkerCount":            64,
 	"history.ReplicationProcessorSchedulerWorkerCount":            512,
 	"history.ReplicationLowPriorityProcessorSchedulerWorkerCount": 128,
+	"history.transferProcessorUpdateAckInterval":                  "30s",
+	"history.visibilityProcessorUpdateAckInterval":                "30s",
+	"history.timerProcessorUpdateAckInterval":                     "30s",
+	"history.outboundProcessorUpdateAckInterval":                  "30s",
+	"history.archivalProcessorUpdateAckInterval":                  "30s",
 	"system.enableReadFromHistoryArchival":                        false,
 	"system.enableReadFromVisibilityArchival":                     false,
 }

@@ -395,6 +395,18 @@ func Default() Config {
 			"history.memoryTimerProcessorSchedulerWorkerCount":            8,
 			"history.ReplicationProcessorSchedulerWorkerCount":            4,
 			"history.ReplicationLowPriorityProcessorSchedulerWorkerCount": 4,
+			// History queues checkpoint every second, not every 30 s. Until
+			// a checkpoint a queue keeps every task it has loaded, done or
+			// not, and walks all of them whenever it loads more: under a
+			// steady load that walk grew to 36% of the server's CPU
+			// (executableTracker.split). 5,000 workflows at C=50: 115 ->
+			// 142 wf/s, p99 636 -> 463 ms, RSS 551 -> 471 MB; 1,000: the
+			// same throughput, RSS -10 MB.
+			"history.transferProcessorUpdateAckInterval":   "1s",
+			"history.visibilityProcessorUpdateAckInterval": "1s",
+			"history.timerProcessorUpdateAckInterval":      "1s",
+			"history.outboundProcessorUpdateAckInterval":   "1s",
+			"history.archivalProcessorUpdateAckInterval":   "1s",
 			// The mutable-state cache: the server keeps up to 128,000
 			// workflows for an hour, about 20 KB of live heap each, so a
 			// cluster grew by ~75 MB of RSS per 1,000 workflows run (862 MB
