@@ -2,6 +2,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,7 +177,11 @@ func startAction(c *cli.Context) error {
 		}
 		profileNote = fmt.Sprintf("Client profile %q written to %s: temporal --profile %s workflow list\n", name, path, name)
 	}
-	printBanner(c.App.Writer, cluster, time.Since(began), loaded, profileNote)
+	// One write: a reader of the pipe (a script, a test) that sees the
+	// banner's first line then sees all of it.
+	var banner bytes.Buffer
+	printBanner(&banner, cluster, time.Since(began), loaded, profileNote)
+	_, _ = c.App.Writer.Write(banner.Bytes())
 
 	select {
 	case <-ctx.Done():
