@@ -124,7 +124,7 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 			},
 		},
 		"visibility":     map[string]any{"indexes": "full"},
-		"metrics":        map[string]any{"framework": "tally"}, // the CLI's (tally is the server's default)
+		"metrics":        map[string]any{"framework": profiles.MetricsTally}, // the CLI's (tally is the server's default)
 		"dynamic-config": map[string]any{"values": stockValues(forTestProfile)},
 		"server": map[string]any{
 			"stop-system-workers-first":   false,

@@ -101,15 +101,16 @@ func (m *Metrics) CertificateExpires(name string, at time.Time) {
 }
 
 // ServerHandler returns a constructor of the metrics handler the server
-// records into, with the given framework (profiles.MetricsFrameworks),
-// exported to a registry of its own that is served with devcluster's. A
-// retried start makes a new one that replaces it.
+// records into, with the given framework (the server's framework names, as
+// metrics.framework takes them), exported to a registry of its own that is
+// served with devcluster's. A retried start makes a new one that replaces
+// it.
 func (m *Metrics) ServerHandler(framework string) func(log.Logger) (servermetrics.Handler, error) {
 	return func(logger log.Logger) (servermetrics.Handler, error) {
 		reg := prometheus.NewRegistry()
 		var h servermetrics.Handler
 		var err error
-		if framework == "opentelemetry" {
+		if framework == servermetrics.FrameworkOpentelemetry {
 			h, err = otelHandler(logger, reg)
 		} else {
 			h = tallyHandler(logger, reg)

@@ -276,8 +276,15 @@ type Metrics struct {
 	Framework string `koanf:"framework" json:"framework"`
 }
 
+// The values of metrics.framework; they are the server's own names
+// (metrics.FrameworkTally, metrics.FrameworkOpentelemetry).
+const (
+	MetricsTally         = "tally"
+	MetricsOpenTelemetry = "opentelemetry"
+)
+
 // MetricsFrameworks are the values of metrics.framework.
-var MetricsFrameworks = []string{"tally", "opentelemetry"}
+var MetricsFrameworks = []string{MetricsTally, MetricsOpenTelemetry}
 
 // Cluster is the cluster metadata.
 type Cluster struct {
@@ -360,7 +367,7 @@ func Default() Config {
 		},
 		Persistence: Persistence{Shards: 1},
 		Visibility:  Visibility{Indexes: "lean"},
-		Metrics:     Metrics{Framework: "tally"},
+		Metrics:     Metrics{Framework: MetricsTally},
 		Namespaces:  []Namespace{{Name: DefaultNamespace, Retention: 24 * time.Hour}},
 		Log:         Log{Level: "info", Format: "text"},
 		Cluster:     Cluster{Name: "active", InitialFailoverVersion: 1, FailoverVersionIncrement: 10},

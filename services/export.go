@@ -194,12 +194,9 @@ func exportServerOptions(sc *config.Config, cfg profiles.Config, dynamicFile str
 		if host, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
 			addr = net.JoinHostPort(host, exportMetricsPort)
 		}
-		framework := metrics.FrameworkTally
-		if cfg.Metrics.Framework == "opentelemetry" {
-			framework = metrics.FrameworkOpentelemetry
-		}
+		// metrics.framework's values are the server's framework names.
 		sc.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-			Framework: framework, ListenAddress: addr, HandlerPath: "/metrics"}}
+			Framework: cfg.Metrics.Framework, ListenAddress: addr, HandlerPath: "/metrics"}}
 	}
 	if dynamicFile == "" {
 		dynamicFile = ExportDynamicConfigFile
