@@ -117,6 +117,13 @@ func (c *Cluster) Namespaces() []string {
 	return out
 }
 
+// ListNamespaces asks the running cluster for every namespace it has (the
+// configured ones first, then those a database file holds from earlier
+// runs), each with its custom search attributes. It honours ctx.
+func (c *Cluster) ListNamespaces(ctx context.Context) ([]services.NamespaceInfo, error) {
+	return c.server.ListNamespaces(ctx)
+}
+
 // DynamicConfig returns the client the server reads dynamic config from;
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }

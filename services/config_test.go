@@ -292,14 +292,14 @@ func TestNewSQLConfig(t *testing.T) {
 			name:      "file",
 			p:         profiles.Persistence{File: "/tmp/x.db", Shards: 1},
 			wantDB:    "/tmp/x.db",
-			wantAttrs: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000"},
+			wantAttrs: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000", "journal_size_limit": "4194304"},
 		},
 		{
 			name: "file pragmas override defaults but not mode",
 			p: profiles.Persistence{File: "/tmp/x.db", Shards: 1,
 				Pragmas: map[string]string{"journal_mode": "delete", "mode": "ro"}},
 			wantDB:    "/tmp/x.db",
-			wantAttrs: map[string]string{"mode": "rwc", "journal_mode": "delete", "synchronous": "normal", "busy_timeout": "10000"},
+			wantAttrs: map[string]string{"mode": "rwc", "journal_mode": "delete", "synchronous": "normal", "busy_timeout": "10000", "journal_size_limit": "4194304"},
 		},
 	}
 	for _, tt := range tests {

@@ -78,11 +78,29 @@ func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 // choosing the free ones (ResolvePorts does, and checks again, at start).
 func CheckPorts(cfg profiles.Config) error {
 	out := cfg.Clone()
+	if err := checkIP(out.IP); err != nil {
+		return err
+	}
 	held, err := holdFixedPorts(&out, bindIP(out.IP))
 	for _, l := range held {
 		_ = l.Close()
 	}
 	return err
+}
+
+// checkIP refuses an ip that no interface of this host has: every port
+// would fail to bind on it, and the error belongs to ip, not to a port.
+func checkIP(ip string) error {
+	l, err := net.Listen("tcp", hostPort(bindIP(ip), 0))
+	if err == nil {
+		_ = l.Close()
+		return nil
+	}
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return &profiles.FieldError{Key: "ip", Value: ip,
+			Msg: "is not an address of this host; use 127.0.0.1, 0.0.0.0 for every interface, or an address `ip addr` lists"}
+	}
+	return &profiles.FieldError{Key: "ip", Value: ip, Msg: fmt.Sprintf("cannot be bound: %v", errors.Unwrap(err))}
 }
 
 // holdFixedPorts binds every non-zero port of cfg and returns the

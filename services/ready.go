@@ -1,9 +1,12 @@
 package services
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -107,7 +110,7 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 	if _, err := wf.GetSystemInfo(callCtx, &workflowservice.GetSystemInfoRequest{}); err != nil {
 		return fmt.Errorf("frontend: %w", err)
 	}
-	for _, ns := range namespaces {
+	for i, ns := range namespaces {
 		desc, err := wf.DescribeNamespace(callCtx, &workflowservice.DescribeNamespaceRequest{Namespace: ns.Name})
 		if err != nil {
 			return fmt.Errorf("namespace %q: %w", ns.Name, err)
@@ -144,7 +147,7 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 				continue
 			}
 			if got != want {
-				return &profiles.FieldError{Key: "namespaces." + ns.Name + ".search-attributes." + name, Value: typ,
+				return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes.%s", i, name), Value: typ,
 					Msg: fmt.Sprintf("conflicts with the database, where %s is a %s; a search attribute's type cannot change", name, got)}
 			}
 		}
@@ -154,7 +157,7 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 			if err != nil && !errors.As(err, &exists) {
 				var inv *serviceerror.InvalidArgument
 				if errors.As(err, &inv) {
-					return &profiles.FieldError{Key: "namespaces." + ns.Name + ".search-attributes", Msg: inv.Message}
+					return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: inv.Message}
 				}
 				return fmt.Errorf("namespace %q: add search attributes: %w", ns.Name, err)
 			}
@@ -162,4 +165,81 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 		}
 	}
 	return nil
+}
+
+// NamespaceInfo is a namespace the cluster has, with its custom search
+// attributes (name -> type, as "Keyword" or "Int").
+type NamespaceInfo struct {
+	Name             string
+	SearchAttributes map[string]string
+}
+
+// ListNamespaces asks the running cluster for every namespace it has but
+// the system's, with their custom search attributes: on a database file
+// that is more than the config names. The configured namespaces come first,
+// in config order, then the others by name. It honours ctx.
+func (s *Server) ListNamespaces(ctx context.Context) ([]NamespaceInfo, error) {
+	dopts, err := dialOptions(s.cfg.TLS, s.cfg.Auth.HeaderName, s.opts.Token)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(s.FrontendAddr(), dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
+	}
+	defer func() { _ = conn.Close() }()
+	wf := workflowservice.NewWorkflowServiceClient(conn)
+	op := operatorservice.NewOperatorServiceClient(conn)
+	var names []string
+	var token []byte
+	for {
+		resp, err := wf.ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{PageSize: 100, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list namespaces: %w", err)
+		}
+		for _, ns := range resp.GetNamespaces() {
+			if n := ns.GetNamespaceInfo().GetName(); n != systemNamespace {
+				names = append(names, n)
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	order := map[string]int{}
+	for i, ns := range s.cfg.Namespaces {
+		order[ns.Name] = i - len(s.cfg.Namespaces) // configured first
+	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		if c := cmp.Compare(order[a], order[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	out := make([]NamespaceInfo, 0, len(names))
+	for _, n := range names {
+		list, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: n})
+		if err != nil {
+			return nil, fmt.Errorf("namespace %q: list search attributes: %w", n, err)
+		}
+		sas := make(map[string]string, len(list.GetCustomAttributes()))
+		for name, typ := range list.GetCustomAttributes() {
+			sas[name] = searchAttributeTypeName(typ)
+		}
+		out = append(out, NamespaceInfo{Name: n, SearchAttributes: sas})
+	}
+	return out, nil
+}
+
+// systemNamespace is the server's own namespace, not listed to users.
+const systemNamespace = "temporal-system"
+
+// searchAttributeTypeName spells an indexed value type as devcluster's
+// config does ("KeywordList", not "INDEXED_VALUE_TYPE_KEYWORD_LIST").
+func searchAttributeTypeName(t enumspb.IndexedValueType) string {
+	raw := strings.ReplaceAll(strings.TrimPrefix(t.String(), "INDEXED_VALUE_TYPE_"), "_", "")
+	if canon, ok := profiles.CanonicalSearchAttributeType(raw); ok {
+		return canon
+	}
+	return t.String()
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -186,34 +185,36 @@ func (s *Server) prepareDatabase() error {
 	if s.cfg.Persistence.InMemory() {
 		s.db = dbMemory
 	} else {
-		state, shards, err := inspectFile(s.cfg.Persistence.File, s.cfg.Cluster.Name)
+		state, info, err := inspectFile(s.cfg.Persistence.File, "persistence.file", s.cfg.Cluster.Name)
 		if err != nil {
 			return err
 		}
-		if state == dbExistingFile && shards > 0 && int(shards) != s.cfg.Persistence.Shards {
-			return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
-				Msg: fmt.Sprintf("differs from the %d shard(s) %s was created with; a file's shard count is fixed: use %d, or a new file",
-					shards, s.cfg.Persistence.File, shards)}
-		}
-		if state == dbInterrupted {
-			s.logger.Warn("the database file was left half-created by an interrupted start; creating it again", "file", s.cfg.Persistence.File)
-			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-				if err := os.Remove(s.cfg.Persistence.File + suffix); err != nil && !os.IsNotExist(err) {
-					return &profiles.FieldError{Key: "persistence.file", Value: s.cfg.Persistence.File,
-						Msg: fmt.Sprintf("was left half-created by an interrupted start and cannot be removed: %v; remove it", err)}
-				}
+		if state == dbExistingFile {
+			if info.shards > 0 && int(info.shards) != s.cfg.Persistence.Shards {
+				return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
+					Msg: fmt.Sprintf("differs from the %d shard(s) %s was created with; a file's shard count is fixed: use %d, or a new file",
+						info.shards, s.cfg.Persistence.File, info.shards)}
 			}
-			state = dbNewFile
+			if err := checkSearchAttributes(s.cfg, info); err != nil {
+				return err
+			}
+		}
+		visState := dbExistingFile
+		if f := s.cfg.Visibility.File; f != "" {
+			// Checked before anything is written to either file.
+			if visState, _, err = inspectFile(f, "visibility.file", s.cfg.Cluster.Name); err != nil {
+				return err
+			}
 		}
 		s.db = state
 		if state == dbNewFile {
-			if err := setupSchema(s.sqlCfg, s.cfg.Persistence.File); err != nil {
+			if err := setupSchema(s.cfg.Persistence.File, "persistence.file"); err != nil {
 				return err
 			}
 			s.logger.Info("database created", "file", s.cfg.Persistence.File)
 		}
-		if f := s.cfg.Visibility.File; f != "" {
-			if err := prepareVisibilityFile(s.cfg); err != nil {
+		if visState == dbNewFile {
+			if err := setupSchema(s.cfg.Visibility.File, "visibility.file"); err != nil {
 				return err
 			}
 		}
@@ -398,9 +399,25 @@ func (s *Server) stopServer(ctx context.Context) error {
 	select {
 	case err := <-done:
 		s.logger.Debug("server stopped", "took", time.Since(start))
+		s.checkpointFiles()
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("stop server: %w", ctx.Err())
+	}
+}
+
+// checkpointFiles moves each database file's write-ahead log into the
+// file once the server has stopped, so that the file alone is the whole
+// database (a user may copy just that file). A failure is only logged: the
+// log is still beside the file and SQLite reads it at the next open.
+func (s *Server) checkpointFiles() {
+	for _, f := range []string{s.cfg.Persistence.File, s.cfg.Visibility.File} {
+		if f == "" || s.db == dbMemory {
+			continue
+		}
+		if err := checkpoint(f); err != nil {
+			s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", f, "err", err)
+		}
 	}
 }
 

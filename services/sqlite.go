@@ -19,6 +19,7 @@ import (
 	persistencespb "go.temporal.io/server/api/persistence/v1"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/persistence/serialization"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
@@ -35,11 +36,15 @@ const storeName = "sqlite-default"
 // filePragmas are the defaults for a database file: a WAL journal with
 // synchronous=NORMAL keeps every committed transaction across a process
 // crash (not across a power loss) and is much faster than the driver's
-// rollback journal with full sync.
+// rollback journal with full sync. SQLite folds the log into the file every
+// 1,000 pages; journal_size_limit then cuts the log file back to 4 MiB, so a
+// long run does not leave a large log behind (a clean stop empties it, see
+// checkpoint).
 var filePragmas = map[string]string{
-	"journal_mode": "wal",
-	"synchronous":  "normal",
-	"busy_timeout": "10000",
+	"journal_mode":       "wal",
+	"synchronous":        "normal",
+	"busy_timeout":       "10000",
+	"journal_size_limit": "4194304",
 }
 
 // newSQLConfig returns the single *config.SQL used for schema setup,
@@ -81,7 +86,6 @@ const (
 	dbMemory dbState = iota
 	dbNewFile
 	dbExistingFile
-	dbInterrupted // a schema whose creation was cut short; recreated
 )
 
 // hasRows reports whether table exists and holds a row.
@@ -91,57 +95,82 @@ func hasRows(db *sql.DB, table string) bool {
 	return err == nil
 }
 
-// inspectFile decides whether path is a new database, an existing Temporal
-// database, or something devcluster must refuse. It does not modify the file.
-func inspectFile(path, clusterName string) (dbState, int32, error) {
+// temporalTables are tables every Temporal SQLite database has.
+var temporalTables = []string{"namespaces", "cluster_metadata_info", "executions", "executions_visibility"}
+
+// fileInfo is what inspectFile learnt of an existing database file.
+type fileInfo struct {
+	shards int32 // the shard count it was created with; 0 when unreadable
+	// searchAttributes maps namespace name -> attribute alias -> type
+	// ("Keyword", "Int", ...), as the file's namespace rows hold them.
+	searchAttributes map[string]map[string]string
+}
+
+// inspectFile decides whether path is a new database or an existing
+// Temporal database, and refuses everything else with the file's name and
+// what to do. It never changes the file: a database devcluster cannot use
+// is left byte for byte as it was (new databases are built beside it and
+// renamed into place, see setupSchema, so a file at path was either made
+// whole by devcluster or not made by it).
+func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
+	refuse := func(err error, format string, args ...any) (dbState, fileInfo, error) {
+		return 0, fileInfo{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
+	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		dir := filepath.Dir(path)
 		di, derr := os.Stat(dir)
 		if derr != nil {
-			return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path,
-				Msg: fmt.Sprintf("cannot be created: directory %s does not exist; create it first", dir)}
+			return refuse(nil, "cannot be created: directory %s does not exist; create it first", dir)
 		}
 		if !di.IsDir() {
-			return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path,
-				Msg: fmt.Sprintf("cannot be created: %s is not a directory", dir)}
+			return refuse(nil, "cannot be created: %s is not a directory", dir)
 		}
-		return dbNewFile, 0, nil
+		if err := writableDir(dir); err != nil {
+			return refuse(nil, "cannot be created: directory %s is not writable (%v); choose a path in a writable directory", dir, err)
+		}
+		return dbNewFile, fileInfo{}, nil
 	case err != nil:
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+		return refuse(nil, "cannot be read: %v", unwrapPathErr(err))
 	case fi.IsDir():
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: "is a directory; give a file path such as " + filepath.Join(path, "devcluster.db")}
-	case fi.Size() == 0:
-		// An empty file (as mktemp makes) is a new database.
-		return dbNewFile, 0, nil
+		return refuse(nil, "is a directory; give a file path such as %s", filepath.Join(path, "devcluster.db"))
+	case fi.Size() == 0 && fileSize(path+"-wal") <= 0:
+		// An empty file (as mktemp makes) holds nothing: a new database.
+		if err := writableDir(filepath.Dir(path)); err != nil {
+			return refuse(nil, "cannot be created: directory %s is not writable (%v); choose a path in a writable directory", filepath.Dir(path), err)
+		}
+		return dbNewFile, fileInfo{}, nil
 	}
 
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+		return refuse(nil, "cannot be read: %v", unwrapPathErr(err))
 	}
 	header := make([]byte, 16)
 	_, err = io.ReadFull(f, header)
 	_ = f.Close()
 	if err != nil || !bytes.Equal(header, []byte("SQLite format 3\x00")) {
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
-			Msg: "is not an SQLite database; give a new path (it is created) or remove the file"}
+		return refuse(ErrForeignDatabase, "is not an SQLite database; give a new path (it is created) or remove the file")
+	}
+	if err := checkWAL(path); err != nil {
+		return refuse(ErrForeignDatabase, "%v", err)
+	}
+	if err := writable(path); err != nil {
+		return refuse(nil, "%v", err)
 	}
 
 	// Read-only look at the tables, through a connection of our own that is
 	// closed before the server opens the file.
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout%3d5000")
 	if err != nil {
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be opened: %v", err)}
+		return refuse(nil, "cannot be opened: %v", err)
 	}
 	defer func() { _ = db.Close() }()
 	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
 	if err != nil {
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
-			Msg: fmt.Sprintf("cannot be read as SQLite: %v", err)}
+		return refuse(ErrForeignDatabase, "cannot be read as SQLite: %v", err)
 	}
-	defer func() { _ = rows.Close() }()
 	tables := map[string]bool{}
 	for rows.Next() {
 		var name string
@@ -149,27 +178,148 @@ func inspectFile(path, clusterName string) (dbState, int32, error) {
 			tables[name] = true
 		}
 	}
+	_ = rows.Close()
 	var missing []string
-	for _, t := range []string{"namespaces", "cluster_metadata_info", "executions", "executions_visibility"} {
+	for _, t := range temporalTables {
 		if !tables[t] {
 			missing = append(missing, t)
 		}
 	}
-	if (len(tables) == 0 || len(missing) < 4) && !hasRows(db, "namespaces") {
-		// No table at all, or some of Temporal's tables and no namespace:
-		// a start that was killed while it created the schema (statements
-		// commit one by one, so the file can stop anywhere, even with
-		// every checked table but not the search indexes after them).
-		// Nothing was ever stored in it (a workflow needs a namespace, and
-		// namespaces are inserted after the schema is complete), so it is
-		// made again.
-		return dbInterrupted, 0, nil
+	switch {
+	case len(tables) == 0:
+		// What a copy of a database without its -wal file looks like when
+		// every change was still in the log, and what another program's
+		// empty database looks like: never made again over the user's file.
+		why := "the database's data may be in " + filepath.Base(path) + "-wal, which is not beside it (copy it too, after a clean stop)"
+		if fileSize(path+"-wal") > 0 {
+			why = "its " + filepath.Base(path) + "-wal holds no table either"
+		}
+		return refuse(ErrForeignDatabase, "is an SQLite database with no tables: %s; it is left as it is: restore the database with its -wal file, or give a new path", why)
+	case len(missing) == len(temporalTables):
+		return refuse(ErrForeignDatabase, "is an SQLite database of another program (no table %s); it is left as it is: give a new path", strings.Join(missing, ", "))
+	case len(missing) > 0:
+		return refuse(ErrForeignDatabase, "is an incomplete Temporal database (no table %s): damaged, or left by a start of devcluster before 2026-12 that was interrupted; it is left as it is: remove it to start afresh, or restore a backup", strings.Join(missing, ", "))
 	}
-	if len(missing) > 0 {
-		return 0, 0, &profiles.FieldError{Key: "persistence.file", Value: path, Err: ErrForeignDatabase,
-			Msg: fmt.Sprintf("is an SQLite database but not a Temporal one (no table %s); give a new path or remove the file", strings.Join(missing, ", "))}
+	sas, err := fileSearchAttributes(db)
+	if err != nil {
+		return refuse(nil, "namespaces cannot be read: %v", err)
 	}
-	return dbExistingFile, fileShards(db, clusterName), nil
+	return dbExistingFile, fileInfo{shards: fileShards(db, clusterName), searchAttributes: sas}, nil
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// checkWAL refuses a write-ahead log SQLite would throw away: one whose
+// header is not a WAL header (a torn last frame is normal crash recovery;
+// a damaged header loses every transaction in the log).
+func checkWAL(path string) error {
+	wal := path + "-wal"
+	f, err := os.Open(wal)
+	if err != nil {
+		return nil // no log: the file holds everything
+	}
+	defer func() { _ = f.Close() }()
+	head := make([]byte, 32)
+	n, _ := io.ReadFull(f, head)
+	if n == 0 {
+		return nil
+	}
+	magic := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
+	if n < 32 || (magic != 0x377f0682 && magic != 0x377f0683) {
+		return fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or move %s aside to start on what the database file alone holds", wal, filepath.Base(wal))
+	}
+	return nil
+}
+
+// writable reports, for an existing database file, whether this process
+// may write it and create its -wal and -shm files beside it.
+func writable(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("is read-only for this user (%v); make it writable (chmod u+w), or copy it to a writable place", unwrapPathErr(err))
+	}
+	_ = f.Close()
+	if err := writableDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("is in a directory this user cannot write (%v): SQLite keeps its -wal and -shm files beside the database; make the directory writable, or copy the file to a writable place", err)
+	}
+	return nil
+}
+
+// writableDir reports whether files can be created in dir.
+func writableDir(dir string) error {
+	f, err := os.CreateTemp(dir, ".devcluster-probe-*")
+	if err != nil {
+		return unwrapPathErr(err)
+	}
+	_ = f.Close()
+	return os.Remove(f.Name())
+}
+
+// fileSearchAttributes reads the custom search attributes of every
+// namespace row: SQLite maps an alias onto a typed column (Keyword01,
+// Int03, ...), so the column name says the type.
+func fileSearchAttributes(db *sql.DB) (map[string]map[string]string, error) {
+	rows, err := db.Query(`SELECT name, data, data_encoding FROM namespaces`)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]map[string]string{}
+	for rows.Next() {
+		var name, encoding string
+		var data []byte
+		if err := rows.Scan(&name, &data, &encoding); err != nil {
+			return nil, err
+		}
+		enc, err := enumspb.EncodingTypeFromString(encoding)
+		if err != nil {
+			continue
+		}
+		var detail persistencespb.NamespaceDetail
+		if err := serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &detail); err != nil {
+			continue
+		}
+		sas := map[string]string{}
+		for field, alias := range detail.GetConfig().GetCustomSearchAttributeAliases() {
+			sas[alias] = strings.TrimRight(field, "0123456789")
+		}
+		out[name] = sas
+	}
+	return out, rows.Err()
+}
+
+// checkSearchAttributes refuses, before anything is written, configured
+// search attributes whose type differs from what the file's namespace has
+// under the same name (the server would refuse them only after start).
+func checkSearchAttributes(cfg profiles.Config, info fileInfo) error {
+	var errs []error
+	for i, ns := range cfg.Namespaces {
+		have := info.searchAttributes[ns.Name]
+		for name, typ := range ns.SearchAttributes {
+			got, ok := have[name]
+			if !ok {
+				continue
+			}
+			want, err := indexedValueType(typ)
+			if err != nil {
+				return err
+			}
+			gotType, err := enumspb.IndexedValueTypeFromString(got)
+			if err != nil || gotType == want {
+				continue
+			}
+			errs = append(errs, &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes.%s", i, name), Value: typ,
+				Msg: fmt.Sprintf("conflicts with %s, where namespace %q has %s as a %s; a search attribute's type cannot change: use another name, or a new database file",
+					cfg.Persistence.File, ns.Name, name, got)})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // fileShards reads the shard count a database file was created with from
@@ -192,20 +342,104 @@ func fileShards(db *sql.DB, clusterName string) int32 {
 	return md.HistoryShardCount
 }
 
-// setupSchema creates the schema in a new file. A failure removes the file
-// so that the next start does not find a half-made database.
-func setupSchema(sqlCfg *config.SQL, path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return &profiles.FieldError{Key: "persistence.file", Value: path, Msg: fmt.Sprintf("cannot be created: %v; choose a path in a writable directory", errors.Unwrap(err))}
+// creatingPath is where a new database is built before it is renamed to
+// path: a start killed half-way leaves only this file, never a half-made
+// database under the user's name.
+func creatingPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".creating")
+}
+
+// txExec runs the schema's statements in one transaction; the server's
+// SetupSchemaOnDB calls nothing but Exec.
+type txExec struct {
+	sqlplugin.AdminDB
+	tx *sql.Tx
+}
+
+func (t txExec) Exec(stmt string, args ...any) error {
+	_, err := t.tx.Exec(stmt, args...)
+	return err
+}
+
+// setupSchema creates a new database file at path with the server's
+// schema: built in creatingPath(path) in one transaction, synced, and
+// renamed into place (an empty file at path, as mktemp leaves, is
+// replaced). A leftover of an interrupted creation is removed first: it
+// was never a database anyone used.
+func setupSchema(path, key string) error {
+	tmp := creatingPath(path)
+	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+		_ = os.Remove(tmp + suffix)
 	}
-	_ = f.Close()
-	if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-		_ = os.Remove(path)
-		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
-			_ = os.Remove(path + suffix)
+	fail := func(err error) error {
+		for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+			_ = os.Remove(tmp + suffix)
 		}
 		return fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+tmp+"?mode=rwc&_pragma=journal_mode%3ddelete&_pragma=synchronous%3dfull")
+	if err != nil {
+		return fail(err)
+	}
+	db.SetMaxOpenConns(1)
+	err = func() error {
+		defer func() { _ = db.Close() }()
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if err := sqliteschema.SetupSchemaOnDB(txExec{tx: tx}); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "unable to open") {
+			_ = fail(err)
+			return &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf("cannot be created: %v; choose a path in a writable directory", err)}
+		}
+		return fail(err)
+	}
+	if err := syncFile(tmp); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	_ = syncFile(filepath.Dir(path)) // the rename itself
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	return f.Sync()
+}
+
+// checkpoint copies the write-ahead log of a database file into the file
+// and empties the log, so that after a clean stop the file alone holds
+// everything (a copy of it is a whole database). The server's own
+// connection stays open but idle once it has stopped; this one is opened
+// and closed here.
+func checkpoint(path string) error {
+	if fileSize(path+"-wal") <= 0 {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout%3d5000")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	var busy, logFrames, done int
+	if err := db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint %s: the database was busy; %d of %d log frames copied", path, done, logFrames)
 	}
 	return nil
 }
@@ -278,27 +512,6 @@ func makeDirs(cfg profiles.Config) error {
 		}
 		if err := os.MkdirAll(d.dir, 0o755); err != nil {
 			return &profiles.FieldError{Key: d.key, Value: d.dir, Msg: fmt.Sprintf("cannot be created: %v; choose a writable location", errors.Unwrap(err))}
-		}
-	}
-	return nil
-}
-
-// prepareVisibilityFile creates the schema in a new visibility file, or
-// checks that an existing one is a Temporal database.
-func prepareVisibilityFile(cfg profiles.Config) error {
-	state, _, err := inspectFile(cfg.Visibility.File, cfg.Cluster.Name)
-	if err != nil {
-		if fe, ok := err.(*profiles.FieldError); ok {
-			fe.Key = "visibility.file"
-		}
-		return err
-	}
-	if state == dbNewFile {
-		if err := setupSchema(visibilitySQLConfig(cfg), cfg.Visibility.File); err != nil {
-			if fe, ok := err.(*profiles.FieldError); ok {
-				fe.Key = "visibility.file"
-			}
-			return err
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
 )
 
 // printBanner tells a person everything needed to connect. It is printed
@@ -27,15 +29,40 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 		}
 		fmt.Fprintf(tw, "  HTTP API\t%s://%s\n", scheme, h)
 	}
-	fmt.Fprintf(tw, "  Namespaces\t%s\n", strings.Join(ns, ", "))
-	fmt.Fprintf(tw, "  Profiles\t%s\n", strings.Join(loaded.Profiles, ", "))
-	if sas := cfg.Namespaces[0].SearchAttributes; len(sas) > 0 {
+	// What the cluster has, which on a database file from earlier runs is
+	// more than the flags name; the config's own list if the cluster
+	// cannot say.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	have, err := c.ListNamespaces(ctx)
+	cancel()
+	if err != nil {
+		have = nil
+		for _, n := range cfg.Namespaces {
+			have = append(have, services.NamespaceInfo{Name: n.Name, SearchAttributes: n.SearchAttributes})
+		}
+	}
+	names := make([]string, len(have))
+	var sas []string
+	for i, n := range have {
+		names[i] = n.Name
+		if len(n.SearchAttributes) == 0 {
+			continue
+		}
 		var parts []string
-		for name, typ := range sas {
+		for name, typ := range n.SearchAttributes {
 			parts = append(parts, name+" ("+typ+")")
 		}
 		slices.Sort(parts)
-		fmt.Fprintf(tw, "  Search attributes\t%s\n", strings.Join(parts, ", "))
+		sas = append(sas, n.Name+": "+strings.Join(parts, ", "))
+	}
+	fmt.Fprintf(tw, "  Namespaces\t%s\n", strings.Join(names, ", "))
+	fmt.Fprintf(tw, "  Profiles\t%s\n", strings.Join(loaded.Profiles, ", "))
+	for i, line := range sas {
+		label := "  Search attributes"
+		if i > 0 {
+			label = "  "
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, line)
 	}
 	if u := c.UIURL(); u != "" {
 		fmt.Fprintf(tw, "  Web UI\t%s\n", u)

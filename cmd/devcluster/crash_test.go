@@ -452,8 +452,9 @@ func TestShutdownDuringStart(t *testing.T) {
 		name string
 		at   func(c *fileCluster, db string) bool
 	}{
-		// SQLite has written the header: the schema is being created.
-		{"creating the schema", func(_ *fileCluster, db string) bool { return fileSize(db) > 0 }},
+		// The schema is being built beside the database, to be renamed
+		// into place when whole.
+		{"creating the schema", func(_ *fileCluster, db string) bool { return fileSize(creatingPath(db)) >= 0 }},
 		// The schema exists; the services are starting.
 		{"starting the services", func(c *fileCluster, _ string) bool {
 			return strings.Contains(c.stderr.String(), `msg="database created"`)
@@ -493,6 +494,34 @@ func TestShutdownDuringStart(t *testing.T) {
 
 			restartWorks(t, db, "after-term")
 		})
+	}
+}
+
+// creatingPath is where devcluster builds a new database before renaming
+// it into place (services.creatingPath).
+func creatingPath(db string) string {
+	return filepath.Join(filepath.Dir(db), "."+filepath.Base(db)+".creating")
+}
+
+// TestKillDuringCreation kills devcluster (SIGKILL) while it builds a new
+// database: the database path then holds nothing or a whole database, never
+// a half-made one a later start would have to guess about, and a restart
+// works.
+func TestKillDuringCreation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts devcluster several times; skipped with -short")
+	}
+	db := filepath.Join(t.TempDir(), "kill.db")
+	c := startOnFile(t, db)
+	waitFor(t, c.proc, 30*time.Second, "creating the schema", func() bool { return fileSize(creatingPath(db)) >= 0 })
+	c.killNow(t)
+	if fileSize(db) > 0 {
+		t.Logf("the database was renamed into place before the kill")
+		integrityCheck(t, db)
+	}
+	restartWorks(t, db, "after-kill")
+	if fileSize(creatingPath(db)) >= 0 {
+		t.Errorf("%s left behind after a successful start", creatingPath(db))
 	}
 }
 
