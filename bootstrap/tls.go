@@ -1,7 +1,9 @@
 package bootstrap
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/devcluster/devcluster/auth"
@@ -11,7 +13,9 @@ import (
 )
 
 // prepareTLS resolves tls.* into files before anything starts: sections the
-// user named are checked (each file exists and parses), the others are
+// user named are checked (each file parses, each key matches, each
+// certificate is valid now and a server certificate covers the server
+// name; see services.CheckTLSFiles), the others are
 // taken from a generated set (tls.cert-dir, reused while valid, or a fresh
 // temporary directory that cleanup removes). The returned config names every
 // file, which is what services maps onto the server's global.tls.
@@ -21,7 +25,7 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		return cfg, nil, noop, nil
 	}
 	out := cfg.Clone()
-	if err := services.CheckTLSFiles(out.TLS); err != nil {
+	if err := services.CheckTLSFiles(out.TLS, out.IP, time.Now()); err != nil {
 		return cfg, nil, noop, err
 	}
 	t := &out.TLS
@@ -46,6 +50,16 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: hosts, Validity: t.Validity})
 	if err != nil {
 		cleanup()
+		// Name the config key, not the certs.Options field it fills:
+		// Hosts and Validity come from tls.hosts (or the cluster's ip) and
+		// tls.validity.
+		var oe *certs.OptionError
+		switch {
+		case errors.As(err, &oe) && oe.Field == "Dir":
+			return cfg, nil, noop, &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: oe.Msg, Err: err}
+		case errors.As(err, &oe):
+			return cfg, nil, noop, &profiles.FieldError{Key: "tls." + strings.ToLower(oe.Field), Value: oe.Value, Msg: oe.Msg, Err: err}
+		}
 		return cfg, nil, noop, &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: err.Error()}
 	}
 	switch {

@@ -213,6 +213,61 @@ func TestUserCertificateFilesChecked(t *testing.T) {
 	}
 }
 
+// TestUserCertificatesCheckedAtStart: a certificate of one's own that has
+// expired, whose key is another's or that lacks the server name is refused
+// by Start before the server starts (instead of a start-up timeout), with
+// the key and the file.
+func TestUserCertificatesCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	good, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "good")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "old"), Now: func() time.Time { return time.Now().Add(-96 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		files      profiles.TLSFiles
+		serverName string
+		key        string
+		want       []string
+	}{
+		{"expired", profiles.TLSFiles{CertFile: old.FrontendCert, KeyFile: old.FrontendKey, CAFile: good.FrontendCA}, "",
+			"tls.frontend.cert-file", []string{old.FrontendCert + " expired on", "(NotAfter); issue a new certificate or remove the tls.frontend settings"}},
+		{"expired CA", profiles.TLSFiles{CertFile: good.FrontendCert, KeyFile: good.FrontendKey, CAFile: old.FrontendCA}, "",
+			"tls.frontend.ca-file", []string{old.FrontendCA + " expired on"}},
+		{"another certificate's key", profiles.TLSFiles{CertFile: good.FrontendCert, KeyFile: good.ClientKey, CAFile: good.FrontendCA}, "",
+			"tls.frontend.key-file", []string{good.ClientKey + " is not the key of the certificate in " + good.FrontendCert}},
+		{"server name not in the SANs", profiles.TLSFiles{CertFile: good.FrontendCert, KeyFile: good.FrontendKey, CAFile: good.FrontendCA}, "temporal.example.org",
+			"tls.frontend.cert-file", []string{"lacks SAN temporal.example.org", "tls.server-name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := secureConfig(t)
+			cfg.TLS.Frontend = tc.files
+			if tc.serverName != "" {
+				cfg.TLS.ServerName = tc.serverName
+			}
+			c, err := bootstrap.Start(context.Background(), cfg, bootstrap.WithLogger(testLogger(t)))
+			if err == nil {
+				stopCluster(t, c)
+				t.Fatal("started")
+			}
+			fes := profiles.FieldErrors(err)
+			if len(fes) != 1 || fes[0].Key != tc.key {
+				t.Fatalf("error %v; want one %s error", err, tc.key)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 // TestUserCertificateFiles starts a cluster on certificate files of one's
 // own (here made by the certs package into a directory devcluster does not
 // manage) with tls.require-client-auth off: the SDK connects with the CA

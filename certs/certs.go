@@ -59,6 +59,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -112,6 +113,46 @@ type Options struct {
 	Validity time.Duration
 	// Now returns the current time. Default time.Now; tests override it.
 	Now func() time.Time
+}
+
+// OptionError is a problem with one Options field. Its message names the
+// field the Go way ("certs: Options.Dir /x is a file, ..."); front ends that
+// take the field from a flag or a config key render Value and Msg under
+// their own name instead ("flag --dir: /x is a file, ...").
+type OptionError struct {
+	// Field is the Options field: "Dir", "Hosts" or "Validity".
+	Field string
+	// Value is the offending value (a path, a host, a duration); may be "".
+	Value string
+	// Msg says what is wrong and how to fix it without naming the field,
+	// e.g. "is a file, not a directory; remove it or choose a directory".
+	Msg string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *OptionError) Error() string {
+	if e.Value == "" {
+		return "certs: Options." + e.Field + " " + e.Msg
+	}
+	return "certs: Options." + e.Field + " " + e.Value + " " + e.Msg
+}
+
+// Unwrap returns the underlying error.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// dirError is an OptionError about Options.Dir.
+func dirError(dir string, err error, format string, args ...any) *OptionError {
+	return &OptionError{Field: "Dir", Value: dir, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// pathErr drops the operation and path an *os.PathError repeats.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Set describes a complete certificate set on disk. All paths are absolute.
@@ -203,10 +244,11 @@ func Temp() (dir string, cleanup func(), err error) {
 // certificates 0644.
 func Ensure(opts Options) (*Set, bool, error) {
 	if opts.Dir == "" {
-		return nil, false, errors.New("certs: Options.Dir is empty; set it to a directory (certs.Temp can create one)")
+		return nil, false, &OptionError{Field: "Dir", Msg: "is empty; set it to a directory (certs.Temp can create one)"}
 	}
 	if opts.Validity < 0 {
-		return nil, false, fmt.Errorf("certs: Options.Validity %v is negative; use a positive duration or 0 for the default %v", opts.Validity, defaultValidity)
+		return nil, false, &OptionError{Field: "Validity", Value: opts.Validity.String(),
+			Msg: fmt.Sprintf("is negative; use a positive duration or 0 for the default %v", defaultValidity)}
 	}
 	if opts.Validity == 0 {
 		opts.Validity = defaultValidity
@@ -216,7 +258,7 @@ func Ensure(opts Options) (*Set, bool, error) {
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, false, fmt.Errorf("certs: cannot resolve directory %q: %w", opts.Dir, err)
+		return nil, false, dirError(opts.Dir, err, "cannot be resolved: %v; give an absolute path", err)
 	}
 	hosts, err := normalizeHosts(opts.Hosts)
 	if err != nil {
@@ -239,8 +281,7 @@ func Ensure(opts Options) (*Set, bool, error) {
 	} else {
 		set.Reason = "no certificates in " + dir
 		if err := os.MkdirAll(dir, dirMode); err != nil {
-			return nil, false, fmt.Errorf("certs: cannot create certificate directory %s: %w; "+
-				"create it yourself or set Options.Dir to a writable location", dir, err)
+			return nil, false, dirError(dir, err, "cannot be created: %v; create it yourself or choose a writable location", pathErr(err))
 		}
 	}
 
@@ -251,8 +292,8 @@ func Ensure(opts Options) (*Set, bool, error) {
 	// (e.g. a filesystem that mangles modes or contents) right away.
 	reason, notAfter := set.validate(now, renewWindow(opts.Validity))
 	if reason != "" {
-		return nil, false, fmt.Errorf("certs: freshly generated certificates in %s are invalid: %s; "+
-			"delete the directory or choose another Options.Dir", dir, reason)
+		return nil, false, dirError(dir, nil, "holds freshly generated certificates that are invalid: %s; "+
+			"delete the directory or choose another one", reason)
 	}
 	set.NotAfter = notAfter
 	return set, true, nil
@@ -298,11 +339,10 @@ func checkDir(dir string) (bool, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("certs: cannot access certificate directory %s: %w; "+
-			"fix the path (is a parent a file?) or its permissions, or set Options.Dir to another location", dir, err)
+		return false, dirError(dir, err, "cannot be accessed: %v; "+
+			"fix the path (is a parent a file?) or its permissions, or choose another location", pathErr(err))
 	case !fi.IsDir():
-		return false, fmt.Errorf("certs: %s is a file, not a directory; "+
-			"remove it or set Options.Dir to a directory", dir)
+		return false, dirError(dir, nil, "is a file, not a directory; remove it or choose a directory")
 	}
 	return true, nil
 }
@@ -322,8 +362,8 @@ func normalizeHosts(extra []string) ([]string, error) {
 		} else {
 			h = strings.ToLower(strings.TrimSuffix(h, "."))
 			if !validDNSName(h) {
-				return nil, fmt.Errorf("certs: invalid host %q in Options.Hosts: "+
-					"want a DNS name or an IP address, without port", h)
+				return nil, &OptionError{Field: "Hosts", Value: strconv.Quote(h),
+					Msg: "is not a host: want a DNS name or an IP address, without port"}
 			}
 		}
 		if !seen[h] {
@@ -709,13 +749,13 @@ func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
-		return fmt.Errorf("certs: cannot write %s: %w; make %s writable or set Options.Dir to another directory", path, err, dir)
+		return dirError(dir, err, "cannot be written (%s: %v); make it writable or choose another directory", filepath.Base(path), pathErr(err))
 	}
 	defer func() {
 		if err != nil {
 			_ = tmp.Close()
 			_ = os.Remove(tmp.Name())
-			err = fmt.Errorf("certs: cannot write %s: %w; make %s writable or set Options.Dir to another directory", path, err, dir)
+			err = dirError(dir, err, "cannot be written (%s: %v); make it writable or choose another directory", filepath.Base(path), pathErr(err))
 		}
 	}()
 	if err = tmp.Chmod(mode); err != nil {

@@ -416,16 +416,17 @@ func TestErrors(t *testing.T) {
 	write(t, file, []byte("x"))
 
 	cases := []struct {
-		name string
-		opts Options
-		want []string
+		name  string
+		opts  Options
+		field string // the OptionError's Field
+		want  []string
 	}{
-		{"empty dir", Options{}, []string{"Options.Dir is empty"}},
-		{"dir is a file", Options{Dir: file}, []string{file, "not a directory", "remove it or set Options.Dir"}},
-		{"parent is a file", Options{Dir: filepath.Join(file, "sub")}, []string{filepath.Join(file, "sub"), "Options.Dir"}},
-		{"negative validity", Options{Dir: tmp, Validity: -time.Hour}, []string{"Validity", "negative"}},
-		{"host with port", Options{Dir: tmp, Hosts: []string{"devbox:7233"}}, []string{`"devbox:7233"`, "without port"}},
-		{"host with space", Options{Dir: tmp, Hosts: []string{"dev box"}}, []string{`"dev box"`}},
+		{"empty dir", Options{}, "Dir", []string{"Options.Dir is empty"}},
+		{"dir is a file", Options{Dir: file}, "Dir", []string{file, "not a directory", "Options.Dir", "remove it or choose a directory"}},
+		{"parent is a file", Options{Dir: filepath.Join(file, "sub")}, "Dir", []string{filepath.Join(file, "sub"), "Options.Dir"}},
+		{"negative validity", Options{Dir: tmp, Validity: -time.Hour}, "Validity", []string{"Options.Validity", "negative"}},
+		{"host with port", Options{Dir: tmp, Hosts: []string{"devbox:7233"}}, "Hosts", []string{`"devbox:7233"`, "without port"}},
+		{"host with space", Options{Dir: tmp, Hosts: []string{"dev box"}}, "Hosts", []string{`"dev box"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -437,6 +438,15 @@ func TestErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+			// Front ends render the problem under their own flag or key
+			// name: the message itself must not name the Go field.
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Field != c.field {
+				t.Fatalf("error %q is not an *OptionError for %s", err, c.field)
+			}
+			if strings.Contains(oe.Msg, "Options.") {
+				t.Errorf("Msg %q names a Go field", oe.Msg)
 			}
 		})
 	}
@@ -453,6 +463,10 @@ func TestErrors(t *testing.T) {
 		_, _, err := Ensure(Options{Dir: dir})
 		if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "writable") {
 			t.Fatalf("err = %v, want it to name %s and say to make it writable", err, dir)
+		}
+		var oe *OptionError
+		if !errors.As(err, &oe) || oe.Field != "Dir" || strings.Contains(oe.Msg, "Options.") {
+			t.Errorf("err = %#v, want an *OptionError for Dir whose Msg names no Go field", err)
 		}
 	})
 }

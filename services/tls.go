@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.temporal.io/server/common/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -120,27 +122,62 @@ func AuthHeader(name string) string {
 	return strings.ToLower(name)
 }
 
-// CheckTLSFiles checks the files a resolved TLS section names: each exists,
-// each cert/key pair loads, each CA file holds a certificate. Errors name
-// the key and the file.
-func CheckTLSFiles(t profiles.TLS) error {
+// CheckTLSFiles checks the files a resolved TLS section names, as the
+// server and its clients will use them at now, so that a bad file stops
+// the start with its key and path instead of a start-up timeout: each
+// cert/key pair loads and the key is the certificate's; each certificate
+// and CA file is valid at now; the internode and frontend certificates
+// cover the name clients check (tls.server-name, or ip, the cluster's ip,
+// when that is empty). Every problem is a *profiles.FieldError naming the
+// key and the file.
+func CheckTLSFiles(t profiles.TLS, ip string, now time.Time) error {
 	if !t.Enabled {
 		return nil
 	}
+	name := t.ServerName
+	if name == "" {
+		name = dialHost(ip)
+	}
 	var errs []error
 	for _, s := range []struct {
-		key   string
-		files profiles.TLSFiles
-	}{{"tls.internode", t.Internode}, {"tls.frontend", t.Frontend}, {"tls.system-worker", t.SystemWorker}, {"tls.client", t.Client}} {
+		key    string
+		files  profiles.TLSFiles
+		server bool // clients check its SANs
+	}{{"tls.internode", t.Internode, true}, {"tls.frontend", t.Frontend, true}, {"tls.system-worker", t.SystemWorker, false}, {"tls.client", t.Client, false}} {
+		fix := "remove the " + s.key + " settings to use throwaway certificates"
 		if s.files.CertFile != "" || s.files.KeyFile != "" {
-			if _, err := tls.LoadX509KeyPair(s.files.CertFile, s.files.KeyFile); err != nil {
-				errs = append(errs, &profiles.FieldError{Key: s.key + ".cert-file", Value: s.files.CertFile,
-					Msg: fmt.Sprintf("and %s cannot be loaded as a PEM certificate and key: %v", s.files.KeyFile, unwrapPathErr(err))})
+			checkName := ""
+			if s.server {
+				checkName = name
+			}
+			for _, p := range certs.CheckPair(s.files.CertFile, s.files.KeyFile, now, checkName) {
+				fe := &profiles.FieldError{Key: s.key + ".cert-file", Value: s.files.CertFile, Err: p.Err}
+				switch {
+				case errors.Is(p, certs.ErrUnreadable):
+					fe.Msg = fmt.Sprintf("and %s cannot be loaded as a PEM certificate and key: %s", s.files.KeyFile, p.Msg)
+				case errors.Is(p, certs.ErrKeyMismatch):
+					fe.Key, fe.Value = s.key+".key-file", s.files.KeyFile
+					fe.Msg = fmt.Sprintf("%s (%s.cert-file); give the key the certificate was issued with, or %s", p.Msg, s.key, fix)
+				case errors.Is(p, certs.ErrExpired):
+					fe.Msg = p.Msg + "; issue a new certificate or " + fix
+				case errors.Is(p, certs.ErrNotYetValid):
+					fe.Msg = p.Msg + "; check the clock, issue a certificate valid now, or " + fix
+				case errors.Is(p, certs.ErrNameMismatch) && t.ServerName == "":
+					fe.Msg = fmt.Sprintf("%s, the address clients dial (tls.server-name is empty); issue a certificate for it, or set tls.server-name to one of its names", p.Msg)
+				case errors.Is(p, certs.ErrNameMismatch):
+					fe.Msg = fmt.Sprintf("%s, the server name clients check (tls.server-name); issue a certificate for %s, or set tls.server-name to one of its names", p.Msg, name)
+				default:
+					fe.Msg = p.Msg
+				}
+				errs = append(errs, fe)
 			}
 		}
 		if s.files.CAFile != "" {
 			if _, err := certPool(s.files.CAFile); err != nil {
 				errs = append(errs, &profiles.FieldError{Key: s.key + ".ca-file", Value: s.files.CAFile, Msg: err.Error()})
+			} else if p := certs.CheckCAFile(s.files.CAFile, now); p != nil {
+				errs = append(errs, &profiles.FieldError{Key: s.key + ".ca-file", Value: s.files.CAFile, Err: p.Err,
+					Msg: p.Msg + "; use a current CA certificate or " + fix})
 			}
 		}
 	}
@@ -148,4 +185,13 @@ func CheckTLSFiles(t profiles.TLS) error {
 		return errors.Join(errs...)
 	}
 	return nil
+}
+
+// dialHost is the host clients dial for the cluster's ip: the ip itself,
+// or 127.0.0.1 when it is empty or a wildcard.
+func dialHost(ip string) string {
+	if ip == "" || ip == "0.0.0.0" || ip == "::" {
+		return "127.0.0.1"
+	}
+	return ip
 }

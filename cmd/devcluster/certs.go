@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -40,7 +41,7 @@ func certsGenerateAction(c *cli.Context) error {
 	}
 	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: c.StringSlice("host"), Validity: c.Duration("validity")})
 	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+		return cli.Exit(certsOptionMessage(err), exitUsage)
 	}
 	w := c.App.Writer
 	if generated {
@@ -53,4 +54,21 @@ func certsGenerateAction(c *cli.Context) error {
 	fmt.Fprintf(w, "  client         %s, %s\n  system worker  %s, %s\n", set.ClientCert, set.ClientKey, set.SystemWorkerCert, set.SystemWorkerKey)
 	fmt.Fprintf(w, "Use them with: devcluster start --tls --cert-dir %s\n", set.Dir)
 	return nil
+}
+
+// certsFlags names the flag that sets each certs.Options field.
+var certsFlags = map[string]string{"Dir": "dir", "Hosts": "host", "Validity": "validity"}
+
+// certsOptionMessage renders a certs.Ensure error under the flag the user
+// typed ("flag --dir: /x is a file, ..."), not the Go field it fills.
+func certsOptionMessage(err error) string {
+	var oe *certs.OptionError
+	if !errors.As(err, &oe) || certsFlags[oe.Field] == "" {
+		return err.Error()
+	}
+	msg := "flag --" + certsFlags[oe.Field] + ": "
+	if oe.Value != "" {
+		msg += oe.Value + " "
+	}
+	return msg + oe.Msg
 }
