@@ -346,6 +346,9 @@ func TestStartRefusesBadInput(t *testing.T) {
 			"did you mean limit.maxIDLength"},
 		{"wrong dynamic config type", func(c *profiles.Config) { c.DynamicConfig.Values = map[string]any{"limit.maxIDLength": "long"} }, bootstrap.ErrBadDynamicConfigValue,
 			"limit.maxIDLength"},
+		// The server's loader takes -1 (an int), and a service then stops.
+		{"negative dynamic config value", func(c *profiles.Config) { c.DynamicConfig.Values = map[string]any{"limit.maxIDLength": -1} }, bootstrap.ErrBadDynamicConfigValue,
+			"limit.maxIDLength = -1 is negative; use 0 or more (default 1000)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -110,12 +110,22 @@ func ParseFile(path string, contents []byte) (dc.ConfigValueMap, error) {
 		}
 		var lr dc.YamlLoader
 		lr.LoadValue(k, raw)
+		typeOK := true
 		for _, e := range append(lr.Errors, lr.Warnings...) {
 			if strings.Contains(e.Error(), "unregistered key") {
 				continue // registered by a package this binary does not link; our registry knows it
 			}
+			typeOK = false
 			errs = append(errs, &FileError{Path: path, Line: vn.Line, Key: key, Err: ErrBadValue,
 				Msg: fmt.Sprintf("%s (want %s, default %s)", cleanLoaderError(e), article(s.Type), s.Default)})
+		}
+		if cvs := lr.Map[k]; typeOK && len(cvs) == len(vn.Content) {
+			for i, cv := range cvs {
+				if msg := checkRange(s, cv.Value); msg != "" {
+					errs = append(errs, &FileError{Path: path, Line: vn.Content[i].Line, Key: key, Err: ErrBadValue,
+						Msg: describeValue(cv.Value) + " " + msg})
+				}
+			}
 		}
 		out[k] = lr.Map[k]
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -140,7 +141,19 @@ func ParseValue(key string, value any) (any, error) {
 		}
 		return nil, &keyError{key: key, msg: msg, err: ErrBadValue}
 	}
-	return lr.Map[dc.MakeKey(s.Key)][0].Value, nil
+	out := lr.Map[dc.MakeKey(s.Key)][0].Value
+	if msg := checkRange(s, out); msg != "" {
+		return nil, &keyError{key: key, msg: fmt.Sprintf("%s: %s = %v %s", ErrBadValue, s.Key, describeValue(out), msg), err: ErrBadValue}
+	}
+	return out, nil
+}
+
+// describeValue renders a value as a user writes it: -1, "-1s".
+func describeValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 type keyError struct {
@@ -154,6 +167,32 @@ func (e *keyError) Unwrap() error { return e.err }
 
 // Key returns the key the error is about.
 func (e *keyError) Key() string { return e.key }
+
+// JSONHint says how to write a value of s as JSON, the form
+// --dynamic-config-value takes, with an example in shell quoting:
+// "limit.maxIDLength is an int: write a whole number, e.g.
+// limit.maxIDLength=255". The words follow the setting's type, so a bool is
+// never told to write a duration.
+func (s Setting) JSONHint() string {
+	var how, example string
+	switch s.Type {
+	case "bool":
+		how, example = "write true or false", "true"
+	case "int":
+		how, example = "write a whole number", "255"
+	case "float":
+		how, example = "write a number", "0.5"
+	case "duration":
+		how, example = `write a quoted duration such as "10s" or "5m"`, `'"10s"'`
+	case "string":
+		how, example = "write a quoted string", `'"text"'`
+	case "map":
+		how, example = "write a JSON object", `'{"Key":"value"}'`
+	default: // typed: the shape is the setting's own
+		return fmt.Sprintf("%s is %s: write it as a JSON object; `devcluster dynamicconfig keys -l %s` describes it", s.Key, article(s.Type), s.Key)
+	}
+	return fmt.Sprintf("%s is %s: %s, e.g. %s=%s", s.Key, article(s.Type), how, s.Key, example)
+}
 
 func article(typ string) string {
 	switch typ {

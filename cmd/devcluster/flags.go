@@ -187,7 +187,11 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil || dec.More() {
-			return nil, &usageError{fmt.Sprintf("flag --%s: %s: %q is not JSON; quote strings, e.g. %s='\"1s\"'", flagDynamicConfigValue, key, raw, key)}
+			hint := fmt.Sprintf(`quote strings, e.g. %s='"text"'`, key)
+			if s, ok := dynamicconfig.Lookup(key); ok {
+				hint = s.JSONHint() // what this setting's type takes
+			}
+			return nil, &usageError{fmt.Sprintf("flag --%s: %s: %q is not JSON; %s", flagDynamicConfigValue, key, raw, hint)}
 		}
 		// Numbers as the server takes them (300, not the string "300" that
 		// config show printed for a json.Number).

@@ -294,6 +294,19 @@ func TestBadInput(t *testing.T) {
 	metricsHeld := file("metrics-held.yaml", "metrics: {address: 127.0.0.1:"+heldPort+"}\n")
 	temporalBad := file("temporal.yaml", "temporal:\n  global:\n    membership: {maxJoinDurration: 1s}\n")
 	badDCType := file("dc-type.yaml", "limit.maxIDLength:\n  - value: lots\n")
+	negativeDC := file("dc-negative.yaml", "limit.maxIDLength:\n  - value: -1\n")
+	// A certificate set that expired a day ago, and files mixed up.
+	written["expired"] = true
+	expired, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(cdir, "expired"), Now: func() time.Time { return time.Now().Add(-96 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frontendFiles := func(cert, key string) string {
+		return "  frontend: {cert-file: " + cert + ", key-file: " + key + ", ca-file: " + good.FrontendCA + "}\n"
+	}
+	expiredCert := file("expired-cert.yaml", "tls:\n  enabled: true\n"+frontendFiles(expired.FrontendCert, expired.FrontendKey))
+	wrongKey := file("wrong-key.yaml", "tls:\n  enabled: true\n"+frontendFiles(good.FrontendCert, good.ClientKey))
+	wrongName := file("wrong-name.yaml", "tls:\n  enabled: true\n  server-name: temporal.example.org\n"+frontendFiles(good.FrontendCert, good.FrontendKey))
 
 	cases := []struct {
 		name string
@@ -367,6 +380,18 @@ func TestBadInput(t *testing.T) {
 			[]string{"tls.internode", "/nonexistent/c.pem"}, nil},
 		{"certificate files half named", []string{"start", free, "--config", partialCerts}, 2,
 			[]string{"tls.client", "names some files but not all"}, nil},
+		{"expired certificate", []string{"start", free, "--http-port", "0", "--config", expiredCert}, 2,
+			[]string{"tls.frontend.cert-file: " + expired.FrontendCert + " expired on", "(NotAfter)", "remove the tls.frontend settings", "expired-cert.yaml"}, nil},
+		{"key of another certificate", []string{"start", free, "--http-port", "0", "--config", wrongKey}, 2,
+			[]string{"tls.frontend.key-file: " + good.ClientKey, "is not the key of the certificate in " + good.FrontendCert}, nil},
+		{"certificate without the server name", []string{"start", free, "--http-port", "0", "--config", wrongName}, 2,
+			[]string{"tls.frontend.cert-file: " + good.FrontendCert, "lacks SAN temporal.example.org", "tls.server-name"}, nil},
+		{"negative dynamic config value", []string{"start", free, "--http-port", "0", "--dynamic-config-value", "limit.maxIDLength=-1"}, 2,
+			[]string{"flag --dynamic-config-value", "limit.maxIDLength = -1 is negative", "default 1000"}, nil},
+		{"negative dynamic config value in a file", []string{"start", free, "--http-port", "0", "--dynamic-config-file", negativeDC}, 2,
+			[]string{negativeDC + ":2", "limit.maxIDLength: -1 is negative", "default 1000"}, nil},
+		{"bool dynamic config not JSON", []string{"start", free, "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=yes"}, 2,
+			[]string{"flag --dynamic-config-value", "is not JSON", "is a bool", "true or false"}, nil},
 		{"archival without a directory", []string{"start", free, "--config", archival}, 2,
 			[]string{"archival.history.dir", "must be set"}, nil},
 		{"visibility file for an in-memory cluster", []string{"start", free, "--config", visibility}, 2,
@@ -431,6 +456,27 @@ func TestBadInput(t *testing.T) {
 		if !written[e.Name()] {
 			t.Errorf("refused starts left %s in %s", e.Name(), cdir)
 		}
+	}
+}
+
+// TestStartFailureNamesDynamicConfig: when the start fails (here it runs
+// out of time at once), the dynamic config the user set is named as a
+// suspect, and the profiles' own values are not.
+func TestStartFailureNamesDynamicConfig(t *testing.T) {
+	dcFile := filepath.Join(t.TempDir(), "dc.yaml")
+	if err := os.WriteFile(dcFile, []byte("frontend.namespaceRPS:\n  - value: 50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failing := []string{"start", "--port", "0", "--http-port", "0", "--headless", "--startup-timeout", "1ms"}
+	code, _, stderr := runBinary(t, append(failing, "--dynamic-config-value", "limit.maxIDLength=300", "--dynamic-config-file", dcFile)...)
+	want := "; the start failed with dynamic config set by you: limit.maxIDLength=300 (flag --dynamic-config-value), " +
+		"frontend.namespaceRPS=50 (file " + dcFile + "); try without it"
+	if code != exitRuntime || !strings.Contains(stderr, "devcluster: start: ") || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr, exitRuntime, want)
+	}
+	code, _, stderr = runBinary(t, failing...)
+	if code != exitRuntime || strings.Contains(stderr, "set by you") {
+		t.Errorf("without dynamic config of one's own: exit %d, stderr:\n%s\nwant exit %d and no suspects", code, stderr, exitRuntime)
 	}
 }
 

@@ -37,6 +37,11 @@ func tokenAction(c *cli.Context) error {
 	if !auth.ValidRole(c.String("role")) {
 		return cli.Exit(fmt.Sprintf("flag --role: %q is not a role; use one of %s", c.String("role"), strings.Join(auth.Roles, ", ")), exitUsage)
 	}
+	// auth.Mint turns a TTL of 0 or less into its 1h default, which suits
+	// Go callers that leave it unset; a user who typed --ttl meant it.
+	if ttl := c.Duration("ttl"); ttl <= 0 {
+		return cli.Exit(fmt.Sprintf("flag --ttl: %s must be positive, e.g. --ttl 8h", ttl), exitUsage)
+	}
 	key, err := auth.LoadKey(dir)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)

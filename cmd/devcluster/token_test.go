@@ -50,3 +50,26 @@ func TestTokenClaims(t *testing.T) {
 		t.Errorf("valid for %d s, want 2h", d)
 	}
 }
+
+// TestTokenTTLMustBePositive: a --ttl of zero or less is refused with exit
+// 2, not turned into a one-hour token.
+func TestTokenTTLMustBePositive(t *testing.T) {
+	clearEnv(t) // process environment: not parallel
+	dir := t.TempDir()
+	if _, err := auth.EnsureKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, ttl, want string
+	}{
+		{"negative", "-1h", "flag --ttl: -1h0m0s must be positive, e.g. --ttl 8h"},
+		{"zero", "0s", "flag --ttl: 0s must be positive, e.g. --ttl 8h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "token", "--cert-dir", dir, "--ttl", tc.ttl)
+			if code != exitUsage || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("--ttl %s: exit %d, stdout %q, stderr %q; want exit %d, no token and %q", tc.ttl, code, stdout, stderr, exitUsage, tc.want)
+			}
+		})
+	}
+}
