@@ -235,6 +235,40 @@ func (k *Key) Mint(g Grant, now time.Time) (string, error) {
 	return t.SignedString(k.priv)
 }
 
+// Verify checks that token is one this key signed (ES256 with this key's
+// id), that it carries an expiry ("exp") later than now, that its "nbf", if
+// any, has passed and, when audience is not empty, that its "aud" names
+// audience: what the server checks of a token, its permissions aside. It
+// returns the token's expiry. Verify is safe for concurrent use.
+func (k *Key) Verify(token, audience string, now time.Time) (time.Time, error) {
+	claims := jwt.MapClaims{}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}), jwt.WithoutClaimsValidation())
+	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid != k.ID {
+			return nil, fmt.Errorf("key id %q is not this cluster's signing key", kid)
+		}
+		return &k.priv.PublicKey, nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("token cannot be verified: %w", err)
+	}
+	exp, ok := claims["exp"].(float64)
+	if !ok {
+		return time.Time{}, errors.New("token has no expiry (exp)")
+	}
+	expires := time.Unix(int64(exp), 0)
+	if !now.Before(expires) {
+		return time.Time{}, fmt.Errorf("token expired at %s", expires.UTC().Format(time.RFC3339))
+	}
+	if !claims.VerifyNotBefore(now.Unix(), false) {
+		return time.Time{}, errors.New("token is not valid yet (nbf)")
+	}
+	if audience != "" && !claims.VerifyAudience(audience, true) {
+		return time.Time{}, fmt.Errorf("token is not for audience %q", audience)
+	}
+	return expires, nil
+}
+
 // SystemWorkerClaimMapper wraps the claim mapper of the server's config:
 // a caller presenting the certificate with commonName (the cluster's own
 // system worker, whose certificate the frontend's CA signed and the TLS

@@ -127,3 +127,56 @@ func TestWorkerRoleAuthorizerLogsDenials(t *testing.T) {
 		}
 	}
 }
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	key, err := EnsureKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := EnsureKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	g := Grant{Namespace: "default", Role: "read", Audience: "aud", TTL: time.Hour}
+	mint := func(k *Key, g Grant, at time.Time) string {
+		tok, err := k.Mint(g, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	// Same key id, other key: the signature decides.
+	forged := *other
+	forged.ID = key.ID
+	// Same key, another algorithm: HS256 with the key id.
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": now.Add(time.Hour).Unix(), "aud": "aud"})
+	hs.Header["kid"] = key.ID
+	hsTok, _ := hs.SignedString([]byte("secret"))
+	for _, tc := range []struct {
+		name, token, audience, wantErr string
+	}{
+		{name: "good", token: mint(key, g, now), audience: "aud"},
+		{name: "no audience required", token: mint(key, g, now)},
+		{name: "other key", token: mint(other, g, now), audience: "aud", wantErr: "not this cluster's"},
+		{name: "forged key id", token: mint(&forged, g, now), audience: "aud", wantErr: "verification error"},
+		{name: "expired", token: mint(key, g, now.Add(-2*time.Hour)), audience: "aud", wantErr: "expired"},
+		{name: "wrong audience", token: mint(key, g, now), audience: "other", wantErr: "audience"},
+		{name: "HS256", token: hsTok, audience: "aud", wantErr: "signing method"},
+		{name: "malformed", token: "not.a.jwt", audience: "aud", wantErr: "cannot be verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp, err := key.Verify(tc.token, tc.audience, now)
+			if tc.wantErr == "" {
+				if err != nil || exp.Before(now.Add(59*time.Minute)) {
+					t.Fatalf("Verify = %v, %v; want an expiry in an hour", exp, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Verify error %v; want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}

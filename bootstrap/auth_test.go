@@ -227,6 +227,7 @@ func TestAuthHeaderName(t *testing.T) {
 	t.Parallel()
 	cfg := authConfig()
 	cfg.Auth.HeaderName = "X-Devcluster-Token"
+	cfg.UI.Enabled = true
 	c := startCluster(t, cfg) // ready means the probe was authorised
 	cl, err := client.NewLazyClient(c.ClientOptions("team-a"))
 	if err != nil {
@@ -238,6 +239,19 @@ func TestAuthHeaderName(t *testing.T) {
 	}
 	if err := describe(dialToken(t, c, "team-a", c.AdminToken()), "team-a"); !denied(err) {
 		t.Fatalf("DescribeNamespace with the token in \"authorization\": %v; want PermissionDenied", err)
+	}
+	// The Web UI sends the caller's token on in that header, whether it
+	// came in an Authorization header or in the sign-in cookie.
+	list := "https://" + c.UIAddr() + "/api/v1/namespaces/team-a/workflows"
+	cl2, jar := uiClient(t, c)
+	if resp, body := uiCall(t, cl2, jar, "GET", list, mint(t, c, auth.Grant{Namespace: "team-a", Role: "read"}), false); resp.StatusCode != 200 {
+		t.Fatalf("UI list with a read token in a header: %d %.300s", resp.StatusCode, body)
+	}
+	if resp, _ := uiCall(t, cl2, jar, "GET", c.UIURL(), "", false); resp.StatusCode != 303 {
+		t.Fatalf("UI sign-in: %d; want 303", resp.StatusCode)
+	}
+	if resp, body := uiCall(t, cl2, jar, "GET", list, "", false); resp.StatusCode != 200 {
+		t.Fatalf("UI list signed in: %d %.300s", resp.StatusCode, body)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/metrics"
 	"github.com/devcluster/devcluster/profiles"
@@ -56,7 +57,8 @@ type settings struct {
 	logger      *slog.Logger
 	claimMapper authorization.ClaimMapper
 	authorizer  authorization.Authorizer
-	token       string // set by Start when auth is on
+	token       string    // set by Start when auth is on
+	key         *auth.Key // set by Start when auth is on
 	abort       context.Context
 }
 
@@ -194,7 +196,8 @@ type webUI struct {
 	srv *webui.Server
 }
 
-// URL returns the UI's address, or "" when it is off.
+// URL returns the URL a browser opens (with auth on, one that signs in
+// with an admin token), or "" when the UI is off.
 func (u *webUI) URL() string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -202,6 +205,16 @@ func (u *webUI) URL() string {
 		return ""
 	}
 	return u.srv.URL()
+}
+
+// Addr returns the UI's host:port, or "" when it is off.
+func (u *webUI) Addr() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.srv == nil {
+		return ""
+	}
+	return u.srv.Addr()
 }
 
 // uiAddr is the Web UI's IP and port: ui.ip (else the cluster's), and
@@ -263,7 +276,14 @@ func unwrapListen(err error) error {
 	return err
 }
 
-func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.Server) *webUI {
+// newWebUI serves the Web UI. With auth on, the UI must not act with more
+// rights than the person using it: it serves HTTPS with the frontend's
+// certificate, requires a token on every request and calls the frontend
+// with that token (see webui.Auth); its client certificate gives no rights
+// by itself (auth.SystemWorkerClaimMapper admits only the system worker's).
+// The URL the banner prints carries an admin token minted here, valid as
+// long as the cluster's other admin token.
+func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.Server, logger *slog.Logger) *webUI {
 	u := &webUI{}
 	if !cfg.UI.Enabled {
 		return u
@@ -279,10 +299,16 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.
 				}
 				port = p
 			}
-			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name,
-				Token: st.token, TokenHeader: services.AuthHeader(resolved.Auth.HeaderName)}
+			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Logger: logger}
 			if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
 				uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
+			}
+			if resolved.Auth.Enabled {
+				a, err := webUIAuth(resolved, st.key)
+				if err != nil {
+					return err
+				}
+				uc.Auth = a
 			}
 			s, err := webui.Start(ctx, uc)
 			if err != nil {
@@ -304,6 +330,31 @@ func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.
 		},
 	})
 	return u
+}
+
+// webUIAuth is the UI's sign-in on a cluster with auth on (which requires
+// TLS, so the frontend's certificate exists).
+func webUIAuth(cfg profiles.Config, key *auth.Key) (*webui.Auth, error) {
+	if key == nil {
+		return nil, errors.New("UI: auth is on but the cluster has no signing key")
+	}
+	a := cfg.Auth
+	signIn, err := key.Mint(auth.Grant{Subject: "devcluster-ui-admin", SystemAdmin: true, Audience: a.Audience,
+		TTL: a.TokenTTL, ClaimName: a.PermissionsClaim}, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("UI sign-in token: %w", err)
+	}
+	internal, err := services.FreePort("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	return &webui.Auth{
+		CertFile: cfg.TLS.Frontend.CertFile, KeyFile: cfg.TLS.Frontend.KeyFile,
+		Verify:       func(tok string) (time.Time, error) { return key.Verify(tok, a.Audience, time.Now()) },
+		Header:       services.AuthHeader(a.HeaderName),
+		SignInToken:  signIn,
+		InternalPort: internal,
+	}, nil
 }
 
 // fileWatch keeps the dynamic-config file (dynamic-config.file), if any,
@@ -435,7 +486,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	cleanup = chain(authCleanup, cleanup)
 	if token != "" {
-		opts = append(opts, func(s *settings) { s.token = token })
+		opts = append(opts, func(s *settings) { s.token, s.key = token, key })
 	}
 	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token}
 	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)

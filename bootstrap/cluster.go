@@ -128,8 +128,14 @@ func (c *Cluster) ListNamespaces(ctx context.Context) ([]services.NamespaceInfo,
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
 
-// UIURL returns the Web UI's URL, or "" when it is off.
+// UIURL returns the URL to open the Web UI with, or "" when it is off:
+// http://HOST:PORT, or, with auth on, https://HOST:PORT/?token=TOKEN, which
+// signs a browser in with an admin token (a secret, like AdminToken).
 func (c *Cluster) UIURL() string { return c.ui.URL() }
+
+// UIAddr returns the Web UI's host:port, or "" when it is off. With auth on
+// it serves HTTPS with the frontend's certificate and wants a token.
+func (c *Cluster) UIAddr() string { return c.ui.Addr() }
 
 // MetricsAddr returns the address serving /metrics, /healthz and /readyz,
 // or "" when metrics are off.

@@ -3,10 +3,12 @@ package bootstrap_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +16,13 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+
+	"github.com/devcluster/devcluster/auth"
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/webui"
 )
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -151,4 +159,245 @@ func headlessFlags(extra ...string) []string {
 		"--no-first-run", "--disable-background-networking", "--disable-component-update",
 		"--disable-sync", "--disable-default-apps", "--virtual-time-budget=15000",
 	}, extra...)
+}
+
+// uiClient is a browser-like HTTPS client of a UI with auth: it trusts the
+// frontend's CA, keeps cookies and does not follow redirects.
+func uiClient(t *testing.T, c *bootstrap.Cluster) (*http.Client, http.CookieJar) {
+	t.Helper()
+	tc := c.TLSConfig()
+	if tc == nil {
+		t.Fatal("no TLS config")
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.RootCAs, ServerName: tc.ServerName, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, jar
+}
+
+// uiCall sends method to url with the bearer token (if any) and, for a
+// POST, the CSRF token the jar holds (if csrf), and returns the response
+// (its body read) and the body.
+func uiCall(t *testing.T, cl *http.Client, jar http.CookieJar, method, url, bearer string, csrf bool) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(`{"reason":"from the UI test"}`)
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if csrf {
+		for _, ck := range jar.Cookies(req.URL) {
+			if ck.Name == "_csrf" {
+				req.Header.Set("X-CSRF-Token", ck.Value)
+			}
+		}
+		if req.Header.Get("X-CSRF-Token") == "" {
+			t.Fatal("no _csrf cookie in the jar: GET / first")
+		}
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestWebUIAuth: with auth on, the UI serves HTTPS with the frontend's
+// certificate, answers nothing without a token, and acts with the token's
+// rights only: a read token lists but cannot terminate, the banner's URL
+// (an admin token) signs a browser in with a cookie and can terminate. The
+// UI used to be plain HTTP and call the frontend with the cluster's admin
+// token for anyone: every 401 and 403 below was a 200 then.
+func TestWebUIAuth(t *testing.T) {
+	t.Parallel()
+	cfg := authConfig()
+	cfg.UI.Enabled = true
+	c := startCluster(t, cfg)
+	base := "https://" + c.UIAddr()
+	if !strings.HasPrefix(c.UIURL(), base+"/?token=") {
+		t.Fatalf("UIURL %q; want %s/?token=...", c.UIURL(), base)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin := dial(t, c, "default")
+	// startWF starts a workflow that waits for a signal (no worker needed:
+	// it stays running) and terminates it at cleanup.
+	startWF := func(t *testing.T) string {
+		t.Helper()
+		run, err := admin.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("ui-auth-%d", time.Now().UnixNano()), TaskQueue: "ui-auth"}, WaitForSignal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
+		return run.GetID()
+	}
+	status := func(t *testing.T, id string) enumspb.WorkflowExecutionStatus {
+		t.Helper()
+		d, err := admin.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.WorkflowExecutionInfo.Status
+	}
+	list := base + "/api/v1/namespaces/default/workflows"
+	terminate := func(id string) string { return base + "/api/v1/namespaces/default/workflows/" + id + "/terminate" }
+	// listed polls the UI's list (visibility may lag the start) until it
+	// shows id.
+	listed := func(t *testing.T, cl *http.Client, jar http.CookieJar, bearer, id string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, "the UI lists "+id, func() error {
+			resp, body := uiCall(t, cl, jar, http.MethodGet, list, bearer, false)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, id) {
+				return fmt.Errorf("list: %d, %s not in it: %.200s", resp.StatusCode, id, body)
+			}
+			return nil
+		})
+	}
+	// refusedByFrontend: the frontend's authorizer said no (PermissionDenied
+	// is 403 with the gateway's JSON error), not the UI's CSRF check.
+	refusedByFrontend := func(t *testing.T, resp *http.Response, body string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(strings.ToLower(body), "unauthorized") || strings.Contains(strings.ToLower(body), "csrf") {
+			t.Fatalf("terminate with a read token: %d %s; want 403 from the frontend's authorizer", resp.StatusCode, body)
+		}
+	}
+	readToken := mint(t, c, auth.Grant{Namespace: "default", Role: "read"})
+
+	t.Run("no token", func(t *testing.T) {
+		id := startWF(t)
+		cl, jar := uiClient(t, c)
+		for _, r := range []struct{ method, url string }{
+			{http.MethodGet, base + "/"},
+			{http.MethodGet, list},
+			{http.MethodGet, base + "/namespaces/default/workflows"},
+			{http.MethodPost, terminate(id)},
+		} {
+			resp, body := uiCall(t, cl, jar, r.method, r.url, "", false)
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "?token=") {
+				t.Errorf("%s %s without a token: %d %.200s; want 401 saying how to sign in", r.method, r.url, resp.StatusCode, body)
+			}
+		}
+		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("workflow %s after a terminate without a token; want running", s)
+		}
+		if resp, _ := uiCall(t, cl, jar, http.MethodGet, base+"/healthz", "", false); resp.StatusCode != http.StatusOK {
+			t.Errorf("/healthz: %d; want 200 without a token", resp.StatusCode)
+		}
+	})
+
+	t.Run("plain HTTP", func(t *testing.T) {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + c.UIAddr() + "/api/v1/namespaces/default/workflows")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			// net/http answers a plain request on a TLS port with a 400.
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("plain HTTP to the UI: %d %.200s; want a TLS-only port", resp.StatusCode, b)
+			}
+		}
+	})
+
+	t.Run("token of another key", func(t *testing.T) {
+		other, err := auth.EnsureKey(filepath.Join(t.TempDir(), "other"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.Mint(auth.Grant{SystemAdmin: true, Audience: cfg.Auth.Audience}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, jar := uiClient(t, c)
+		if resp, body := uiCall(t, cl, jar, http.MethodGet, list, forged, false); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("list with a token of another key: %d %.200s; want 401", resp.StatusCode, body)
+		}
+		resp, body := uiCall(t, cl, jar, http.MethodGet, base+"/?token="+forged, "", false)
+		if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+			t.Errorf("sign in with a token of another key: %d, cookies %v, %.200s; want 401 and no cookie", resp.StatusCode, resp.Cookies(), body)
+		}
+	})
+
+	t.Run("the UI's client certificate alone has no rights", func(t *testing.T) {
+		// The ui-server behind the front calls the frontend with this
+		// certificate; without a token it must get nothing.
+		_, err := dialToken(t, c, "default", "").ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default"})
+		if !denied(err) {
+			t.Fatalf("list with the client certificate and no token: %v; want PermissionDenied", err)
+		}
+	})
+
+	t.Run("read token in a header", func(t *testing.T) {
+		id := startWF(t)
+		cl, jar := uiClient(t, c)
+		listed(t, cl, jar, readToken, id)
+		resp, body := uiCall(t, cl, jar, http.MethodPost, terminate(id), readToken, false)
+		refusedByFrontend(t, resp, body)
+		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("workflow %s after a read token's terminate; want running", s)
+		}
+	})
+
+	t.Run("read token signs in", func(t *testing.T) {
+		id := startWF(t)
+		cl, jar := uiClient(t, c)
+		if resp, _ := uiCall(t, cl, jar, http.MethodGet, base+"/?token="+readToken, "", false); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign in with a read token: %d; want 303", resp.StatusCode)
+		}
+		if resp, body := uiCall(t, cl, jar, http.MethodGet, base+"/", "", false); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<html") {
+			t.Fatalf("GET / signed in: %d; want the UI's page", resp.StatusCode)
+		}
+		listed(t, cl, jar, "", id)
+		resp, body := uiCall(t, cl, jar, http.MethodPost, terminate(id), "", true)
+		refusedByFrontend(t, resp, body)
+		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("workflow %s after a read token's terminate; want running", s)
+		}
+	})
+
+	t.Run("the banner's URL signs in as admin", func(t *testing.T) {
+		id := startWF(t)
+		cl, jar := uiClient(t, c)
+		resp, _ := uiCall(t, cl, jar, http.MethodGet, c.UIURL(), "", false)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+			t.Fatalf("banner URL: %d to %q; want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		var ck *http.Cookie
+		for _, k := range resp.Cookies() {
+			if k.Name == webui.CookieName {
+				ck = k
+			}
+		}
+		if ck == nil || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" {
+			t.Fatalf("sign-in cookie %v; want %s, HttpOnly, Secure, SameSite=Strict, Path=/", ck, webui.CookieName)
+		}
+		if resp, body := uiCall(t, cl, jar, http.MethodGet, base+resp.Header.Get("Location"), "", false); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<html") {
+			t.Fatalf("GET / signed in: %d; want the UI's page", resp.StatusCode)
+		}
+		listed(t, cl, jar, "", id)
+		// The cookie goes with every request by itself, so a state change
+		// needs the CSRF token as well.
+		if resp, body := uiCall(t, cl, jar, http.MethodPost, terminate(id), "", false); resp.StatusCode < 400 {
+			t.Fatalf("terminate with the cookie and no CSRF token: %d %.200s; want refused", resp.StatusCode, body)
+		}
+		if resp, body := uiCall(t, cl, jar, http.MethodPost, terminate(id), "", true); resp.StatusCode != http.StatusOK {
+			t.Fatalf("terminate signed in as admin: %d %.200s; want 200", resp.StatusCode, body)
+		}
+		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+			t.Fatalf("workflow %s after the admin's terminate; want terminated", s)
+		}
+	})
 }

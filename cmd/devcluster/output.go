@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -47,7 +48,12 @@ func writePortsFile(path string, c *bootstrap.Cluster) error {
 	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces()}
 	p.HTTP = c.HTTPAddr()
 	p.Metrics = c.MetricsAddr()
-	p.UI = c.UIURL()
+	// Without the sign-in token the banner's URL carries with auth on: a
+	// ports file is read by scripts and kept as a CI artefact.
+	if u, err := url.Parse(c.UIURL()); err == nil && u.Host != "" {
+		u.RawQuery = ""
+		p.UI = u.String()
+	}
 	for _, name := range profiles.ServiceNames {
 		p.Services[name] = c.ServiceAddr(name)
 	}
