@@ -90,10 +90,13 @@ func TestWebUI(t *testing.T) {
 	renderShows(t, ctx, c.UIURL()+"/namespaces/default/workflows", id, "webui-workflows.png")
 }
 
-// renderShows renders page in headless Chromium until it shows text, and
-// keeps a screenshot. Without Chromium it skips, unless
-// DCTEST_REQUIRE_BROWSER is set (CI installs it).
-func renderShows(t *testing.T, ctx context.Context, page, text, shotName string) {
+// renderShows renders page in headless Chromium (with flags besides
+// headlessFlags) until it shows text, keeps a screenshot and returns the
+// rendered DOM. Each Chromium run has a new, empty profile, so a page that
+// needs a cookie must set it in that run (a sign-in URL's redirect does),
+// and one run's cookies never reach the next. Without Chromium it skips,
+// unless DCTEST_REQUIRE_BROWSER is set (CI installs it).
+func renderShows(t *testing.T, ctx context.Context, page, text, shotName string, flags ...string) string {
 	t.Helper()
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -106,23 +109,34 @@ func renderShows(t *testing.T, ctx context.Context, page, text, shotName string)
 	if dir := os.Getenv("DCTEST_SCREENSHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, shotName)
 	}
+	profiles := t.TempDir()
+	browser := func(args ...string) *exec.Cmd {
+		profile, err := os.MkdirTemp(profiles, "profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(append([]string{"--user-data-dir=" + profile}, flags...), args...)
+		return exec.CommandContext(ctx, chromium, headlessFlags(args...)...)
+	}
+	var dom string
 	waitFor(t, 60*time.Second, "the rendered page shows "+text, func() error {
-		dom, err := exec.CommandContext(ctx, chromium, headlessFlags("--dump-dom", page)...).Output()
+		out, err := browser("--dump-dom", page).Output()
 		if err != nil {
 			return fmt.Errorf("chromium: %v", err)
 		}
-		if !strings.Contains(string(dom), text) {
+		if dom = string(out); !strings.Contains(dom, text) {
 			return fmt.Errorf("%s not in the rendered page (%d bytes)", text, len(dom))
 		}
 		return nil
 	})
-	if out, err := exec.CommandContext(ctx, chromium, headlessFlags("--screenshot="+shot, "--window-size=1400,900", page)...).CombinedOutput(); err != nil {
+	if out, err := browser("--screenshot="+shot, "--window-size=1400,900", page).CombinedOutput(); err != nil {
 		t.Fatalf("screenshot: %v\n%s", err, out)
 	}
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Fatalf("no screenshot at %s: %v", shot, err)
 	}
 	t.Logf("screenshot: %s", shot)
+	return dom
 }
 
 // TestWebUIWithMTLS: the UI reaches an mTLS frontend with the client
@@ -152,12 +166,17 @@ func TestWebUIWithMTLS(t *testing.T) {
 }
 
 // headlessFlags keep Chromium offline and quiet; the virtual time budget
-// lets the single-page app fetch and render before the DOM is read.
+// lets the single-page app fetch and render before the DOM is read. The
+// other flags do not stop Chromium's own calls home (accounts.google.com,
+// android.clients.google.com, content-autofill.googleapis.com); the
+// resolver rule does: no host resolves but the loopback the UI's URLs name
+// (the rule applies to IP addresses too).
 func headlessFlags(extra ...string) []string {
 	return append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update",
 		"--disable-sync", "--disable-default-apps", "--virtual-time-budget=15000",
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 	}, extra...)
 }
 
@@ -399,5 +418,24 @@ func TestWebUIAuth(t *testing.T) {
 		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 			t.Fatalf("workflow %s after the admin's terminate; want terminated", s)
 		}
+	})
+
+	// A browser: the banner's URL signs it in, and the cookie the redirect
+	// sets carries the UI's own API calls (the page lists the workflow only
+	// if they pass the front); without the token it gets the front's 401,
+	// not the UI. The CA is throwaway, so Chromium ignores certificate errors.
+	t.Run("in a browser", func(t *testing.T) {
+		id := startWF(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		insecure := "--ignore-certificate-errors"
+		dom := renderShows(t, ctx, base+"/namespaces/default/workflows", "401 Unauthorized", "webui-auth-no-token.png", insecure)
+		if !strings.Contains(dom, "?token=") || strings.Contains(dom, id) || strings.Contains(dom, "<script") {
+			t.Fatalf("the UI without a token rendered %.300s; want the front's sign-in text only", dom)
+		}
+		// Visibility lists it first, so a failure below is the browser's.
+		cl, jar := uiClient(t, c)
+		listed(t, cl, jar, readToken, id)
+		renderShows(t, ctx, c.UIURL(), id, "webui-auth-workflows.png", insecure)
 	})
 }
