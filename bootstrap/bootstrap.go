@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,11 +134,34 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 // newDynamicConfig validates the configured values against the server's
 // settings and serves them.
 func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
-	values, err := dynamicconfig.Parse(cfg.DynamicConfig.Values)
+	in := cfg.DynamicConfig.Values
+	if cfg.TimeSkipping || len(cfg.TimeSkippingNamespaces()) > 0 {
+		// The server refuses a start request's time-skipping config unless
+		// this is on; the user's own value wins (Validate refuses false).
+		if !hasKeyFold(in, profiles.TimeSkippingKey) {
+			in = maps.Clone(in)
+			if in == nil {
+				in = map[string]any{}
+			}
+			in[profiles.TimeSkippingKey] = true
+		}
+	}
+	values, err := dynamicconfig.Parse(in)
 	if err != nil {
 		return nil, err
 	}
 	return dynamicconfig.NewClient(values), nil
+}
+
+// hasKeyFold reports whether m has key, compared as the server compares
+// dynamic-config keys (without case).
+func hasKeyFold(m map[string]any, key string) bool {
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // observer is the cluster's metrics endpoint; m is nil when

@@ -124,6 +124,15 @@ func (c *Cluster) ListNamespaces(ctx context.Context) ([]services.NamespaceInfo,
 	return c.server.ListNamespaces(ctx)
 }
 
+// SetTimeSkipping makes the workflows started in namespace from now on skip
+// time (on) or not, for a namespace registered while the cluster runs;
+// configured namespaces follow time-skipping and namespaces[].time-skipping.
+// The server's frontend.WorkflowTimeSkippingEnabled must be on for it.
+func (c *Cluster) SetTimeSkipping(namespace string, on bool) { c.server.SetTimeSkipping(namespace, on) }
+
+// TimeSkipping reports whether workflows started in namespace skip time.
+func (c *Cluster) TimeSkipping(namespace string) bool { return c.server.TimeSkipping(namespace) }
+
 // DynamicConfig returns the client the server reads dynamic config from;
 // its Override changes a value while the cluster runs.
 func (c *Cluster) DynamicConfig() *dynamicconfig.Client { return c.dynamic }
@@ -219,6 +228,18 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 //
 // token, when not empty, is the bearer token of a cluster with auth.
 func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig *tls.Config, token string) error {
+	conn, err := Dial(addr, tlsConfig, token)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	return services.Probe(ctx, conn, namespaces)
+}
+
+// Dial connects to a cluster's frontend at addr for raw API calls: over TLS
+// when tlsConfig is set, with token as a bearer token when set (a token
+// needs TLS). The caller closes the connection.
+func Dial(addr string, tlsConfig *tls.Config, token string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if tlsConfig != nil {
 		creds = credentials.NewTLS(tlsConfig)
@@ -226,16 +247,15 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 	dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if token != "" {
 		if tlsConfig == nil {
-			return errors.New("a token needs TLS: give the TLS flags too")
+			return nil, errors.New("a token needs TLS: give the TLS flags too")
 		}
 		dopts = append(dopts, grpc.WithPerRPCCredentials(services.BearerToken{Token: token}))
 	}
 	conn, err := grpc.NewClient(addr, dopts...)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	defer func() { _ = conn.Close() }()
-	return services.Probe(ctx, conn, namespaces)
+	return conn, nil
 }
 
 // staticHeaders is an SDK HeadersProvider that sends the same headers on

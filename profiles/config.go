@@ -68,6 +68,11 @@ type Config struct {
 	// PortsFile, when set, receives the cluster's addresses as JSON once it
 	// is ready (for CI scripts that start on free ports); removed at stop.
 	PortsFile string `koanf:"ports-file" json:"ports-file"`
+	// TimeSkipping makes every workflow started in any namespace (but the
+	// server's own) skip time whenever it only waits on timers, unless its
+	// start request carries a time-skipping config of its own. See
+	// Namespace.TimeSkipping for one namespace.
+	TimeSkipping bool `koanf:"time-skipping" json:"time-skipping"`
 	// Temporal is merged verbatim (the server's own camelCase keys) into the
 	// generated server static config, last: for anything the schema does not
 	// name.
@@ -172,6 +177,25 @@ type Namespace struct {
 	// SearchAttributes maps custom search attribute names to Temporal type
 	// names (Keyword, Text, Int, Double, Bool, Datetime, KeywordList).
 	SearchAttributes map[string]string `koanf:"search-attributes" json:"search-attributes"`
+	// TimeSkipping makes the workflows started in this namespace skip time
+	// (see Config.TimeSkipping).
+	TimeSkipping bool `koanf:"time-skipping" json:"time-skipping"`
+}
+
+// TimeSkippingKey is the server's switch that lets start requests ask for
+// time skipping; devcluster turns it on when a namespace skips time.
+const TimeSkippingKey = "frontend.WorkflowTimeSkippingEnabled"
+
+// TimeSkippingNamespaces returns the configured namespaces that skip time
+// (all of them with time-skipping: true).
+func (c Config) TimeSkippingNamespaces() []string {
+	var out []string
+	for _, ns := range c.Namespaces {
+		if c.TimeSkipping || ns.TimeSkipping {
+			out = append(out, ns.Name)
+		}
+	}
+	return out
 }
 
 // Log configures logging.

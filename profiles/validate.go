@@ -132,6 +132,13 @@ func (c Config) Validate() error {
 			add("auth.token-ttl", c.Auth.TokenTTL, "must be positive")
 		}
 	}
+	if len(c.TimeSkippingNamespaces()) > 0 || c.TimeSkipping {
+		for k, v := range c.DynamicConfig.Values {
+			if on, ok := v.(bool); ok && !on && strings.EqualFold(k, TimeSkippingKey) {
+				add("time-skipping", true, "needs %s, which dynamic-config.values sets to false; remove that value", TimeSkippingKey)
+			}
+		}
+	}
 	if c.TLS.Enabled {
 		if c.TLS.Validity < time.Hour {
 			add("tls.validity", c.TLS.Validity, "must be at least 1h")

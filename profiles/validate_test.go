@@ -83,6 +83,13 @@ func TestValidate(t *testing.T) {
 			c.Services.Worker = Service{}
 		}, nil},
 
+		// Time skipping needs the server's switch.
+		{"time skipping with its switch off", func(c *Config) {
+			c.TimeSkipping = true
+			c.DynamicConfig.Values = map[string]any{"frontend.workflowTimeSkippingEnabled": false}
+		}, []wantErr{{"time-skipping", "frontend.WorkflowTimeSkippingEnabled"}}},
+		{"time skipping in one namespace", func(c *Config) { c.Namespaces[0].TimeSkipping = true }, nil},
+
 		// Persistence.
 		{"shards zero", func(c *Config) { c.Persistence.Shards = 0 },
 			[]wantErr{{"persistence.shards", "must be at least 1"}}},

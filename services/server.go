@@ -79,6 +79,7 @@ type Server struct {
 	db     dbState
 	slog   *serverLogger
 	polls  *longPolls // nil without server.stop-system-workers-first
+	skips  *timeSkipping
 }
 
 // New validates cfg and returns an unstarted server. It does no I/O.
@@ -89,7 +90,7 @@ func New(cfg profiles.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.Clone(), opts: opts, logger: opts.Logger}, nil
+	return &Server{cfg: cfg.Clone(), opts: opts, logger: opts.Logger, skips: newTimeSkipping(cfg)}, nil
 }
 
 // Config returns the config the server runs with; after Start every port in
@@ -281,9 +282,10 @@ func (s *Server) startServer(ctx context.Context) error {
 	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
 		interceptors = append(interceptors, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
 	}
-	if len(interceptors) > 0 {
-		opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(interceptors...))
-	}
+	// Always there: testutil turns skipping on for namespaces registered
+	// while the cluster runs.
+	interceptors = append(interceptors, s.skips.intercept)
+	opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(interceptors...))
 	if s.opts.Metrics != nil {
 		h, err := s.opts.Metrics(serverLog)
 		if err != nil {

@@ -47,6 +47,36 @@ func TestExampleSharedCluster(t *testing.T) {
 	}
 }
 
+// Reminder sleeps 30 days, then says so.
+func Reminder(ctx workflow.Context) (string, error) {
+	if err := workflow.Sleep(ctx, 30*24*time.Hour); err != nil {
+		return "", err
+	}
+	return "30 days later", nil
+}
+
+// A 30-day workflow tested in a second: the namespace skips time whenever
+// its workflows only wait on timers (no change to the client or workflow).
+func TestExampleTimeSkipping(t *testing.T) {
+	ns := testutil.NewNamespace(t, testutil.WithTimeSkipping())
+	ns.NewWorker("reminders", func(r worker.Registry) { r.RegisterWorkflow(Reminder) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run, err := ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "remind-me", TaskQueue: "reminders"}, Reminder)
+	var got string
+	if err == nil {
+		err = run.Get(ctx, &got)
+	}
+	if err != nil || got != "30 days later" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	// The workflow's own clock moved 30 days; the wall clock did not.
+	now, err := ns.VirtualNow(ctx, "remind-me", run.GetRunID())
+	if err != nil || time.Until(now) < 29*24*time.Hour {
+		t.Fatalf("virtual now %s, %v", now, err)
+	}
+}
+
 // BenchmarkNewCluster measures what NewCluster does: start a test-profile
 // cluster until ready, then stop it.
 func BenchmarkNewCluster(b *testing.B) {

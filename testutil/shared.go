@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
 	"sync"
@@ -68,6 +69,13 @@ func sharedCluster() (*bootstrap.Cluster, error) {
 			shared.err = err
 			return
 		}
+		// NewNamespace(t, WithTimeSkipping()) asks for time skipping in a
+		// namespace registered later: the server's switch must be on.
+		cfg.DynamicConfig.Values = maps.Clone(cfg.DynamicConfig.Values)
+		if cfg.DynamicConfig.Values == nil {
+			cfg.DynamicConfig.Values = map[string]any{}
+		}
+		cfg.DynamicConfig.Values[profiles.TimeSkippingKey] = true
 		shared.logger = slog.New(slog.NewTextHandler(&shared.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Startup.Timeout)
 		defer cancel()
@@ -103,7 +111,7 @@ var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
 // NewNamespace registers a namespace named after the test on the shared
 // cluster (starting it on first use) and returns it once workflows can be
-// started in it. Only WithSearchAttributes applies here; the other options
+// started in it. Only WithSearchAttributes and WithTimeSkipping apply here; the other options
 // shape a cluster and need NewCluster.
 func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	t.Helper()
@@ -112,7 +120,7 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 		opt(&o)
 	}
 	if o.namespace != "" || len(o.profiles) > 0 || len(o.dynamic) > 0 || len(o.configure) > 0 || len(o.start) > 0 {
-		t.Fatalf("testutil: NewNamespace takes only WithSearchAttributes; use NewCluster for a cluster of its own")
+		t.Fatalf("testutil: NewNamespace takes only WithSearchAttributes and WithTimeSkipping; use NewCluster for a cluster of its own")
 	}
 	c, err := sharedCluster()
 	if err != nil {
@@ -149,6 +157,9 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 		if _, err := shared.admin.OperatorService().AddSearchAttributes(ctx, req); err != nil {
 			t.Fatalf("testutil: add search attributes to %s: %v", name, err)
 		}
+	}
+	if o.skipTime {
+		c.SetTimeSkipping(name, true)
 	}
 	return &Namespace{t: t, c: c, name: name}
 }

@@ -48,6 +48,15 @@ type options struct {
 	dynamic   map[string]any
 	configure []func(*profiles.Config)
 	start     []bootstrap.Option
+	skipTime  bool
+}
+
+// WithTimeSkipping makes the workflows started in the namespace skip time
+// whenever they only wait on timers (a plain SDK client needs no change):
+// a 30-day sleep ends at once. For NewCluster and NewNamespace. See
+// Namespace.FastForward and VirtualNow for finer control.
+func WithTimeSkipping() Option {
+	return func(o *options) { o.skipTime = true }
 }
 
 // WithNamespace makes name the cluster's namespace: registered before the
@@ -140,11 +149,12 @@ func (o *options) config() (profiles.Config, error) {
 	if o.namespace != "" && o.namespace != profiles.DefaultNamespace {
 		cfg.Namespaces = append(cfg.Namespaces, profiles.Namespace{Name: o.namespace, Retention: profiles.DefaultRetention})
 	}
-	if len(o.sas) > 0 {
-		for i := range cfg.Namespaces {
-			if cfg.Namespaces[i].Name == o.namespaceName() {
+	for i := range cfg.Namespaces {
+		if cfg.Namespaces[i].Name == o.namespaceName() {
+			if len(o.sas) > 0 {
 				cfg.Namespaces[i].SearchAttributes = o.sas
 			}
+			cfg.Namespaces[i].TimeSkipping = cfg.Namespaces[i].TimeSkipping || o.skipTime
 		}
 	}
 	for k, v := range o.dynamic {

@@ -45,6 +45,9 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	var sas []string
 	for i, n := range have {
 		names[i] = n.Name
+		if c.TimeSkipping(n.Name) {
+			names[i] += " (skips time)"
+		}
 		if len(n.SearchAttributes) == 0 {
 			continue
 		}

@@ -233,6 +233,14 @@ func featuresAction(c *cli.Context) error {
 			fmt.Fprintf(w, "\n%s is off because: %s\n", st.Group.Name, strings.Join(st.Why, "; "))
 		}
 	}
+	switch skips := loaded.Config.TimeSkippingNamespaces(); {
+	case loaded.Config.TimeSkipping:
+		fmt.Fprintf(w, "\nTime skipping: workflows started in every namespace skip time (time-skipping: true)\n")
+	case len(skips) > 0:
+		fmt.Fprintf(w, "\nTime skipping: workflows started in %s skip time (namespaces[].time-skipping)\n", strings.Join(skips, ", "))
+	default:
+		fmt.Fprintf(w, "\nTime skipping: off (--time-skipping, or namespaces[].time-skipping: true for one namespace)\n")
+	}
 	fmt.Fprintf(w, "\nTurn a group off in a profile or --config file (dynamic-config.values), or with flags:\n")
 	for _, st := range states {
 		keys := make([]string, 0, len(st.Group.Off))

@@ -45,6 +45,7 @@ const (
 	flagHeadless            = "headless"
 	flagWriteClientProfile  = "write-client-profile"
 	flagTLS                 = "tls"
+	flagTimeSkipping        = "time-skipping"
 	flagCertDir             = "cert-dir"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
@@ -77,6 +78,7 @@ var startFlagKeys = map[string]string{
 	flagUIPort:             "ui.port",
 	flagUIIP:               "ui.ip",
 	flagTLS:                "tls.enabled",
+	flagTimeSkipping:       "time-skipping",
 	flagCertDir:            "tls.cert-dir",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
@@ -119,6 +121,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagUIIP, Usage: "Web UI bind IP (default: --ip)"},
 		&cli.BoolFlag{Name: flagHeadless, Usage: "do not serve the Web UI"},
 		&cli.BoolFlag{Name: flagTLS, Usage: "mTLS on internode and frontend traffic with throwaway certificates (as --profile secure)"},
+		&cli.BoolFlag{Name: flagTimeSkipping, Usage: "workflows started in every namespace skip time whenever they only wait on timers (a 30-day sleep ends at once)"},
 		&cli.StringFlag{Name: flagCertDir, Usage: "keep generated certificates here across restarts (default: a temporary directory)"},
 		&cli.StringFlag{Name: flagWriteClientProfile, Usage: "once ready, write a temporal CLI/SDK client profile NAME (address, namespace, TLS files) to the client config file"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},

@@ -90,16 +90,10 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "wait-ready",
 				Usage: "wait until a cluster answers and its namespaces exist (exit 0), or time out (exit 1)",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:7233", Usage: "frontend gRPC address"},
+				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
 					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
-					&cli.StringFlag{Name: flagTLSCert, Usage: "client certificate (PEM) for a cluster with mTLS", EnvVars: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH"}},
-					&cli.StringFlag{Name: flagTLSKey, Usage: "client key (PEM)", EnvVars: []string{"TEMPORAL_TLS_CLIENT_KEY_PATH"}},
-					&cli.StringFlag{Name: flagTLSCA, Usage: "CA that signed the frontend's certificate (PEM)", EnvVars: []string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH"}},
-					&cli.StringFlag{Name: flagTLSServerName, Usage: "server name the frontend's certificate must carry", EnvVars: []string{"TEMPORAL_TLS_SERVER_NAME"}},
-					&cli.StringFlag{Name: flagAPIKey, Usage: "bearer token for a cluster with auth (the banner prints an admin token)", EnvVars: []string{"TEMPORAL_API_KEY"}},
-				},
+				}, connectFlags()...),
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
 			},
@@ -108,6 +102,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			featuresCommand(),
 			dynamicConfigCommand(),
+			workflowCommand(),
 		},
 	}
 }

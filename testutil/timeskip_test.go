@@ -1,0 +1,266 @@
+package testutil_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/devcluster/devcluster/testutil"
+	"github.com/devcluster/devcluster/timeskip"
+)
+
+// Stamp is an activity that does nothing: a workflow that runs it cannot be
+// skipped through while it runs.
+func Stamp(context.Context) error { return nil }
+
+// AlwaysFails is an activity that fails every attempt.
+func AlwaysFails(context.Context) error { return errors.New("always fails") }
+
+// Span is what a time-skipping test workflow saw of its own clock.
+type Span struct{ Began, Ended time.Time }
+
+func activityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+}
+
+// Month runs an activity, sleeps 720h and runs the activity again.
+func Month(ctx workflow.Context) (Span, error) {
+	began := workflow.Now(ctx)
+	if err := workflow.ExecuteActivity(activityCtx(ctx), Stamp).Get(ctx, nil); err != nil {
+		return Span{}, err
+	}
+	if err := workflow.Sleep(ctx, 720*time.Hour); err != nil {
+		return Span{}, err
+	}
+	if err := workflow.ExecuteActivity(activityCtx(ctx), Stamp).Get(ctx, nil); err != nil {
+		return Span{}, err
+	}
+	return Span{Began: began, Ended: workflow.Now(ctx)}, nil
+}
+
+// TwoDays sleeps 48h.
+func TwoDays(ctx workflow.Context) error { return workflow.Sleep(ctx, 48*time.Hour) }
+
+// DayChild sleeps 24h.
+func DayChild(ctx workflow.Context) error { return workflow.Sleep(ctx, 24*time.Hour) }
+
+// DaysChain sleeps 24h, runs DayChild, and continues as new until runs is
+// 0; the last run returns its virtual now.
+func DaysChain(ctx workflow.Context, runs int) (time.Time, error) {
+	if err := workflow.Sleep(ctx, 24*time.Hour); err != nil {
+		return time.Time{}, err
+	}
+	if err := workflow.ExecuteChildWorkflow(ctx, DayChild).Get(ctx, nil); err != nil {
+		return time.Time{}, err
+	}
+	if runs > 0 {
+		return time.Time{}, workflow.NewContinueAsNewError(ctx, DaysChain, runs-1)
+	}
+	return workflow.Now(ctx), nil
+}
+
+// RetryForever retries a failing activity every hour, forever.
+func RetryForever(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Hour, BackoffCoefficient: 1}})
+	return workflow.ExecuteActivity(ctx, AlwaysFails).Get(ctx, nil)
+}
+
+func registerTimeSkipping(r worker.Registry) {
+	r.RegisterWorkflow(Month)
+	r.RegisterWorkflow(TwoDays)
+	r.RegisterWorkflow(DayChild)
+	r.RegisterWorkflow(DaysChain)
+	r.RegisterWorkflow(RetryForever)
+	r.RegisterActivity(Stamp)
+	r.RegisterActivity(AlwaysFails)
+}
+
+// TestTimeSkippingMonth: a plain SDK client starts a workflow that sleeps
+// 720h between two activities; in a namespace that skips time it completes
+// within seconds with its clock 720h on, and the same workflow in a
+// namespace that does not is still running then.
+func TestTimeSkippingMonth(t *testing.T) {
+	t.Parallel()
+	skip := testutil.NewNamespace(t, testutil.WithTimeSkipping())
+	plain := testutil.NewNamespace(t)
+	skip.NewWorker("ts", registerTimeSkipping)
+	plain.NewWorker("ts", registerTimeSkipping)
+	ctx := ctxFor(t)
+	opts := client.StartWorkflowOptions{ID: "month", TaskQueue: "ts"}
+	slow, err := plain.Client().ExecuteWorkflow(ctx, opts, Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := skip.Client().ExecuteWorkflow(ctx, opts, Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	var span Span
+	if err := fast.Get(ctx, &span); err != nil {
+		t.Fatalf("the month-long workflow in %s: %v", skip.Name(), err)
+	}
+	t.Logf("720h of workflow time in %s of wall time", time.Since(began).Round(time.Millisecond))
+	if d := span.Ended.Sub(span.Began); d < 720*time.Hour {
+		t.Errorf("workflow.Now advanced %s, want >= 720h", d)
+	}
+	now, err := skip.VirtualNow(ctx, "month", fast.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := now.Sub(time.Now()); d < 719*time.Hour {
+		t.Errorf("VirtualNow is %s ahead of the wall clock, want ~720h", d)
+	}
+	// Signal-with-start skips too.
+	sws, err := skip.Client().SignalWithStartWorkflow(ctx, "two-days", "hello", nil, client.StartWorkflowOptions{TaskQueue: "ts"}, TwoDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sws.Get(ctx, nil); err != nil {
+		t.Fatalf("a 48h workflow started by signal-with-start: %v", err)
+	}
+	desc, err := plain.Client().DescribeWorkflowExecution(ctx, "month", slow.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("the same workflow in %s (no time skipping) is %s, want running", plain.Name(), st)
+	}
+}
+
+// TestFastForward: a workflow waiting on a 48h timer in a namespace that
+// does not skip time; a fast-forward of 24h fires nothing, a second one
+// fires the timer and the workflow completes.
+func TestFastForward(t *testing.T) {
+	t.Parallel()
+	ns := testutil.NewNamespace(t)
+	ns.NewWorker("ts", registerTimeSkipping)
+	ctx := ctxFor(t)
+	run, err := ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "two-days", TaskQueue: "ts"}, TwoDays)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The timer exists once the first workflow task completed.
+	waitFor(t, "the 48h timer", func() error { return hasEvent(ctx, ns.Client(), run, enumspb.EVENT_TYPE_TIMER_STARTED) })
+	before := time.Now()
+	reached, err := ns.FastForward(ctx, "two-days", run.GetRunID(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := reached.Sub(before); d < 24*time.Hour {
+		t.Errorf("the first fast-forward reached %s, %s after its start; want >= 24h", reached, d)
+	}
+	if err := hasEvent(ctx, ns.Client(), run, enumspb.EVENT_TYPE_TIMER_FIRED); err == nil {
+		t.Fatalf("the 48h timer fired after a fast-forward of 24h")
+	}
+	desc, err := ns.Client().DescribeWorkflowExecution(ctx, "two-days", run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("after 24h of 48h the workflow is %s, want running", st)
+	}
+	// The second fires the timer and the workflow ends with it.
+	if _, err := ns.FastForward(ctx, "two-days", run.GetRunID(), 24*time.Hour); !errors.Is(err, timeskip.ErrWorkflowEnded) {
+		t.Errorf("second fast-forward: %v, want timeskip.ErrWorkflowEnded", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("after two fast-forwards of 24h the 48h workflow did not complete: %v", err)
+	}
+}
+
+// TestTimeSkippingChildAndContinueAsNew: children and continued runs skip
+// time as their parent does.
+func TestTimeSkippingChildAndContinueAsNew(t *testing.T) {
+	t.Parallel()
+	ns := testutil.NewNamespace(t, testutil.WithTimeSkipping())
+	ns.NewWorker("ts", registerTimeSkipping)
+	ctx := ctxFor(t)
+	start := time.Now()
+	run, err := ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "chain", TaskQueue: "ts"}, DaysChain, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end time.Time
+	if err := run.Get(ctx, &end); err != nil {
+		t.Fatalf("three runs of 24h + a 24h child each: %v", err)
+	}
+	// Each run's own sleeps move its clock (3 x 24h, carried over by
+	// continue-as-new); a child's skips move the child's clock, not its
+	// parent's: that the three 24h children ended within the test's
+	// deadline is what shows that they skipped too.
+	if d := end.Sub(start); d < 3*24*time.Hour {
+		t.Errorf("the last run's clock is %s ahead of the start, want >= 72h (3 runs of 24h)", d)
+	}
+}
+
+// TestTimeSkippingSessionLimit: an activity retried every hour forever
+// skips its backoffs only up to the session's skip limit, then waits in
+// wall-clock time instead of looping.
+func TestTimeSkippingSessionLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 5
+	c := testutil.NewCluster(t, testutil.WithTimeSkipping(),
+		testutil.WithDynamicConfig("frontend.WorkflowTimeSkippingMaxSkipPerSession", limit))
+	c.NewWorker("ts", registerTimeSkipping)
+	ctx := ctxFor(t)
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "retry", TaskQueue: "ts"}, RetryForever)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "time skipping to stop at the session limit", func() error {
+		info, err := c.TimeSkippingInfo(ctx, "retry", run.GetRunID())
+		if err != nil {
+			return err
+		}
+		if info.GetEffectiveConfig().GetEnabled() {
+			return errors.New("still skipping: " + info.String())
+		}
+		if n := info.GetEffectiveConfig().GetMaxSessionSkipCount(); n != limit {
+			return errors.New("session limit: " + info.String())
+		}
+		return nil
+	})
+	desc, err := c.Client().DescribeWorkflowExecution(ctx, "retry", run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := desc.GetPendingActivities()
+	if len(acts) != 1 {
+		t.Fatalf("pending activities: %v", acts)
+	}
+	// One attempt, then one per skipped backoff; the next waits an hour of
+	// wall time.
+	if a := acts[0].GetAttempt(); a > limit+2 {
+		t.Errorf("attempt %d after a session limit of %d skips", a, limit)
+	}
+	if next := acts[0].GetNextAttemptScheduleTime().AsTime(); time.Until(next) < 30*time.Minute {
+		t.Errorf("next attempt at %s, want about an hour from now (no more skipping)", next)
+	}
+	if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("workflow is %s, want running", desc.GetWorkflowExecutionInfo().GetStatus())
+	}
+}
+
+// hasEvent returns nil when run's history has an event of type et.
+func hasEvent(ctx context.Context, cl client.Client, run client.WorkflowRun, et enumspb.EventType) error {
+	iter := cl.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			return err
+		}
+		if ev.GetEventType() == et {
+			return nil
+		}
+	}
+	return errors.New("no " + et.String() + " event")
+}
