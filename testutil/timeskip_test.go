@@ -73,8 +73,17 @@ func RetryForever(ctx workflow.Context) error {
 	return workflow.ExecuteActivity(ctx, AlwaysFails).Get(ctx, nil)
 }
 
+// PingThenTwoDays answers the update "ping" and sleeps 48h.
+func PingThenTwoDays(ctx workflow.Context) error {
+	if err := workflow.SetUpdateHandler(ctx, "ping", func(workflow.Context) (string, error) { return "pong", nil }); err != nil {
+		return err
+	}
+	return workflow.Sleep(ctx, 48*time.Hour)
+}
+
 func registerTimeSkipping(r worker.Registry) {
 	r.RegisterWorkflow(Month)
+	r.RegisterWorkflow(PingThenTwoDays)
 	r.RegisterWorkflow(TwoDays)
 	r.RegisterWorkflow(DayChild)
 	r.RegisterWorkflow(DaysChain)
@@ -133,6 +142,60 @@ func TestTimeSkippingMonth(t *testing.T) {
 	}
 	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Errorf("the same workflow in %s (no time skipping) is %s, want running", plain.Name(), st)
+	}
+}
+
+// TestTimeSkippingOtherStarts: update-with-start and a schedule's
+// workflows skip time as plain starts do.
+func TestTimeSkippingOtherStarts(t *testing.T) {
+	t.Parallel()
+	ns := testutil.NewNamespace(t, testutil.WithTimeSkipping())
+	ns.NewWorker("ts", registerTimeSkipping)
+	ctx := ctxFor(t)
+	cl := ns.Client()
+
+	start := cl.NewWithStartWorkflowOperation(client.StartWorkflowOptions{ID: "uws", TaskQueue: "ts",
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, PingThenTwoDays)
+	upd, err := cl.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: "ping", WaitForStage: client.WorkflowUpdateStageCompleted}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pong string
+	if err := upd.Get(ctx, &pong); err != nil || pong != "pong" {
+		t.Fatalf("update: %q, %v", pong, err)
+	}
+	run, err := start.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("a 48h workflow started by update-with-start: %v", err)
+	}
+
+	sched, err := cl.ScheduleClient().Create(ctx, client.ScheduleOptions{ID: "nightly", Spec: client.ScheduleSpec{},
+		Action: &client.ScheduleWorkflowAction{ID: "scheduled", Workflow: TwoDays, TaskQueue: "ts"}, Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var scheduled client.WorkflowRun
+	waitFor(t, "the schedule's workflow", func() error {
+		desc, err := sched.Describe(ctx)
+		if err != nil {
+			return err
+		}
+		if len(desc.Info.RecentActions) == 0 {
+			return errors.New("no action yet")
+		}
+		res := desc.Info.RecentActions[0].StartWorkflowResult
+		scheduled = cl.GetWorkflow(ctx, res.WorkflowID, res.FirstExecutionRunID)
+		return nil
+	})
+	if err := scheduled.Get(ctx, nil); err != nil {
+		t.Fatalf("a 48h workflow a schedule started: %v", err)
 	}
 }
 
