@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,6 +87,13 @@ func TestRefusedStartsLeaveFilesAlone(t *testing.T) {
 		t.Fatalf("the killed cluster left no -wal; the cases below need one")
 	}
 
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Close() }()
+	heldPort := fmt.Sprint(held.Addr().(*net.TCPAddr).Port)
+
 	cases := []struct {
 		name    string
 		prepare func(t *testing.T, db string)
@@ -130,6 +139,12 @@ func TestRefusedStartsLeaveFilesAlone(t *testing.T) {
 		{"shard count differs", func(t *testing.T, db string) {
 			copyDB(t, base, db)
 		}, []string{"--shards", "4"}, []string{"persistence.shards", "4", "fixed"}},
+		{"port in use", func(t *testing.T, db string) {
+			copyDB(t, base, db)
+		}, []string{"--port", heldPort}, []string{"services.frontend.grpc-port", "already in use", "flag --port"}},
+		{"dynamic config value out of range", func(t *testing.T, db string) {
+			copyDB(t, base, db)
+		}, []string{"--dynamic-config-value", "limit.maxIDLength=-1"}, []string{"limit.maxIDLength", "negative", "flag --dynamic-config-value"}},
 		{"ip not on this host", func(t *testing.T, db string) {
 			copyDB(t, base, db)
 		}, []string{"--ip", "192.0.2.77"}, []string{"ip", "192.0.2.77", "not an address of this host", "flag --ip"}},
