@@ -33,7 +33,8 @@ type Config struct {
 	// DataDir is where relative paths (database file, archival dirs) are
 	// resolved; it is created at start when set. Empty: the working directory.
 	DataDir string `koanf:"data-dir" json:"data-dir"`
-	// Persistence configures the SQLite database.
+	// Persistence configures the database: SQLite (the default) or
+	// PostgreSQL (persistence.url).
 	Persistence Persistence `koanf:"persistence" json:"persistence"`
 	// Visibility configures where visibility records (what List and Count
 	// queries read) live.
@@ -86,6 +87,12 @@ type Visibility struct {
 	// file takes visibility writes off the main database's single
 	// connection. It needs persistence.file.
 	File string `koanf:"file" json:"file"`
+	// URL is the PostgreSQL database for visibility records
+	// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]) when
+	// persistence.url is set; empty: database DB_visibility next to
+	// persistence.url's DB, same server and user. Without a password it
+	// uses persistence.url's (or persistence.password-file).
+	URL string `koanf:"url" json:"url"`
 	// Indexes is "lean" (default) or "full". The server's SQLite visibility
 	// table has 58 indexes, one per filterable column and search attribute,
 	// and every visibility write (three per workflow) updates them all.
@@ -94,7 +101,8 @@ type Visibility struct {
 	// TaskQueue, ExecutionTime, ParentWorkflowId, RootWorkflowId) and drops
 	// the rest: every query still works and gives the same rows; one on a
 	// dropped column scans the namespace's rows instead. Full keeps the
-	// server's schema, and restores indexes a lean start dropped.
+	// server's schema, and restores indexes a lean start dropped. SQLite
+	// only: on PostgreSQL the server's schema is kept as it is.
 	Indexes string `koanf:"indexes" json:"indexes"`
 }
 
@@ -153,21 +161,37 @@ type Service struct {
 	HTTPPort int `koanf:"http-port" json:"http-port"`
 }
 
-// Persistence configures SQLite.
+// Persistence configures the database: SQLite in memory (the default), an
+// SQLite file, or a PostgreSQL database.
 type Persistence struct {
 	// File is the database path; empty means an in-memory database that lives
 	// as long as the cluster.
 	File string `koanf:"file" json:"file"`
+	// URL, when set, runs the cluster on PostgreSQL instead of SQLite:
+	// postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...] (port 5432
+	// and DB "temporal" when left out; sslmode disable, require,
+	// verify-ca or verify-full, with sslrootcert, sslcert and sslkey file
+	// paths). devcluster creates a missing database, installs the embedded
+	// server's schema on an empty one and upgrades an older one; visibility
+	// records go to DB_visibility (see visibility.url). Exclusive with file.
+	URL string `koanf:"url" json:"url"`
+	// PasswordFile holds the PostgreSQL password (its first line), for a URL
+	// without one; read at start.
+	PasswordFile string `koanf:"password-file" json:"password-file"`
 	// Pragmas are SQLite pragmas (journal_mode, synchronous, busy_timeout,
 	// ...) passed to every connection. For a file they default to a WAL
 	// journal with synchronous=NORMAL, which survives a process crash.
 	Pragmas map[string]string `koanf:"pragmas" json:"pragmas"`
-	// Shards is the number of history shards; fixed for the life of a file.
+	// Shards is the number of history shards; fixed when the database is
+	// created.
 	Shards int `koanf:"shards" json:"shards"`
 }
 
 // InMemory reports whether the database lives in memory.
-func (p Persistence) InMemory() bool { return p.File == "" }
+func (p Persistence) InMemory() bool { return p.File == "" && p.URL == "" }
+
+// Postgres reports whether the cluster runs on PostgreSQL.
+func (p Persistence) Postgres() bool { return p.URL != "" }
 
 // Namespace is a namespace registered at start.
 type Namespace struct {

@@ -178,6 +178,7 @@ func (c Config) Validate() error {
 			add("visibility.file", strconv.Quote(c.Visibility.File), "is persistence.file; leave it empty to keep visibility in the main database")
 		}
 	}
+	c.validateDatabases(add)
 	if c.Persistence.Shards < 1 {
 		add("persistence.shards", c.Persistence.Shards, "must be at least 1")
 	}

@@ -61,12 +61,12 @@ func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) (*config.Config, erro
 		if err != nil {
 			return nil, err
 		}
-		if ds, ok := merged.Persistence.DataStores[storeName]; ok && ds.SQL != nil {
+		if ds, ok := merged.Persistence.DataStores[defaultStore(cfg)]; ok && ds.SQL != nil {
 			if !reflect.DeepEqual(*ds.SQL, *sqlCfg) {
 				*sqlCfg = *ds.SQL
 			}
 			ds.SQL = sqlCfg
-			merged.Persistence.DataStores[storeName] = ds
+			merged.Persistence.DataStores[defaultStore(cfg)] = ds
 		}
 		static = merged
 	}
@@ -163,7 +163,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 			},
 		},
 		Persistence: config.Persistence{
-			DefaultStore:     storeName,
+			DefaultStore:     defaultStore(cfg),
 			VisibilityStore:  visibilityStore(cfg),
 			NumHistoryShards: int32(cfg.Persistence.Shards),
 			DataStores:       dataStores(cfg, sqlCfg),
@@ -241,7 +241,18 @@ func archivalConfig(a profiles.Archival) (config.Archival, config.ArchivalNamesp
 // visibilityStoreName is the data store of a separate visibility file.
 const visibilityStoreName = "sqlite-visibility"
 
+// defaultStore is the name of the main data store.
+func defaultStore(cfg profiles.Config) string {
+	if cfg.Persistence.Postgres() {
+		return postgresStoreName
+	}
+	return storeName
+}
+
 func visibilityStore(cfg profiles.Config) string {
+	if cfg.Persistence.Postgres() {
+		return postgresVisibilityStoreName
+	}
 	if cfg.Visibility.File != "" {
 		return visibilityStoreName
 	}
@@ -249,9 +260,18 @@ func visibilityStore(cfg profiles.Config) string {
 }
 
 // dataStores is the main store and, with visibility.file, a second SQLite
-// file for visibility. The second *config.SQL is rebuilt on each call: a
-// file's DSN is the same every time, so the plugin's pool is shared.
+// file for visibility; on PostgreSQL, the main and the visibility database.
+// The second *config.SQL is rebuilt on each call: a file's DSN is the same
+// every time, so the plugin's pool is shared.
 func dataStores(cfg profiles.Config, sqlCfg *config.SQL) map[string]config.DataStore {
+	if cfg.Persistence.Postgres() {
+		// The visibility store follows the main one's password, which
+		// the start read from persistence.password-file.
+		return map[string]config.DataStore{
+			postgresStoreName:           {SQL: sqlCfg},
+			postgresVisibilityStoreName: {SQL: postgresVisibilitySQLConfig(cfg, sqlCfg)},
+		}
+	}
 	stores := map[string]config.DataStore{storeName: {SQL: sqlCfg}}
 	if cfg.Visibility.File != "" {
 		stores[visibilityStoreName] = config.DataStore{SQL: visibilitySQLConfig(cfg)}

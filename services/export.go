@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -197,6 +198,20 @@ func exportServerOptions(sc *config.Config, cfg profiles.Config, dynamicFile str
 		// metrics.framework's values are the server's framework names.
 		sc.Global.Metrics = &metrics.Config{Prometheus: &metrics.PrometheusConfig{
 			Framework: cfg.Metrics.Framework, ListenAddress: addr, HandlerPath: "/metrics"}}
+	}
+	if f := cfg.Persistence.PasswordFile; f != "" && cfg.Persistence.Postgres() {
+		// devcluster reads the file at start; the server reads a password
+		// only from its config or from a command's output.
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			abs = f
+		}
+		main := sc.Persistence.DataStores[sc.Persistence.DefaultStore].SQL
+		for _, ds := range sc.Persistence.DataStores {
+			if ds.SQL != nil && ds.SQL.Password == "" && ds.SQL.PasswordCommand == nil && (main == nil || ds.SQL.User == main.User) {
+				ds.SQL.PasswordCommand = &config.PasswordCommandConfig{Command: "cat", Args: []string{abs}}
+			}
+		}
 	}
 	if dynamicFile == "" {
 		dynamicFile = ExportDynamicConfigFile

@@ -47,11 +47,21 @@ func exportCases(t *testing.T) []struct {
 		}},
 	}
 
+	pgURL := profiles.Default().Clone()
+	pgURL.Persistence.URL = "postgres://temporal:s3cret@db.internal:6543/orders?sslmode=require&application_name=devcluster"
+	pgURL.Persistence.Shards = 8
+	pgFile := profiles.Default().Clone()
+	pgFile.Persistence.URL = "postgres://temporal@127.0.0.1/main?sslmode=verify-full&sslrootcert=/etc/ssl/pg-ca.pem"
+	pgFile.Persistence.PasswordFile = filepath.Join(dir, "pg.pw")
+	pgFile.Visibility.URL = "postgres://temporal@127.0.0.1:5433/vis"
+
 	return []struct {
 		name string
 		cfg  profiles.Config
 	}{
 		{"default", profiles.Default()},
+		{"postgres with a password in the URL, TLS, 8 shards", pgURL},
+		{"postgres with a password file and a visibility URL", pgFile},
 		{"file database, archival, temporal section, 4 shards", rich},
 		{"history archival only, SQL tuned in the temporal section", historyOnly},
 	}
@@ -143,13 +153,18 @@ func TestExportLoadsInServer(t *testing.T) {
 			if got := loaded.Persistence.NumHistoryShards; got != int32(tc.cfg.Persistence.Shards) {
 				t.Errorf("numHistoryShards = %d, want %d", got, tc.cfg.Persistence.Shards)
 			}
-			ds := loaded.Persistence.DataStores[storeName]
+			ds := loaded.Persistence.DataStores[defaultStore(tc.cfg)]
 			if ds.SQL == nil {
-				t.Fatalf("no SQL data store %q in the export", storeName)
+				t.Fatalf("no SQL data store %q in the export", defaultStore(tc.cfg))
 			}
 			wantDB := tc.cfg.Persistence.File
 			if tc.cfg.Persistence.InMemory() {
 				wantDB = exportDatabaseName
+			}
+			if tc.cfg.Persistence.Postgres() {
+				checkPostgresExport(t, tc.cfg, loaded)
+				main, _, _ := tc.cfg.Databases()
+				wantDB = main.Database
 			}
 			if ds.SQL.DatabaseName != wantDB {
 				t.Errorf("databaseName = %q, want %q", ds.SQL.DatabaseName, wantDB)
@@ -327,5 +342,44 @@ func TestExportDeterministic(t *testing.T) {
 	}
 	if string(a1) != string(a2) || string(b1) != string(b2) {
 		t.Errorf("two exports of one config differ:\n%s\n---\n%s", a1, a2)
+	}
+}
+
+// checkPostgresExport spot-checks the PostgreSQL data stores of an export.
+func checkPostgresExport(t *testing.T, cfg profiles.Config, loaded *config.Config) {
+	t.Helper()
+	p := loaded.Persistence
+	main, vis := p.DataStores[p.DefaultStore].SQL, p.DataStores[p.VisibilityStore].SQL
+	if main == nil || vis == nil || p.DefaultStore == p.VisibilityStore {
+		t.Fatalf("want two SQL stores, got default %q and visibility %q: %+v", p.DefaultStore, p.VisibilityStore, p.DataStores)
+	}
+	mu, vu, err := cfg.Databases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sql *config.SQL
+		url profiles.DatabaseURL
+	}{{main, mu}, {vis, vu}} {
+		if c.sql.PluginName != "postgres12_pgx" || c.sql.ConnectAddr != c.url.Addr() || c.sql.DatabaseName != c.url.Database || c.sql.User != c.url.User {
+			t.Errorf("store %+v does not match %s", c.sql, c.url)
+		}
+		if cfg.Persistence.PasswordFile != "" {
+			if pc := c.sql.PasswordCommand; c.sql.Password != "" || pc == nil || pc.Command != "cat" || len(pc.Args) != 1 || pc.Args[0] != cfg.Persistence.PasswordFile {
+				t.Errorf("store %s: password %q, command %+v; want cat %s", c.sql.DatabaseName, c.sql.Password, pc, cfg.Persistence.PasswordFile)
+			}
+		} else if c.sql.Password != c.url.Password {
+			t.Errorf("store %s has password %q, want the URL's", c.sql.DatabaseName, c.sql.Password)
+		}
+		wantTLS := c.url.SSLMode == "require" || c.url.SSLMode == "verify-full"
+		if got := c.sql.TLS != nil && c.sql.TLS.Enabled; got != wantTLS {
+			t.Errorf("store %s: TLS %v, want %v (sslmode %s)", c.sql.DatabaseName, got, wantTLS, c.url.SSLMode)
+		}
+		if c.url.SSLMode == "verify-full" && (!c.sql.TLS.EnableHostVerification || c.sql.TLS.CaFile != c.url.SSLRootCert) {
+			t.Errorf("store %s: TLS %+v, want host verification with %s", c.sql.DatabaseName, c.sql.TLS, c.url.SSLRootCert)
+		}
+	}
+	if cfg.Visibility.URL == "" && vis.DatabaseName != main.DatabaseName+"_visibility" {
+		t.Errorf("visibility database %q, want %s_visibility", vis.DatabaseName, main.DatabaseName)
 	}
 }

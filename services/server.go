@@ -100,8 +100,8 @@ func (s *Server) Config() profiles.Config { return s.cfg.Clone() }
 // Static returns the server's static config (nil before Start).
 func (s *Server) Static() *config.Config { return s.static }
 
-// NewDatabase reports whether Start created the database (in memory, or a
-// new file).
+// NewDatabase reports whether Start created the database (in memory, a
+// new file, or a new or empty PostgreSQL database).
 func (s *Server) NewDatabase() bool { return s.db != dbExistingFile }
 
 // Err returns the first fatal error the server reported, if any.
@@ -143,7 +143,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 		if attempt == 1 {
-			if err = s.prepareDatabase(); err != nil {
+			if err = s.prepareDatabase(ctx); err != nil {
 				return err
 			}
 		}
@@ -172,7 +172,10 @@ func isBindFailure(err error) bool {
 	return errors.Is(err, ErrServerFatal) && strings.Contains(err.Error(), "listener")
 }
 
-func (s *Server) prepareDatabase() error {
+func (s *Server) prepareDatabase(ctx context.Context) error {
+	if s.cfg.Persistence.Postgres() {
+		return s.preparePostgres(ctx)
+	}
 	s.sqlCfg = newSQLConfig(s.cfg.Persistence)
 	// Build the server config once before touching any file: a temporal:
 	// section the server rejects stops the start here, and one that tunes

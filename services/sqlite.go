@@ -52,6 +52,9 @@ var filePragmas = map[string]string{
 // DSN, and two spellings of one database would open two pools (and, in
 // memory, a second empty database).
 func newSQLConfig(p profiles.Persistence) *config.SQL {
+	if p.Postgres() {
+		return postgresSQLConfig(p)
+	}
 	attrs := map[string]string{}
 	if p.InMemory() {
 		// A UUID, never a small random number: two clusters in one process
@@ -277,27 +280,39 @@ func fileSearchAttributes(db *sql.DB) (map[string]map[string]string, error) {
 		if err := rows.Scan(&name, &data, &encoding); err != nil {
 			return nil, err
 		}
-		enc, err := enumspb.EncodingTypeFromString(encoding)
-		if err != nil {
-			continue
+		if sas, ok := decodeSearchAttributes(data, encoding); ok {
+			out[name] = sas
 		}
-		var detail persistencespb.NamespaceDetail
-		if err := serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &detail); err != nil {
-			continue
-		}
-		sas := map[string]string{}
-		for field, alias := range detail.GetConfig().GetCustomSearchAttributeAliases() {
-			sas[alias] = strings.TrimRight(field, "0123456789")
-		}
-		out[name] = sas
 	}
 	return out, rows.Err()
+}
+
+// decodeSearchAttributes reads the custom search attributes (alias ->
+// type) of a namespace row's data.
+func decodeSearchAttributes(data []byte, encoding string) (map[string]string, bool) {
+	enc, err := enumspb.EncodingTypeFromString(encoding)
+	if err != nil {
+		return nil, false
+	}
+	var detail persistencespb.NamespaceDetail
+	if err := serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &detail); err != nil {
+		return nil, false
+	}
+	sas := map[string]string{}
+	for field, alias := range detail.GetConfig().GetCustomSearchAttributeAliases() {
+		sas[alias] = strings.TrimRight(field, "0123456789")
+	}
+	return sas, true
 }
 
 // checkSearchAttributes refuses, before anything is written, configured
 // search attributes whose type differs from what the file's namespace has
 // under the same name (the server would refuse them only after start).
 func checkSearchAttributes(cfg profiles.Config, info fileInfo) error {
+	where, fresh := cfg.Persistence.File, "database file"
+	if cfg.Persistence.Postgres() {
+		where, fresh = "the database at persistence.url", "database"
+	}
 	var errs []error
 	for i, ns := range cfg.Namespaces {
 		have := info.searchAttributes[ns.Name]
@@ -315,8 +330,8 @@ func checkSearchAttributes(cfg profiles.Config, info fileInfo) error {
 				continue
 			}
 			errs = append(errs, &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes.%s", i, name), Value: typ,
-				Msg: fmt.Sprintf("conflicts with %s, where namespace %q has %s as a %s; a search attribute's type cannot change: use another name, or a new database file",
-					cfg.Persistence.File, ns.Name, name, got)})
+				Msg: fmt.Sprintf("conflicts with %s, where namespace %q has %s as a %s; a search attribute's type cannot change: use another name, or a new %s",
+					where, ns.Name, name, got, fresh)})
 		}
 	}
 	return errors.Join(errs...)
@@ -331,6 +346,12 @@ func fileShards(db *sql.DB, clusterName string) int32 {
 	if err != nil {
 		return 0
 	}
+	return decodeShards(data, encoding)
+}
+
+// decodeShards reads the shard count of a cluster metadata row's data; 0
+// when it cannot be read.
+func decodeShards(data []byte, encoding string) int32 {
 	enc, err := enumspb.EncodingTypeFromString(encoding)
 	if err != nil {
 		return 0

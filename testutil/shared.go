@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -27,6 +28,7 @@ import (
 // The shared cluster serves every NewNamespace of the test binary. It starts
 // on first use and stops in Main.
 var shared struct {
+	opts   options // what the cluster was made with (its PostgreSQL database)
 	once   sync.Once
 	c      *bootstrap.Cluster
 	admin  client.Client // namespace "default"; registers namespaces
@@ -57,13 +59,16 @@ func Main(m *testing.M) {
 			}
 		}
 		cancel()
+		if err := shared.opts.dropPostgres(shared.c.Config()); err != nil {
+			fmt.Fprintf(os.Stderr, "testutil: drop the shared cluster's databases: %v\n", err)
+		}
 	}
 	os.Exit(code)
 }
 
 func sharedCluster() (*bootstrap.Cluster, error) {
 	shared.once.Do(func() {
-		var o options
+		o := &shared.opts
 		cfg, err := o.config()
 		if err != nil {
 			shared.err = err
@@ -81,7 +86,7 @@ func sharedCluster() (*bootstrap.Cluster, error) {
 		defer cancel()
 		c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(shared.logger))
 		if err != nil {
-			shared.err = err
+			shared.err = errors.Join(err, o.dropPostgres(cfg))
 			return
 		}
 		opts := c.ClientOptions(profiles.DefaultNamespace)

@@ -49,6 +49,8 @@ type options struct {
 	configure []func(*profiles.Config)
 	start     []bootstrap.Option
 	skipTime  bool
+	postgres  string // WithPostgres
+	freshDB   string // persistence.url of the database applyPostgres chose
 }
 
 // WithTimeSkipping makes the workflows started in the namespace skip time
@@ -136,7 +138,8 @@ func Config(opts ...Option) (profiles.Config, error) {
 }
 
 // config composes the test profile with the options. The environment is
-// not read: a DEVCLUSTER_* variable must not change what a test runs.
+// not read (a DEVCLUSTER_* variable must not change what a test runs),
+// except PostgresEnv, which exists to run a whole suite on PostgreSQL.
 func (o *options) config() (profiles.Config, error) {
 	loaded, err := profiles.Load(profiles.LoadOptions{
 		Profiles:       append([]string{TestProfile}, o.profiles...),
@@ -165,6 +168,9 @@ func (o *options) config() (profiles.Config, error) {
 	}
 	for _, f := range o.configure {
 		f(&cfg)
+	}
+	if err := o.applyPostgres(&cfg); err != nil {
+		return profiles.Config{}, err
 	}
 	return cfg, cfg.Validate()
 }
@@ -203,6 +209,12 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	logger := testLogger(t)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Startup.Timeout)
 	defer cancel()
+	t.Cleanup(func() {
+		// Last: after the cluster has stopped.
+		if err := o.dropPostgres(cfg); err != nil {
+			t.Errorf("testutil: drop the test's databases: %v", err)
+		}
+	})
 	bc, err := bootstrap.Start(ctx, cfg, append([]bootstrap.Option{bootstrap.WithLogger(logger)}, o.start...)...)
 	if err != nil {
 		t.Fatalf("testutil: start cluster: %v", err)

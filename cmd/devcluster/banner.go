@@ -79,7 +79,9 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	if cfg.PortsFile != "" {
 		fmt.Fprintf(tw, "  Ports file\t%s\n", cfg.PortsFile)
 	}
-	if cfg.Persistence.InMemory() {
+	if main, vis, err := cfg.Databases(); err == nil && cfg.Persistence.Postgres() {
+		fmt.Fprintf(tw, "  Database\tPostgreSQL %s (visibility: %s)\n", main, vis.Database)
+	} else if cfg.Persistence.InMemory() {
 		fmt.Fprintf(tw, "  Database\tin memory (lost when devcluster exits; --db-file PATH keeps it)\n")
 	} else {
 		fmt.Fprintf(tw, "  Database\t%s\n", cfg.Persistence.File)

@@ -61,7 +61,15 @@ func configShowAction(c *cli.Context) error {
 		return configExit(err, nil)
 	}
 	w := c.App.Writer
-	tree := profiles.ToMap(loaded.Config)
+	shown := loaded.Config.Clone()
+	// Database passwords stay out of what is printed.
+	if shown.Persistence.URL != "" {
+		shown.Persistence.URL = profiles.RedactURL(shown.Persistence.URL)
+	}
+	if shown.Visibility.URL != "" {
+		shown.Visibility.URL = profiles.RedactURL(shown.Visibility.URL)
+	}
+	tree := profiles.ToMap(shown)
 	if c.Bool("sources") {
 		flat, _ := maps.Flatten(tree, nil, ".")
 		keys := make([]string, 0, len(flat))
@@ -136,6 +144,9 @@ func configExportAction(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", services.ServerVersion, strings.Join(loaded.Profiles, ", "))
 	fmt.Fprintf(w, "# Ports devcluster picks at start have Temporal's conventional numbers here.\n")
+	if loaded.Config.Persistence.Postgres() {
+		fmt.Fprintf(w, "# The PostgreSQL databases must hold the server's schema: devcluster db setup --db-url ... installs it.\n")
+	}
 	if out == "" {
 		fmt.Fprintf(w, "# dynamicConfigClient reads %s: write it with --dynamic-config-out %s.\n", services.ExportDynamicConfigFile, services.ExportDynamicConfigFile)
 	}

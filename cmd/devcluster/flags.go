@@ -26,6 +26,8 @@ const (
 	flagMatchingMember      = "matching-membership-port"
 	flagWorkerMember        = "worker-membership-port"
 	flagDBFile              = "db-file"
+	flagDBURL               = "db-url"
+	flagDBPasswordFile      = "db-password-file"
 	flagShards              = "shards"
 	flagNamespace           = "namespace"
 	flagRetention           = "retention"
@@ -67,6 +69,8 @@ var startFlagKeys = map[string]string{
 	flagMatchingMember:     "services.matching.membership-port",
 	flagWorkerMember:       "services.worker.membership-port",
 	flagDBFile:             "persistence.file",
+	flagDBURL:              "persistence.url",
+	flagDBPasswordFile:     "persistence.password-file",
 	flagShards:             "persistence.shards",
 	flagLogLevel:           "log.level",
 	flagLogFormat:          "log.format",
@@ -106,7 +110,9 @@ func configKeyFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagMatchingMember, Usage: "matching membership port (reserved)"},
 		&cli.IntFlag{Name: flagWorkerMember, Usage: "worker membership port (reserved)"},
 		&cli.StringFlag{Name: flagDBFile, Aliases: []string{"f"}, Usage: "SQLite database file, created if new (default: in memory, lost at exit)"},
-		&cli.IntFlag{Name: flagShards, Value: 1, Usage: "number of history shards (fixed when a database file is created)"},
+		&cli.StringFlag{Name: flagDBURL, Usage: "run on PostgreSQL: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require]; devcluster creates the database (and DB_visibility), installs or upgrades the schema"},
+		&cli.StringFlag{Name: flagDBPasswordFile, Usage: "file holding the PostgreSQL password, for a --db-url without one"},
+		&cli.IntFlag{Name: flagShards, Value: 1, Usage: "number of history shards (fixed when the database is created)"},
 		&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Usage: "extra namespace to register (repeatable); \"default\" always exists"},
 		&cli.DurationFlag{Name: flagRetention, Value: profiles.Default().Namespaces[0].Retention, Usage: "retention of closed workflows in every namespace"},
 		&cli.StringSliceFlag{Name: flagSearchAttribute, Usage: "custom search attribute NAME=TYPE in every namespace (repeatable); TYPE is one of " + strings.Join(profiles.SearchAttributeTypes, ", ")},
@@ -137,6 +143,9 @@ func (e *usageError) Error() string { return e.msg }
 const (
 	envProfile = "DEVCLUSTER_PROFILE"
 	envConfig  = "DEVCLUSTER_CONFIG"
+	// envTestPostgres is testutil.PostgresEnv (for `go test`, not for
+	// devcluster): a shell that exports it may still run devcluster.
+	envTestPostgres = "DEVCLUSTER_TEST_POSTGRES_URL"
 )
 
 // layerFlags choose the profiles and the config file.
@@ -155,7 +164,7 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 	opts := profiles.LoadOptions{
 		File:    c.String(flagConfig),
 		Environ: environ,
-		Ignore:  []string{envProfile, envConfig},
+		Ignore:  []string{envProfile, envConfig, envTestPostgres},
 	}
 	for _, p := range c.StringSlice(flagProfile) {
 		for _, name := range strings.Split(p, ",") {

@@ -98,6 +98,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				OnUsageError: onUsageError,
 			},
 			configCommand(),
+			dbCommand(),
 			certsCommand(),
 			tokenCommand(),
 			featuresCommand(),

@@ -1,0 +1,563 @@
+// Package dbschema creates, inspects and upgrades the PostgreSQL databases
+// a devcluster runs on, with the embedded Temporal server's own schema
+// files (go.temporal.io/server/schema) and its own schema tooling
+// (tools/sql and tools/common/schema, what temporal-sql-tool runs): no
+// psql, no copied SQL.
+//
+// It never changes a database it cannot vouch for: a schema newer than
+// the embedded server's, a database holding tables that are not a Temporal
+// schema, or Temporal's other schema (visibility where the main one should
+// be) are refused before anything is written. Both `devcluster start` and
+// `devcluster db` use it; it talks to a database, not to a running server.
+package dbschema
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/blang/semver/v4"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/headers"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/persistence"
+	serverschema "go.temporal.io/server/schema"
+	pgschema "go.temporal.io/server/schema/postgresql/v12"
+	"go.temporal.io/server/tools/common/schema"
+	sqltool "go.temporal.io/server/tools/sql"
+
+	// The postgres12 and postgres12_pgx plugins the tooling connects with.
+	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
+)
+
+// Kind is which of Temporal's two schemas a database holds.
+type Kind int
+
+// The kinds.
+const (
+	Main Kind = iota
+	Visibility
+)
+
+func (k Kind) String() string {
+	if k == Visibility {
+		return "visibility"
+	}
+	return "main"
+}
+
+// schemaDir is the kind's directory in the server's embedded schema files.
+func (k Kind) schemaDir() string {
+	if k == Visibility {
+		return "postgresql/v12/visibility"
+	}
+	return "postgresql/v12/temporal"
+}
+
+// serverVersion is the embedded server's release, for messages.
+const serverVersion = "v" + headers.ServerVersion
+
+// Want is the schema version the embedded server needs.
+func (k Kind) Want() string {
+	if k == Visibility {
+		return pgschema.VisibilityVersion
+	}
+	return pgschema.Version
+}
+
+// other is the other kind.
+func (k Kind) other() Kind {
+	if k == Main {
+		return Visibility
+	}
+	return Main
+}
+
+// marker is a table only this kind's schema has.
+func (k Kind) marker() string {
+	if k == Visibility {
+		return "executions_visibility"
+	}
+	return "executions"
+}
+
+// Database is one PostgreSQL database devcluster manages.
+type Database struct {
+	Kind Kind
+	// SQL is the server's config for it (plugin postgres12_pgx); its
+	// DatabaseName is the database.
+	SQL *config.SQL
+	// Key is the config key the database comes from (persistence.url,
+	// visibility.url); every error names it.
+	Key string
+	// PasswordKey, if set, is where else the password may come from
+	// (persistence.password-file), for error messages.
+	PasswordKey string
+}
+
+// State is what Inspect found.
+type State int
+
+// The states.
+const (
+	// Missing: the database does not exist.
+	Missing State = iota
+	// Empty: it exists and holds no table.
+	Empty
+	// Interrupted: a schema setup began and did not finish (a version
+	// table without a version, every table empty): set up again.
+	Interrupted
+	// Older: a Temporal schema older than Want; upgraded at start.
+	Older
+	// Current: the schema the embedded server needs.
+	Current
+	// Newer: a schema newer than the embedded server's; refused.
+	Newer
+	// Foreign: tables that are not a Temporal schema of this kind; refused.
+	Foreign
+)
+
+var stateNames = map[State]string{Missing: "missing", Empty: "empty", Interrupted: "setup interrupted",
+	Older: "older", Current: "current", Newer: "newer", Foreign: "not a Temporal database"}
+
+func (s State) String() string { return stateNames[s] }
+
+// Status is what Inspect learnt of a database.
+type Status struct {
+	Database string
+	Kind     Kind
+	State    State
+	// Version is the installed schema version; "" without one.
+	Version string
+	// Want is the version the embedded server needs.
+	Want string
+	// Tables are the database's tables (schema-qualified outside public),
+	// sorted; for messages about foreign databases.
+	Tables []string
+}
+
+// String renders one line for `devcluster db status`.
+func (s Status) String() string {
+	switch s.State {
+	case Missing:
+		return fmt.Sprintf("%s (%s): does not exist; devcluster creates it with schema %s", s.Database, s.Kind, s.Want)
+	case Empty:
+		return fmt.Sprintf("%s (%s): empty; devcluster installs schema %s", s.Database, s.Kind, s.Want)
+	case Interrupted:
+		return fmt.Sprintf("%s (%s): a schema setup was interrupted; devcluster sets up schema %s again", s.Database, s.Kind, s.Want)
+	case Older:
+		return fmt.Sprintf("%s (%s): schema %s, older than %s; devcluster upgrades it", s.Database, s.Kind, s.Version, s.Want)
+	case Current:
+		return fmt.Sprintf("%s (%s): schema %s, current", s.Database, s.Kind, s.Version)
+	case Newer:
+		return fmt.Sprintf("%s (%s): schema %s, newer than this devcluster's %s; refused", s.Database, s.Kind, s.Version, s.Want)
+	}
+	if s.Version != "" {
+		return fmt.Sprintf("%s (%s): holds Temporal's %s schema %s; refused", s.Database, s.Kind, s.Kind.other(), s.Version)
+	}
+	return fmt.Sprintf("%s (%s): not a Temporal %s database (%s); refused", s.Database, s.Kind, s.Kind, tableList(s.Tables))
+}
+
+// Inspect reports the state of the database without changing anything.
+func Inspect(ctx context.Context, d Database) (Status, error) {
+	st := Status{Database: d.SQL.DatabaseName, Kind: d.Kind, Want: d.Kind.Want()}
+	conn, err := d.connect(ctx, d.SQL.DatabaseName)
+	if errors.Is(err, errMissing) {
+		st.State = Missing
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	return d.inspect(ctx, conn, st)
+}
+
+func (d Database) inspect(ctx context.Context, conn *pgx.Conn, st Status) (Status, error) {
+	rows, err := conn.Query(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\_%'`)
+	if err != nil {
+		return st, d.queryError("list tables", err)
+	}
+	public := map[string]bool{}
+	for rows.Next() {
+		var sch, name string
+		if err := rows.Scan(&sch, &name); err != nil {
+			rows.Close()
+			return st, d.queryError("list tables", err)
+		}
+		if sch == "public" {
+			public[name] = true
+			st.Tables = append(st.Tables, name)
+		} else {
+			st.Tables = append(st.Tables, sch+"."+name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return st, d.queryError("list tables", err)
+	}
+	slices.Sort(st.Tables)
+	if len(st.Tables) == 0 {
+		st.State = Empty
+		return st, nil
+	}
+	if !public["schema_version"] {
+		st.State = Foreign
+		return st, nil
+	}
+	var version string
+	err = conn.QueryRow(ctx, `SELECT curr_version FROM schema_version WHERE version_partition = 0 AND db_name = $1`, d.SQL.DatabaseName).Scan(&version)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		interrupted, err := d.interruptedSetup(ctx, conn, st.Tables)
+		if err != nil {
+			return st, err
+		}
+		st.State = Foreign
+		if interrupted {
+			st.State = Interrupted
+		}
+		return st, nil
+	case err != nil:
+		st.State = Foreign
+		return st, nil
+	}
+	if !public[d.Kind.marker()] {
+		st.State = Foreign
+		if public[d.Kind.other().marker()] {
+			st.Version = version // Temporal's other schema: said so in the refusal
+		}
+		return st, nil
+	}
+	st.Version = version
+	have, err := semver.ParseTolerant(version)
+	if err != nil {
+		st.State = Foreign
+		return st, nil
+	}
+	want := semver.MustParse(st.Want + ".0")
+	switch have.Compare(want) {
+	case -1:
+		st.State = Older
+	case 0:
+		st.State = Current
+	default:
+		st.State = Newer
+	}
+	return st, nil
+}
+
+// interruptedSetup reports whether tables are what an unfinished setup of
+// this kind leaves: only tables of its schema file and the version tables,
+// and no row in any of them but those the schema file inserts itself (the
+// server never starts on a database without a version, so nothing of
+// anyone's is lost by starting over).
+func (d Database) interruptedSetup(ctx context.Context, conn *pgx.Conn, tables []string) (bool, error) {
+	own, seeded, err := schemaTables(d.Kind)
+	if err != nil {
+		return false, err
+	}
+	own["schema_version"], own["schema_update_history"] = true, true
+	for _, t := range tables {
+		if !own[t] {
+			return false, nil
+		}
+	}
+	for _, t := range tables {
+		if seeded[t] {
+			continue
+		}
+		var any bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{t}.Sanitize()+`)`).Scan(&any); err != nil {
+			return false, d.queryError("read table "+t, err)
+		}
+		if any {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// schemaTables lists the tables the kind's schema file creates, and those
+// it inserts rows into.
+func schemaTables(k Kind) (created, seeded map[string]bool, err error) {
+	stmts, err := schemaStatements(path.Join(k.schemaDir(), "schema.sql"))
+	if err != nil {
+		return nil, nil, err
+	}
+	created, seeded = map[string]bool{}, map[string]bool{}
+	name := func(s string) string {
+		s, _, _ = strings.Cut(s, "(")
+		return strings.Trim(s, `"`)
+	}
+	for _, s := range stmts {
+		f := strings.Fields(strings.ToLower(s))
+		switch {
+		case len(f) >= 6 && f[0] == "create" && f[1] == "table" && f[2] == "if":
+			created[name(f[5])] = true
+		case len(f) >= 3 && f[0] == "create" && f[1] == "table":
+			created[name(f[2])] = true
+		case len(f) >= 3 && f[0] == "insert" && f[1] == "into":
+			seeded[name(f[2])] = true
+		}
+	}
+	return created, seeded, nil
+}
+
+func schemaStatements(file string) ([]string, error) {
+	b, err := fs.ReadFile(serverschema.Assets(), file)
+	if err != nil {
+		return nil, fmt.Errorf("read the server's schema file %s: %w", file, err)
+	}
+	return persistence.LoadAndSplitQueryFromReaders([]io.Reader{bytes.NewReader(b)})
+}
+
+// Prepare makes the database ready for the embedded server, as `start`
+// does: it creates a missing database, installs the schema on an empty one
+// (or one whose setup was interrupted), upgrades an older one and leaves a
+// current one alone. A newer schema or a foreign database is refused with
+// nothing changed. It returns the state found before any change.
+func Prepare(ctx context.Context, d Database) (Status, error) {
+	return run(ctx, d, true, true)
+}
+
+// Setup is Prepare without upgrades: an older schema is refused with a
+// pointer to Upgrade (`devcluster db upgrade`).
+func Setup(ctx context.Context, d Database) (Status, error) {
+	return run(ctx, d, true, false)
+}
+
+// Upgrade is Prepare without setup: a missing or empty database is refused
+// with a pointer to Setup (`devcluster db setup`).
+func Upgrade(ctx context.Context, d Database) (Status, error) {
+	return run(ctx, d, false, true)
+}
+
+func run(ctx context.Context, d Database, setup, upgrade bool) (Status, error) {
+	st, err := Inspect(ctx, d)
+	if err != nil {
+		return st, err
+	}
+	if err := d.refuse(st, setup, upgrade); err != nil {
+		return st, err
+	}
+	switch st.State {
+	case Missing:
+		if err := d.create(ctx); err != nil {
+			return st, err
+		}
+		return st, d.setup(ctx, false)
+	case Empty:
+		return st, d.setup(ctx, false)
+	case Interrupted:
+		return st, d.setup(ctx, true)
+	case Older:
+		return st, d.upgrade(ctx, "")
+	}
+	return st, nil
+}
+
+// Check returns the error Prepare (setup and upgrade true), Setup (setup
+// only) or Upgrade (upgrade only) would give for a database in state st,
+// without connecting: a newer schema, a foreign database, or a state the
+// other command handles; nil when it may go ahead. Callers that prepare
+// several databases check them all first, so that none is changed when
+// another is refused.
+func Check(d Database, st Status, setup, upgrade bool) error { return d.refuse(st, setup, upgrade) }
+
+// refuse returns the error for a state the caller may not act on.
+func (d Database) refuse(st Status, setup, upgrade bool) error {
+	db := d.SQL.DatabaseName
+	switch {
+	case st.State == Newer:
+		return d.fail(ErrNewerSchema, "database %s has Temporal %s schema %s, newer than the %s this devcluster's server (Temporal %s) runs; it was left unchanged: use a devcluster built with a newer Temporal server, or another database",
+			db, d.Kind, st.Version, st.Want, serverVersion)
+	case st.State == Foreign && st.Version != "":
+		return d.fail(ErrForeign, "database %s holds Temporal's %s schema (%s), not the %s one; it was left unchanged: give %s a database of its own (a missing one is created)",
+			db, d.Kind.other(), st.Version, d.Kind, d.Key)
+	case st.State == Foreign:
+		return d.fail(ErrForeign, "database %s is not a Temporal database (%s); it was left unchanged: point %s at a new or empty database (a missing one is created)",
+			db, tableList(st.Tables), d.Key)
+	case !upgrade && st.State == Older:
+		return d.fail(ErrNeedsUpgrade, "database %s has Temporal %s schema %s, older than %s; upgrade it with devcluster db upgrade (devcluster start does it too)",
+			db, d.Kind, st.Version, st.Want)
+	case !setup && (st.State == Missing || st.State == Empty || st.State == Interrupted):
+		return d.fail(ErrNoSchema, "database %s is %s: there is no schema to upgrade; set it up with devcluster db setup (devcluster start does it too)",
+			db, st.State)
+	}
+	return nil
+}
+
+// tableList names a few tables for a message.
+func tableList(tables []string) string {
+	if len(tables) == 0 {
+		return "no tables"
+	}
+	shown := tables
+	if len(shown) > 4 {
+		shown = shown[:4]
+	}
+	out := "tables " + strings.Join(shown, ", ")
+	if len(tables) > len(shown) {
+		out += fmt.Sprintf(" and %d more", len(tables)-len(shown))
+	}
+	if !slices.Contains(tables, "schema_version") {
+		out += "; no schema_version"
+	}
+	return out
+}
+
+// maintenanceDatabases are where CREATE DATABASE runs, in order: the
+// server's plugin tries the same two.
+var maintenanceDatabases = []string{"postgres", "defaultdb", "template1"}
+
+// create creates the database through the server's tooling, after
+// checking with a connection of its own that the user may (the tooling
+// hides why a connection failed).
+func (d Database) create(ctx context.Context) error {
+	var conn *pgx.Conn
+	var maint string
+	var err error
+	for _, maint = range maintenanceDatabases {
+		if conn, err = d.connect(ctx, maint); !errors.Is(err, errMissing) {
+			break
+		}
+	}
+	if errors.Is(err, errMissing) {
+		return d.fail(nil, "database %s does not exist, and there is no database to create it from (tried %s); create it first",
+			d.SQL.DatabaseName, strings.Join(maintenanceDatabases, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	var may bool
+	qerr := conn.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&may)
+	_ = conn.Close(context.Background())
+	if qerr == nil && !may {
+		return d.fail(ErrPermission, "database %s does not exist, and user %q may not create databases; create it first (CREATE DATABASE \"%s\" OWNER \"%s\"), or use a user with CREATEDB",
+			d.SQL.DatabaseName, d.SQL.User, d.SQL.DatabaseName, d.SQL.User)
+	}
+	if err := d.withTool(ctx, maint, func(c *sqltool.Connection) error { return c.CreateDatabase(d.SQL.DatabaseName) }); err != nil {
+		return d.queryError("create database "+d.SQL.DatabaseName, err)
+	}
+	return nil
+}
+
+// setup installs the kind's current schema with the server's SetupTask;
+// over an interrupted setup it first drops the (empty) tables that setup
+// left.
+func (d Database) setup(ctx context.Context, again bool) error {
+	return d.withTool(ctx, d.SQL.DatabaseName, func(c *sqltool.Connection) error {
+		if again {
+			if err := c.DropAllTables(); err != nil {
+				return d.queryError("drop the tables of an interrupted setup", err)
+			}
+		}
+		task := schema.NewSetupSchemaTask(c, &schema.SetupConfig{
+			SchemaName:     d.Kind.schemaDir(),
+			InitialVersion: d.Kind.Want(),
+		}, log.NewNoopLogger())
+		if err := task.Run(); err != nil {
+			return d.queryError("install the "+d.Kind.String()+" schema", err)
+		}
+		return nil
+	})
+}
+
+// upgrade applies the server's versioned schema changes above the
+// installed version, up to target ("" for the embedded server's).
+func (d Database) upgrade(ctx context.Context, target string) error {
+	return d.withTool(ctx, d.SQL.DatabaseName, func(c *sqltool.Connection) error {
+		task := schema.NewUpdateSchemaTask(c, &schema.UpdateConfig{
+			DBName:        d.SQL.DatabaseName,
+			SchemaName:    d.Kind.schemaDir(),
+			TargetVersion: target,
+		}, log.NewNoopLogger())
+		if err := task.Run(); err != nil {
+			return d.queryError("upgrade the "+d.Kind.String()+" schema", err)
+		}
+		return nil
+	})
+}
+
+// withTool runs f with the server's schema-tool connection to database db.
+// The tooling takes no context: f runs on its own goroutine and ctx ends
+// the wait (the statement in flight finishes on its own).
+func (d Database) withTool(ctx context.Context, db string, f func(*sqltool.Connection) error) error {
+	cfg := *d.SQL
+	cfg.DatabaseName = db
+	done := make(chan error, 1)
+	go func() {
+		conn, err := sqltool.NewConnection(&cfg, log.NewNoopLogger())
+		if err != nil {
+			done <- err
+			return
+		}
+		defer conn.Close()
+		done <- f(conn)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return d.fail(nil, "database %s: %v while its schema was being changed; the change goes on in the background and is finished (or redone) at the next start", d.SQL.DatabaseName, ctx.Err())
+	}
+}
+
+// SetupVersion installs an older schema version of the kind (one of the
+// server's versioned directories, e.g. "1.10") on a missing or empty
+// database: the first version's schema, then the changes up to version.
+// It exists to test upgrades.
+func SetupVersion(ctx context.Context, d Database, version string) error {
+	st, err := Inspect(ctx, d)
+	if err != nil {
+		return err
+	}
+	switch st.State {
+	case Missing:
+		if err := d.create(ctx); err != nil {
+			return err
+		}
+	case Empty:
+	default:
+		return d.fail(nil, "database %s is %s; SetupVersion needs a missing or empty one", d.SQL.DatabaseName, st.State)
+	}
+	err = d.withTool(ctx, d.SQL.DatabaseName, func(c *sqltool.Connection) error {
+		return schema.NewSetupSchemaTask(c, &schema.SetupConfig{
+			SchemaName:     path.Join(d.Kind.schemaDir(), "versioned", "v1.0"),
+			InitialVersion: "1.0",
+		}, log.NewNoopLogger()).Run()
+	})
+	if err != nil || version == "1.0" {
+		return err
+	}
+	return d.upgrade(ctx, version)
+}
+
+// Drop drops the database, ending its connections (for tests that make a
+// database each). A missing database is no error.
+func Drop(ctx context.Context, d Database) error {
+	var conn *pgx.Conn
+	var err error
+	for _, maint := range maintenanceDatabases {
+		if conn, err = d.connect(ctx, maint); !errors.Is(err, errMissing) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{d.SQL.DatabaseName}.Sanitize()+` WITH (FORCE)`); err != nil {
+		return d.queryError("drop database", err)
+	}
+	return nil
+}

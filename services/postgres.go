@@ -1,0 +1,160 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/metrics"
+	persistencesql "go.temporal.io/server/common/persistence/sql"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
+	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/common/resolver"
+
+	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// The data stores of a PostgreSQL cluster: the main database and the SQL
+// visibility store (the server's advanced visibility on PostgreSQL).
+const (
+	postgresStoreName           = "postgres-default"
+	postgresVisibilityStoreName = "postgres-visibility"
+)
+
+// postgresSQLConfig is persistence.url as the server's SQL config, without
+// the password of persistence.password-file (added at start).
+func postgresSQLConfig(p profiles.Persistence) *config.SQL {
+	u, err := profiles.ParseDatabaseURL(p.URL)
+	if err != nil {
+		// Validate reports it; the server's own validation stops the start.
+		return &config.SQL{PluginName: dbschema.PluginName}
+	}
+	return dbschema.SQLConfig(u, "")
+}
+
+// postgresVisibilitySQLConfig is the visibility database's SQL config; it
+// follows the main one's password.
+func postgresVisibilitySQLConfig(cfg profiles.Config, main *config.SQL) *config.SQL {
+	vis, err := dbschema.VisibilitySQLConfig(cfg, main)
+	if err != nil {
+		return &config.SQL{PluginName: dbschema.PluginName}
+	}
+	return vis
+}
+
+// preparePostgres readies both databases before the server starts: the
+// password file is read, both databases inspected (and refused, with
+// nothing changed in either, if one is newer or foreign), created, set up
+// or upgraded as needed; on an existing database the shard count and the
+// search attributes are checked against the config, then the namespaces
+// inserted that do not exist yet.
+func (s *Server) preparePostgres(ctx context.Context) error {
+	main, vis, err := dbschema.Databases(s.cfg)
+	if err != nil {
+		return err
+	}
+	s.sqlCfg = main.SQL
+	if _, err := StaticConfig(s.cfg, s.sqlCfg); err != nil {
+		return err
+	}
+	if err := makeDirs(s.cfg); err != nil {
+		return err
+	}
+	dbs := []dbschema.Database{main, vis}
+	states := make([]dbschema.Status, len(dbs))
+	for i, d := range dbs {
+		if states[i], err = dbschema.Inspect(ctx, d); err != nil {
+			return err
+		}
+		if err := dbschema.Check(d, states[i], true, true); err != nil {
+			return err
+		}
+	}
+	s.db = dbNewFile
+	if st := states[0].State; st == dbschema.Older || st == dbschema.Current {
+		s.db = dbExistingFile // an existing database, as for a file
+		info, err := postgresInfo(ctx, s.sqlCfg, s.cfg.Cluster.Name)
+		if err != nil {
+			return err
+		}
+		if info.shards > 0 && int(info.shards) != s.cfg.Persistence.Shards {
+			return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
+				Msg: fmt.Sprintf("differs from the %d shard(s) database %s was created with; a database's shard count is fixed: use %d, or a new database",
+					info.shards, s.sqlCfg.DatabaseName, info.shards)}
+		}
+		if err := checkSearchAttributes(s.cfg, info); err != nil {
+			return err
+		}
+	}
+	for _, d := range dbs {
+		before, err := dbschema.Prepare(ctx, d)
+		if err != nil {
+			return err
+		}
+		if before.State != dbschema.Current {
+			s.logger.Info("database schema ready", "database", d.SQL.DatabaseName, "kind", d.Kind.String(),
+				"was", before.State.String(), "version", d.Kind.Want())
+		}
+	}
+	nsConfigs, err := namespaceConfigs(s.cfg)
+	if err != nil {
+		return err
+	}
+	if err := runCtx(ctx, func() error { return createNamespaces(s.sqlCfg, nsConfigs) }); err != nil {
+		return fmt.Errorf("register namespaces: %w", err)
+	}
+	return nil
+}
+
+// postgresInfo reads the shard count and the namespaces' search attributes
+// of an existing database through the server's SQL layer.
+func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileInfo, error) {
+	info := fileInfo{searchAttributes: map[string]map[string]string{}}
+	err := runCtx(ctx, func() error {
+		db, err := persistencesql.NewSQLDB(sqlplugin.DbKindMain, c, resolver.NewNoopResolver(), log.NewNoopLogger(), metrics.NoopMetricsHandler)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = db.Close() }()
+		row, err := db.GetClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{ClusterName: clusterName})
+		if err == nil {
+			info.shards = decodeShards(row.Data, row.DataEncoding)
+		}
+		pageSize := 100
+		var after *primitives.UUID
+		for {
+			filter := sqlplugin.NamespaceFilter{PageSize: &pageSize, GreaterThanID: after}
+			rows, err := db.SelectFromNamespace(ctx, filter)
+			if err != nil {
+				return fmt.Errorf("read namespaces of database %s: %w", c.DatabaseName, err)
+			}
+			for _, r := range rows {
+				if sas, ok := decodeSearchAttributes(r.Data, r.DataEncoding); ok {
+					info.searchAttributes[r.Name] = sas
+				}
+			}
+			if len(rows) < pageSize {
+				return nil
+			}
+			id := rows[len(rows)-1].ID
+			after = &id
+		}
+	})
+	return info, err
+}
+
+// runCtx runs f, which takes no context, and stops waiting for it when ctx
+// ends (f then finishes on its own).
+func runCtx(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return errors.Join(ctx.Err(), errors.New("the database did not answer in time"))
+	}
+}
