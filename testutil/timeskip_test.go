@@ -231,9 +231,11 @@ func TestFastForward(t *testing.T) {
 	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("after 24h of 48h the workflow is %s, want running", st)
 	}
-	// The second fires the timer and the workflow ends with it.
-	if _, err := ns.FastForward(ctx, "two-days", run.GetRunID(), 24*time.Hour); !errors.Is(err, timeskip.ErrWorkflowEnded) {
-		t.Errorf("second fast-forward: %v, want timeskip.ErrWorkflowEnded", err)
+	// The second fires the timer and the workflow ends with it: the
+	// fast-forward reports either that it got there or that the workflow
+	// ended (which of the two the server records first is a race).
+	if _, err := ns.FastForward(ctx, "two-days", run.GetRunID(), 24*time.Hour); err != nil && !errors.Is(err, timeskip.ErrWorkflowEnded) {
+		t.Errorf("second fast-forward: %v, want nil or timeskip.ErrWorkflowEnded", err)
 	}
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatalf("after two fast-forwards of 24h the 48h workflow did not complete: %v", err)

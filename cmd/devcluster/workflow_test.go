@@ -50,7 +50,9 @@ func TestWorkflowFastForward(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("workflow fast-forward: exit %d\n%s%s", code, out, stderr)
 	}
-	if !strings.Contains(out, "ended during the fast-forward by 48h0m0s") {
+	// The timer fires at the fast-forward's target: whether the server
+	// records the fast-forward done or the workflow ended first is a race.
+	if !strings.Contains(out, "ended during the fast-forward by 48h0m0s") && !strings.Contains(out, "fast-forwarded by 48h0m0s") {
 		t.Errorf("workflow fast-forward said:\n%s", out)
 	}
 	var ended time.Time
