@@ -282,6 +282,8 @@ func (s *Server) startServer(ctx context.Context) error {
 		s.polls = newLongPolls()
 		interceptors = append(interceptors, s.polls.intercept)
 	}
+	// Inside longPolls: see shutdownPolls.
+	interceptors = append(interceptors, newShutdownPolls().intercept)
 	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
 		interceptors = append(interceptors, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
 	}
