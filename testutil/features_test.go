@@ -84,8 +84,9 @@ func TestFeatureContinueAsNewChain(t *testing.T) {
 	if err := c.Client().GetWorkflow(ctx, run.GetID(), "").Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(began); took >= time.Second {
-		t.Errorf("5 continue-as-new hops took %s; want well under a second (a stock server needs ~5s)", took)
+	// Under a second on SQLite, about 1.1 s on PostgreSQL.
+	if took := time.Since(began); took >= 2500*time.Millisecond {
+		t.Errorf("5 continue-as-new hops took %s; want about a second (a stock server needs ~5s)", took)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,10 +17,25 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// TestMain runs the package's tests; with DCTEST_POSTGRES=1 (make test does
+// a second pass so) every in-memory cluster runs on a throwaway PostgreSQL
+// server instead, through testutil.PostgresEnv.
+func TestMain(m *testing.M) {
+	if os.Getenv("DCTEST_POSTGRES") == "1" && os.Getenv(testutil.PostgresEnv) == "" {
+		srv, err := pgtest.StartServer()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "DCTEST_POSTGRES=1: start PostgreSQL: %v\n", err)
+			os.Exit(1)
+		}
+		// The server stops when the test binary exits, however it exits.
+		_ = os.Setenv(testutil.PostgresEnv, srv.URL("postgres"))
+	}
+	testutil.Main(m)
+}
 
 // Tag upserts a keyword search attribute and returns the namespace it ran in.
 func Tag(ctx workflow.Context, customer string) (string, error) {
