@@ -1,7 +1,7 @@
 // Command bench measures devcluster against fresh devcluster processes:
-// start and stop times, memory, workflow throughput and latency (in memory
-// and on a new database file), dynamic-config reload latency, and the
-// testutil helpers; each figure for devcluster's default configuration and
+// start and stop times, memory, workflow throughput and latency (in memory,
+// on a new database file and on a new PostgreSQL database), dynamic-config
+// reload latency, and the testutil helpers; each figure for devcluster's default configuration and
 // for a "stock" configuration that reproduces `temporal server start-dev`
 // on the same server, side by side with the ratio devcluster/stock.
 //
@@ -25,6 +25,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
@@ -68,6 +69,12 @@ var figures = []figure{
 	{"file_p50_ms", "latency p50 db file", "ms", true},
 	{"file_p95_ms", "latency p95 db file", "ms", true},
 	{"file_p99_ms", "latency p99 db file", "ms", true},
+	{"start_ready_pg_ms", "start to ready (new PostgreSQL db)", "ms", true},
+	{"rss_after_load_pg_mb", "RSS after load (PostgreSQL)", "MB", true},
+	{"pg_throughput_wps", "throughput PostgreSQL", "wf/s", false},
+	{"pg_p50_ms", "latency p50 PostgreSQL", "ms", true},
+	{"pg_p95_ms", "latency p95 PostgreSQL", "ms", true},
+	{"pg_p99_ms", "latency p99 PostgreSQL", "ms", true},
 	{"dc_reload_ms", "dynamic-config reload (median of iters)", "ms", true},
 	{"testutil_newcluster_ms", "testutil NewCluster (start+stop)", "ms", true},
 	{"testutil_newnamespace_ms", "testutil NewNamespace", "ms", true},
@@ -226,6 +233,17 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		return nil, err
 	}
 
+	// A throwaway PostgreSQL 15 for the PostgreSQL rows, when its binaries
+	// are installed (make test's machines have them).
+	var pg *pgtest.Server
+	if err := pgtest.Available(); err != nil {
+		fmt.Fprintf(log, "no PostgreSQL rows: %v\n", err)
+	} else if pg, err = pgtest.StartServer(); err != nil {
+		return nil, fmt.Errorf("start PostgreSQL: %w", err)
+	} else {
+		defer pg.Stop()
+	}
+
 	values := map[string]map[string][]float64{} // config -> key -> per-run values
 	for _, c := range configs {
 		values[c.Name] = map[string][]float64{}
@@ -240,11 +258,17 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 				d := filepath.Join(tmp, fmt.Sprintf("%d-%s-%s", seq, c.Name, name))
 				return d, os.MkdirAll(d, 0o755)
 			}
-			if err := measureLoad(ctx, o, bin, c, dir, false, rec, log); err != nil {
+			if err := measureLoad(ctx, o, bin, c, dir, storeMemory, rec, log); err != nil {
 				return nil, fmt.Errorf("%s in memory: %w", c.Name, err)
 			}
-			if err := measureLoad(ctx, o, bin, c, dir, true, rec, log); err != nil {
+			if err := measureLoad(ctx, o, bin, c, dir, storeFile, rec, log); err != nil {
 				return nil, fmt.Errorf("%s db file: %w", c.Name, err)
+			}
+			if pg != nil {
+				store := pg.URL(fmt.Sprintf("bench_%d", seq))
+				if err := measureLoad(ctx, o, bin, c, dir, store, rec, log); err != nil {
+					return nil, fmt.Errorf("%s PostgreSQL: %w", c.Name, err)
+				}
 			}
 			if err := measureDC(ctx, o, bin, c, dir, rec, log); err != nil {
 				return nil, fmt.Errorf("%s dynamic config: %w", c.Name, err)
@@ -273,29 +297,42 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 	return rep, nil
 }
 
+// Where measureLoad keeps the cluster's data: in memory, a new SQLite
+// file, or else a postgres:// URL of a database devcluster creates.
+const (
+	storeMemory = "mem"
+	storeFile   = "file"
+)
+
 // measureLoad runs one process: start, N workflows, stop.
 func measureLoad(ctx context.Context, o options, bin string, c config, dir func(string) (string, error),
-	file bool, rec func(string, float64), log io.Writer) error {
-	name := "mem"
-	if file {
-		name = "file"
+	store string, rec func(string, float64), log io.Writer) error {
+	name := store
+	if strings.HasPrefix(store, "postgres") {
+		name = "pg"
 	}
 	d, err := dir(name)
 	if err != nil {
 		return err
 	}
 	args := append([]string(nil), c.Args...)
-	if file {
+	switch name {
+	case storeFile:
 		args = append(args, "--db-file", filepath.Join(d, "bench.db"))
+	case "pg":
+		args = append(args, "--db-url", store)
 	}
 	s, err := startServer(ctx, bin, d, args...)
 	if err != nil {
 		return err
 	}
 	defer s.killIfRunning()
-	if file {
+	switch name {
+	case storeFile:
 		rec("start_ready_file_ms", ms(s.ready))
-	} else {
+	case "pg":
+		rec("start_ready_pg_ms", ms(s.ready))
+	default:
 		rec("start_ready_ms", ms(s.ready))
 		rss, err := s.rssMB()
 		if err != nil {
@@ -317,16 +354,19 @@ func measureLoad(ctx context.Context, o options, bin string, c config, dir func(
 	rec(name+"_p50_ms", ms(res.P50))
 	rec(name+"_p95_ms", ms(res.P95))
 	rec(name+"_p99_ms", ms(res.P99))
-	if file {
+	switch name {
+	case storeFile:
 		rec("rss_after_load_file_mb", rss)
-	} else {
+	case "pg":
+		rec("rss_after_load_pg_mb", rss)
+	default:
 		rec("rss_after_load_mb", rss)
 	}
 	stopped, err := s.stop()
 	if err != nil {
 		return err
 	}
-	if !file {
+	if name == storeMemory {
 		rec("stop_ms", ms(stopped))
 	}
 	return nil
