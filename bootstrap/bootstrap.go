@@ -62,6 +62,8 @@ type settings struct {
 	token       string    // set by Start when auth is on
 	key         *auth.Key // set by Start when auth is on
 	abort       context.Context
+	replication *services.Replication // set by StartClusters
+	holdReady   bool                  // StartClusters says ready once all are connected
 }
 
 // withAbort returns ctx also cancelled when abort (the caller's context of
@@ -451,7 +453,7 @@ func (f *fatalSink) report(err error) {
 
 func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, _ *fileWatch, obs *observer, sink *fatalSink) (*services.Server, error) {
 	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
-		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token})
+		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token, Replication: st.replication})
 	if err != nil {
 		return nil, err
 	}
@@ -487,6 +489,10 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *se
 func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.Clusters) > 0 {
+		return nil, &profiles.FieldError{Key: "clusters", Value: strings.Join(cfg.Clusters, ","),
+			Msg: "names several clusters: Start runs one; use StartClusters"}
 	}
 	if err := checkPorts(cfg); err != nil {
 		return nil, err
@@ -546,7 +552,9 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	// Ready as the banner means it: the server answers and the Web UI (the
 	// last hook) serves.
-	c.obs.ready(true)
+	if !st.holdReady {
+		c.obs.ready(true)
+	}
 	c.logger.Info("cluster ready", "frontend", c.FrontendAddr())
 	go c.watch()
 	return c, nil

@@ -221,7 +221,9 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 
 // WaitReady polls the cluster at addr (host:port, plaintext) until its
 // frontend answers and every namespace is describable, or ctx ends. It
-// changes nothing on the cluster.
+// changes nothing on the cluster. When the namespaces are global (a
+// cluster of StartClusters), every cluster they replicate to must answer
+// too, and all must be connected to each other.
 //
 // tlsConfig, when not nil, is the client TLS config of a frontend that
 // requires mTLS.
@@ -233,7 +235,10 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 		return err
 	}
 	defer func() { _ = conn.Close() }()
-	return services.Probe(ctx, conn, namespaces)
+	if err := services.Probe(ctx, conn, namespaces); err != nil {
+		return err
+	}
+	return waitPeers(ctx, conn, namespaces, tlsConfig, token)
 }
 
 // Dial connects to a cluster's frontend at addr for raw API calls: over TLS

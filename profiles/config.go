@@ -78,6 +78,12 @@ type Config struct {
 	// generated server static config, last: for anything the schema does not
 	// name.
 	Temporal map[string]any `koanf:"temporal" json:"temporal"`
+	// Clusters, when set, runs several clusters that replicate to each
+	// other instead of one: entries "NAME" or "NAME:PORT" (that cluster's
+	// frontend port), at least two. Every namespace is global, replicated
+	// to all of them and active on the first. See ClusterConfigs for what
+	// each cluster gets.
+	Clusters []string `koanf:"clusters" json:"clusters"`
 }
 
 // Visibility configures the visibility store.
@@ -501,6 +507,7 @@ func (c Config) Clone() Config {
 	out.DynamicConfig.Values = cloneMap(c.DynamicConfig.Values)
 	out.Temporal = deepCopy(c.Temporal)
 	out.TLS.Hosts = append([]string(nil), c.TLS.Hosts...)
+	out.Clusters = append([]string(nil), c.Clusters...)
 	return out
 }
 

@@ -58,7 +58,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		return fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
 	}
 	defer func() { _ = conn.Close() }()
-	return waitReady(ctx, conn, s.cfg.Namespaces, true, s.Err)
+	return waitReady(ctx, conn, s.cfg.Namespaces, s.opts.Replication.reconciles(s.cfg.Cluster.Name), s.Err)
 }
 
 // Probe polls the cluster at conn until its frontend answers and every

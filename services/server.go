@@ -60,6 +60,9 @@ type Options struct {
 	// Token is the bearer token devcluster's own calls (readiness) carry
 	// when auth is on.
 	Token string
+	// Replication, when set, makes the server one cluster of a replicating
+	// group: its namespaces are the group's global ones (see Replication).
+	Replication *Replication
 }
 
 // Server is one embedded Temporal server. Start and Stop are each called
@@ -224,6 +227,9 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 		}
 	}
 	nsConfigs, err := namespaceConfigs(s.cfg)
+	if r := s.opts.Replication; r != nil {
+		nsConfigs, err = r.namespaces, nil // the group's rows, the same in every cluster
+	}
 	if err != nil {
 		return err
 	}

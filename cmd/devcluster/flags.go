@@ -51,6 +51,7 @@ const (
 	flagCertDir             = "cert-dir"
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
+	flagClusters            = "clusters"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
 	namespacesKeyPrefix     = "namespaces"
 	searchAttributeKeyMatch = ".search-attributes"
@@ -88,6 +89,7 @@ var startFlagKeys = map[string]string{
 	flagRetention:          "namespaces[*].retention",
 	flagSearchAttribute:    "namespaces[*].search-attributes",
 	flagDynamicConfigValue: "dynamic-config.values",
+	flagClusters:           "clusters",
 }
 
 // startFlags are the layer flags and every flag that sets a config key.
@@ -131,6 +133,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagCertDir, Usage: "keep generated certificates here across restarts (default: a temporary directory)"},
 		&cli.StringFlag{Name: flagWriteClientProfile, Usage: "once ready, write a temporal CLI/SDK client profile NAME (address, namespace, TLS files) to the client config file"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
+		&cli.StringFlag{Name: flagClusters, Usage: "run several clusters that replicate to each other, e.g. a,b (NAME or NAME:PORT, at least two): every namespace is global and active on the first; --port is the first's frontend, the others get free ports"},
 	}
 }
 
@@ -181,7 +184,11 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		if !c.IsSet(flag) || strings.ContainsAny(key, "[*") || key == "dynamic-config.values" {
 			continue
 		}
-		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: c.Value(flag), Origin: "flag --" + flag})
+		value := c.Value(flag)
+		if flag == flagClusters { // a list: "a,b" is two names
+			value = splitList(c.String(flag))
+		}
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: value, Origin: "flag --" + flag})
 	}
 	if c.IsSet(flagHeadless) {
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"ui", "enabled"}, Value: !c.Bool(flagHeadless), Origin: "flag --" + flagHeadless})

@@ -97,6 +97,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
 			},
+			failoverCommand(),
 			configCommand(),
 			dbCommand(),
 			certsCommand(),
@@ -149,7 +150,17 @@ func startAction(c *cli.Context) error {
 	defer closeLog()
 	logger := bootstrap.NewLogger(logOut, cfg.Log)
 	began := time.Now()
-	cluster, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
+	// With clusters, cluster is the first: its frontend is --port, and
+	// the existing banner lines and ports-file keys describe it.
+	var group *bootstrap.Clusters
+	var cluster *bootstrap.Cluster
+	if len(cfg.Clusters) > 0 {
+		if group, err = bootstrap.StartClusters(ctx, cfg, bootstrap.WithLogger(logger)); err == nil {
+			cluster = group.First()
+		}
+	} else {
+		cluster, err = bootstrap.Start(ctx, cfg, bootstrap.WithLogger(logger))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return cli.Exit("interrupted while starting", exitRuntime)
@@ -160,8 +171,8 @@ func startAction(c *cli.Context) error {
 		return cli.Exit("start: "+err.Error()+dynamicConfigSuspects(cfg, loaded), exitRuntime)
 	}
 	if cfg.PortsFile != "" {
-		if err := writePortsFile(cfg.PortsFile, cluster); err != nil {
-			_ = cluster.Stop(context.Background())
+		if err := writePortsFile(cfg.PortsFile, cluster, group); err != nil {
+			_ = stopAll(cluster, group)
 			return configExit(&profiles.FieldError{Key: "ports-file", Value: cfg.PortsFile, Msg: err.Error()}, loaded)
 		}
 		defer func() { _ = os.Remove(cfg.PortsFile) }()
@@ -170,7 +181,7 @@ func startAction(c *cli.Context) error {
 	if name := c.String(flagWriteClientProfile); name != "" {
 		path, err := writeClientProfile(name, cluster)
 		if err != nil {
-			_ = cluster.Stop(context.Background())
+			_ = stopAll(cluster, group)
 			return cli.Exit("flag --"+flagWriteClientProfile+": "+err.Error(), exitRuntime)
 		}
 		profileNote = fmt.Sprintf("Client profile %q written to %s: temporal --profile %s workflow list\n", name, path, name)
@@ -178,17 +189,26 @@ func startAction(c *cli.Context) error {
 	// One write: a reader of the pipe (a script, a test) that sees the
 	// banner's first line then sees all of it.
 	var banner bytes.Buffer
-	printBanner(&banner, cluster, time.Since(began), loaded, profileNote)
+	printBanner(&banner, cluster, time.Since(began), loaded, clustersBanner(group)+profileNote)
 	_, _ = c.App.Writer.Write(banner.Bytes())
 
+	var running interface {
+		Done() <-chan struct{}
+		Stop(context.Context) error
+		Err() error
+	} = cluster
+	stopTimeout := cfg.Shutdown.Timeout
+	if group != nil {
+		running, stopTimeout = group, cfg.Shutdown.Timeout*time.Duration(len(group.Names()))
+	}
 	select {
 	case <-ctx.Done():
-	case <-cluster.Done():
+	case <-running.Done():
 	}
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer stopCancel()
-	stopErr := cluster.Stop(stopCtx)
-	if err := cluster.Err(); err != nil {
+	stopErr := running.Stop(stopCtx)
+	if err := running.Err(); err != nil {
 		return cli.Exit("cluster failed: "+err.Error(), exitRuntime)
 	}
 	if stopErr != nil {

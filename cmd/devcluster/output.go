@@ -40,12 +40,15 @@ type Ports struct {
 	UI         string            `json:"ui,omitempty"`
 	Services   map[string]string `json:"services"`
 	Namespaces []string          `json:"namespaces"`
+	// Clusters, with --clusters, has every cluster's addresses by name;
+	// the keys above are the first cluster's.
+	Clusters map[string]ClusterPorts `json:"clusters,omitempty"`
 }
 
 // writePortsFile writes the cluster's addresses atomically (a temporary file
 // renamed over the target), so a script never reads half a file.
-func writePortsFile(path string, c *bootstrap.Cluster) error {
-	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces()}
+func writePortsFile(path string, c *bootstrap.Cluster, group *bootstrap.Clusters) error {
+	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces(), Clusters: clusterPorts(group)}
 	p.HTTP = c.HTTPAddr()
 	p.Metrics = c.MetricsAddr()
 	// Without the sign-in token the banner's URL carries with auth on: a

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+const flagTo = "to"
+
+// splitList splits a comma-separated flag value, trimming spaces.
+func splitList(s string) []string {
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// ClusterPorts is one cluster's entry under "clusters" in the ports file.
+type ClusterPorts struct {
+	Frontend string            `json:"frontend"`
+	HTTP     string            `json:"http,omitempty"`
+	UI       string            `json:"ui,omitempty"`
+	Metrics  string            `json:"metrics,omitempty"`
+	Services map[string]string `json:"services"`
+}
+
+// clusterPorts is the ports file's "clusters" object; nil for one cluster.
+func clusterPorts(group *bootstrap.Clusters) map[string]ClusterPorts {
+	if group == nil {
+		return nil
+	}
+	out := map[string]ClusterPorts{}
+	group.Each(func(name string, c *bootstrap.Cluster) {
+		p := ClusterPorts{Frontend: c.FrontendAddr(), HTTP: c.HTTPAddr(), UI: uiWithoutToken(c), Metrics: c.MetricsAddr(), Services: map[string]string{}}
+		for _, s := range profiles.ServiceNames {
+			p.Services[s] = c.ServiceAddr(s)
+		}
+		out[name] = p
+	})
+	return out
+}
+
+// uiWithoutToken is the Web UI's URL without a sign-in token.
+func uiWithoutToken(c *bootstrap.Cluster) string {
+	if u, err := url.Parse(c.UIURL()); err == nil && u.Host != "" {
+		u.RawQuery = ""
+		return u.String()
+	}
+	return ""
+}
+
+// clustersBanner lists every cluster of a group for the banner; "" for one
+// cluster.
+func clustersBanner(group *bootstrap.Clusters) string {
+	if group == nil {
+		return ""
+	}
+	names := group.Names()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nClusters %s replicate to each other; every namespace is global, active on %s (the addresses above).\n", strings.Join(names, ", "), names[0])
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  cluster\tfrontend (gRPC)\tHTTP API\tWeb UI\tdatabase\n")
+	group.Each(func(name string, c *bootstrap.Cluster) {
+		dash := func(s string) string {
+			if s == "" {
+				return "-"
+			}
+			return s
+		}
+		http := c.HTTPAddr()
+		if http != "" {
+			http = "http://" + http
+		}
+		db := "in memory"
+		if f := c.Config().Persistence.File; f != "" {
+			db = f
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, c.FrontendAddr(), dash(http), dash(uiWithoutToken(c)), db)
+	})
+	_ = tw.Flush()
+	fmt.Fprintf(&b, "Fail a namespace over (as temporal operator namespace update --active-cluster does):\n")
+	fmt.Fprintf(&b, "  devcluster failover --address %s --namespace %s --to %s\n", group.First().FrontendAddr(), group.First().Namespaces()[0], names[1])
+	return b.String()
+}
+
+// stopAll stops the group when there is one, else the cluster.
+func stopAll(c *bootstrap.Cluster, group *bootstrap.Clusters) error {
+	if group != nil {
+		return group.Stop(context.Background())
+	}
+	return c.Stop(context.Background())
+}
+
+func failoverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "failover",
+		Usage: "make a global namespace active on another cluster (of devcluster start --clusters) and wait until every cluster agrees",
+		Description: "The same UpdateNamespace call as `temporal operator namespace update --active-cluster CLUSTER`,\n" +
+			"through the frontend at --address (any cluster's), then a wait until every connected cluster\n" +
+			"names CLUSTER as active, in its database and its frontend's namespace cache.\n" +
+			"Example: devcluster failover --namespace default --to b",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: profiles.DefaultNamespace, Usage: "the global namespace to fail over", EnvVars: []string{"TEMPORAL_NAMESPACE"}},
+			&cli.StringFlag{Name: flagTo, Required: true, Usage: "the cluster to make active"},
+			&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
+		}, connectFlags()...),
+		Action:       failoverAction,
+		OnUsageError: onUsageError,
+	}
+}
+
+func failoverAction(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return cli.Exit(fmt.Sprintf("failover takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
+	}
+	tc, err := waitReadyTLS(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
+	defer cancel()
+	ns, to := c.String(flagNamespace), c.String(flagTo)
+	took, err := bootstrap.Failover(ctx, c.String(flagAddress), tc, c.String(flagAPIKey), ns, to)
+	if err != nil {
+		if errors.Is(err, bootstrap.ErrNotGlobal) {
+			return cli.Exit(err.Error()+"; only the namespaces of devcluster start --clusters (or registered as global) fail over", exitUsage)
+		}
+		return cli.Exit(err.Error(), exitRuntime)
+	}
+	fmt.Fprintf(c.App.Writer, "namespace %s is active on %s; every cluster agrees (%s)\n", ns, to, took.Round(time.Millisecond))
+	return nil
+}
