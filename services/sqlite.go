@@ -119,8 +119,20 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	refuse := func(err error, format string, args ...any) (dbState, fileInfo, error) {
 		return 0, fileInfo{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
 	}
-	fi, err := os.Stat(path)
+	// A log without its database would be replayed into the new one.
+	orphanLog := func() (dbState, fileInfo, error) {
+		for _, suffix := range []string{"-wal", "-journal"} {
+			if fileSize(path+suffix) > 0 {
+				return refuse(ErrForeignDatabase, "has no database but a log %s beside it (the database was moved or removed without it): SQLite would replay it into a new database; move %s aside, or restore the database it belongs to", path+suffix, filepath.Base(path+suffix))
+			}
+		}
+		return dbNewFile, fileInfo{}, nil
+	}
+	// Lstat: a symlink, device or pipe is never renamed over.
+	fi, err := os.Lstat(path)
 	switch {
+	case err == nil && !fi.IsDir() && !fi.Mode().IsRegular():
+		return refuse(nil, "is not a regular file (%s); give the path of a regular file, or a new path", fi.Mode().Type())
 	case errors.Is(err, fs.ErrNotExist):
 		dir := filepath.Dir(path)
 		di, derr := os.Stat(dir)
@@ -133,17 +145,17 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 		if err := writableDir(dir); err != nil {
 			return refuse(nil, "cannot be created: directory %s is not writable (%v); choose a path in a writable directory", dir, err)
 		}
-		return dbNewFile, fileInfo{}, nil
+		return orphanLog()
 	case err != nil:
 		return refuse(nil, "cannot be read: %v", unwrapPathErr(err))
 	case fi.IsDir():
 		return refuse(nil, "is a directory; give a file path such as %s", filepath.Join(path, "devcluster.db"))
-	case fi.Size() == 0 && fileSize(path+"-wal") <= 0:
+	case fi.Size() == 0:
 		// An empty file (as mktemp makes) holds nothing: a new database.
 		if err := writableDir(filepath.Dir(path)); err != nil {
 			return refuse(nil, "cannot be created: directory %s is not writable (%v); choose a path in a writable directory", filepath.Dir(path), err)
 		}
-		return dbNewFile, fileInfo{}, nil
+		return orphanLog()
 	}
 
 	f, err := os.Open(path)
@@ -420,6 +432,10 @@ func setupSchema(path, key string) error {
 			_ = fail(err)
 			return &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf("cannot be created: %v; choose a path in a writable directory", err)}
 		}
+		return fail(err)
+	}
+	// Workflow payloads are nobody else's business (SQLite made it 0644).
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return fail(err)
 	}
 	if err := syncFile(tmp); err != nil {

@@ -42,6 +42,9 @@ func TestCleanStopLeavesWholeFile(t *testing.T) {
 	if n := fileSize(db + "-wal"); n > 0 {
 		t.Errorf("%s-wal holds %d bytes after a clean stop, want none (folded into the file)", db, n)
 	}
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v (%v), want 0600: workflow payloads are the user's alone", db, fi.Mode(), err)
+	}
 
 	// The copy a user makes: the file alone.
 	cp := filepath.Join(t.TempDir(), "copy.db")
@@ -139,6 +142,19 @@ func TestRefusedStartsLeaveFilesAlone(t *testing.T) {
 		{"shard count differs", func(t *testing.T, db string) {
 			copyDB(t, base, db)
 		}, []string{"--shards", "4"}, []string{"persistence.shards", "4", "fixed"}},
+		{"log without its database", func(t *testing.T, db string) {
+			// The database was moved away after a crash; its log stayed.
+			copyFile(t, base+"-wal", db+"-wal")
+		}, nil, []string{"persistence.file", "no database but a log", "-wal"}},
+		{"not a regular file", func(t *testing.T, db string) {
+			empty := db + ".target"
+			if err := os.WriteFile(empty, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(empty, db); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, []string{"persistence.file", "not a regular file"}},
 		{"port in use", func(t *testing.T, db string) {
 			copyDB(t, base, db)
 		}, []string{"--port", heldPort}, []string{"services.frontend.grpc-port", "already in use", "flag --port"}},
