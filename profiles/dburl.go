@@ -59,11 +59,9 @@ const maxDBName = 63
 func ParseDatabaseURL(raw string) (DatabaseURL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return DatabaseURL{}, fmt.Errorf("is not a URL (%v); use %s", err, postgresURLForm)
+		// Not the parser's text: it quotes pieces of the URL, the
+		// password among them ("invalid port \":S3cret\"").
+		return DatabaseURL{}, fmt.Errorf("is not a valid URL; percent-encode special characters (such as # / ? @ :) in the password; use %s", postgresURLForm)
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql":
