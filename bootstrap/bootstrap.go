@@ -137,9 +137,11 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 // settings and serves them.
 func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
 	in := cfg.DynamicConfig.Values
-	if cfg.TimeSkipping || len(cfg.TimeSkippingNamespaces()) > 0 {
-		// The server refuses a start request's time-skipping config unless
-		// this is on; the user's own value wins (Validate refuses false).
+	{
+		// The server refuses a start request's time-skipping config (and
+		// devcluster workflow fast-forward) unless this is on; it only
+		// permits requests that ask for skipping. The user's own value
+		// wins (Validate refuses false where the config skips time).
 		if !hasKeyFold(in, profiles.TimeSkippingKey) {
 			in = maps.Clone(in)
 			if in == nil {
