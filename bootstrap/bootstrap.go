@@ -136,19 +136,17 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 // newDynamicConfig validates the configured values against the server's
 // settings and serves them.
 func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
+	// The server refuses a start request's time-skipping config (and
+	// devcluster workflow fast-forward) unless this is on; it only permits
+	// requests that ask for skipping. The user's own value wins (Validate
+	// refuses false where the config skips time).
 	in := cfg.DynamicConfig.Values
-	{
-		// The server refuses a start request's time-skipping config (and
-		// devcluster workflow fast-forward) unless this is on; it only
-		// permits requests that ask for skipping. The user's own value
-		// wins (Validate refuses false where the config skips time).
-		if !hasKeyFold(in, profiles.TimeSkippingKey) {
-			in = maps.Clone(in)
-			if in == nil {
-				in = map[string]any{}
-			}
-			in[profiles.TimeSkippingKey] = true
+	if !hasKeyFold(in, profiles.TimeSkippingKey) {
+		in = maps.Clone(in)
+		if in == nil {
+			in = map[string]any{}
 		}
+		in[profiles.TimeSkippingKey] = true
 	}
 	values, err := dynamicconfig.Parse(in)
 	if err != nil {

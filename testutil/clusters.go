@@ -37,10 +37,7 @@ func NewClusters(t testing.TB, names ...string) *Clusters {
 // need TLS or auth are refused: clusters do not support them yet.
 func NewClustersWith(t testing.TB, names []string, opts ...Option) *Clusters {
 	t.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := apply(opts)
 	cfg, err := o.config()
 	if err != nil {
 		t.Fatalf("testutil: config: %v", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"regexp"
 	"sync"
@@ -74,13 +73,6 @@ func sharedCluster() (*bootstrap.Cluster, error) {
 			shared.err = err
 			return
 		}
-		// NewNamespace(t, WithTimeSkipping()) asks for time skipping in a
-		// namespace registered later: the server's switch must be on.
-		cfg.DynamicConfig.Values = maps.Clone(cfg.DynamicConfig.Values)
-		if cfg.DynamicConfig.Values == nil {
-			cfg.DynamicConfig.Values = map[string]any{}
-		}
-		cfg.DynamicConfig.Values[profiles.TimeSkippingKey] = true
 		shared.logger = slog.New(slog.NewTextHandler(&shared.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Startup.Timeout)
 		defer cancel()
@@ -120,10 +112,7 @@ var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 // shape a cluster and need NewCluster.
 func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	t.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := apply(opts)
 	if o.namespace != "" || len(o.profiles) > 0 || len(o.dynamic) > 0 || len(o.configure) > 0 || len(o.start) > 0 {
 		t.Fatalf("testutil: NewNamespace takes only WithSearchAttributes and WithTimeSkipping; use NewCluster for a cluster of its own")
 	}

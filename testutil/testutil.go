@@ -130,11 +130,17 @@ func WithConfig(f func(*profiles.Config)) Option {
 // Config returns the config NewCluster would start for opts: the test
 // profile with the options applied.
 func Config(opts ...Option) (profiles.Config, error) {
+	o := apply(opts)
+	return o.config()
+}
+
+// apply collects opts.
+func apply(opts []Option) *options {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return o.config()
+	return &o
 }
 
 // config composes the test profile with the options. The environment is
@@ -198,10 +204,7 @@ type Cluster struct {
 // goroutine.
 func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := apply(opts)
 	cfg, err := o.config()
 	if err != nil {
 		t.Fatalf("testutil: config: %v", err)
