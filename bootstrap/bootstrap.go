@@ -552,6 +552,9 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	// Ready as the banner means it: the server answers and the Web UI (the
 	// last hook) serves.
+	if c.obs.m != nil && cfg.Ringpop() {
+		c.obs.m.SetReadyCheck(c.membershipCheck)
+	}
 	if !st.holdReady {
 		c.obs.ready(true)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -269,3 +270,40 @@ type staticHeaders map[string]string
 
 // GetHeaders implements client.HeadersProvider.
 func (h staticHeaders) GetHeaders(context.Context) (map[string]string, error) { return h, nil }
+
+// MembershipAddr returns the ringpop address of the named role of this
+// process ("" when it does not run it, or with static membership).
+func (c *Cluster) MembershipAddr(name string) string { return c.server.MembershipAddr(name) }
+
+// Members lists the live members of the cluster by role when its roles
+// find each other through ringpop (several processes, see
+// profiles.Config.Ringpop); nil with static membership.
+func (c *Cluster) Members(ctx context.Context) (map[string][]services.Member, error) {
+	return c.server.Members(ctx)
+}
+
+// membershipCheck is /readyz's check on a ringpop node: what this process
+// runs, the members of each role, and not ready while a serving role has
+// none.
+func (c *Cluster) membershipCheck(ctx context.Context) (bool, string) {
+	cfg := c.Config()
+	var b strings.Builder
+	fmt.Fprintf(&b, "runs: %s\n", strings.Join(cfg.Roles(), ","))
+	members, err := c.Members(ctx)
+	if err != nil {
+		fmt.Fprintf(&b, "members: %v\n", err)
+		return false, b.String()
+	}
+	for _, role := range profiles.ServiceNames {
+		addrs := make([]string, len(members[role]))
+		for i, m := range members[role] {
+			addrs[i] = m.Address
+		}
+		fmt.Fprintf(&b, "%s: %d member(s) %s\n", role, len(addrs), strings.Join(addrs, " "))
+	}
+	missing := services.MissingRoles(members)
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "waiting for: %s\n", strings.Join(missing, ", "))
+	}
+	return len(missing) == 0, b.String()
+}

@@ -561,3 +561,31 @@ func Drop(ctx context.Context, d Database) error {
 	}
 	return nil
 }
+
+// Lock serialises devcluster processes that prepare the same database at
+// once (the nodes of one cluster starting together): it takes a PostgreSQL
+// advisory lock named after d's database, in a maintenance database (a
+// lock is local to the database it is taken in, and d's may not exist
+// yet). The returned func releases it. When no maintenance database can be
+// reached, it returns without a lock: a lone process needs none.
+func Lock(ctx context.Context, d Database) (func(), error) {
+	for _, maint := range maintenanceDatabases {
+		if maint == "template1" {
+			continue // a session there would block CREATE DATABASE
+		}
+		conn, err := d.connect(ctx, maint)
+		if err != nil {
+			continue
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, "devcluster:"+d.SQL.DatabaseName); err != nil {
+			_ = conn.Close(context.Background())
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		// Closing the session releases the lock.
+		return func() { _ = conn.Close(context.Background()) }, nil
+	}
+	return func() {}, nil
+}

@@ -42,6 +42,7 @@ type Metrics struct {
 	certExpiry   *prometheus.GaugeVec
 
 	mu     sync.Mutex
+	check  func(context.Context) (bool, string) // see SetReadyCheck
 	ln     net.Listener
 	srv    *http.Server
 	server *prometheus.Registry // the server's metrics; replaced on a retried start
@@ -83,6 +84,16 @@ func (m *Metrics) SetReady(ready bool, took time.Duration) {
 	} else {
 		m.readyGauge.Set(0)
 	}
+}
+
+// SetReadyCheck makes /readyz, once the cluster is ready, also ask check:
+// 503 when it says no, and its detail lines in the body either way (a node
+// of a cluster spread over processes reports what it runs and which roles
+// the cluster has).
+func (m *Metrics) SetReadyCheck(check func(context.Context) (ok bool, detail string)) {
+	m.mu.Lock()
+	m.check = check
+	m.mu.Unlock()
 }
 
 // DynamicConfigLoaded counts a load of the dynamic-config file.
@@ -229,12 +240,28 @@ func (m *Metrics) Handler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !m.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		m.mu.Lock()
+		check := m.check
+		m.mu.Unlock()
+		if check == nil {
+			_, _ = w.Write([]byte("ready\n"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		ok, detail := check(ctx)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n" + detail))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n" + detail))
 	})
 	return mux
 }

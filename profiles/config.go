@@ -28,8 +28,12 @@ type Config struct {
 	// IP is the address every service binds to and advertises; default
 	// 127.0.0.1. "localhost" is accepted and rewritten to 127.0.0.1.
 	IP string `koanf:"ip" json:"ip"`
-	// Services holds the ports of each Temporal role.
+	// Services holds the ports of each Temporal role, and the roles this
+	// process runs.
 	Services Services `koanf:"services" json:"services"`
+	// Membership says how the roles find each other: in this process, or
+	// across processes through ringpop.
+	Membership Membership `koanf:"membership" json:"membership"`
 	// DataDir is where relative paths (database file, archival dirs) are
 	// resolved; it is created at start when set. Empty: the working directory.
 	DataDir string `koanf:"data-dir" json:"data-dir"`
@@ -132,10 +136,16 @@ type ArchivalTarget struct {
 
 // Services holds one Service per Temporal role.
 type Services struct {
-	Frontend Service `koanf:"frontend" json:"frontend"`
-	History  Service `koanf:"history" json:"history"`
-	Matching Service `koanf:"matching" json:"matching"`
-	Worker   Service `koanf:"worker" json:"worker"`
+	// Run lists the roles this process runs (frontend, history, matching,
+	// worker); empty runs all four. Fewer than four makes this process one
+	// node of a cluster whose other roles run elsewhere: membership is
+	// then ringpop on the membership ports, seeded from the shared
+	// database (persistence.url).
+	Run      []string `koanf:"run" json:"run"`
+	Frontend Service  `koanf:"frontend" json:"frontend"`
+	History  Service  `koanf:"history" json:"history"`
+	Matching Service  `koanf:"matching" json:"matching"`
+	Worker   Service  `koanf:"worker" json:"worker"`
 }
 
 // Get returns a pointer to the named service's ports; nil for an unknown name.
@@ -157,10 +167,11 @@ func (s *Services) Get(name string) *Service {
 type Service struct {
 	// GRPCPort is the port the role serves gRPC on.
 	GRPCPort int `koanf:"grpc-port" json:"grpc-port"`
-	// MembershipPort is written to the server's rpc.membershipPort. With the
-	// static membership devcluster uses, the server does not listen on it;
-	// it is reserved (checked free and unique) so the exported config is a
-	// valid production layout. Zero leaves it unset.
+	// MembershipPort is the role's ringpop port (rpc.membershipPort). With
+	// ringpop membership the role listens on it (zero: a free port); with
+	// static membership nothing does, and it is only reserved (checked
+	// free and unique) so the exported config is a valid production
+	// layout (zero leaves it unset).
 	MembershipPort int `koanf:"membership-port" json:"membership-port"`
 	// HTTPPort is the frontend's HTTP API port; only the frontend has one.
 	// Zero picks a free port; -1 turns the HTTP API off.
@@ -508,6 +519,7 @@ func (c Config) Clone() Config {
 	out.Temporal = deepCopy(c.Temporal)
 	out.TLS.Hosts = append([]string(nil), c.TLS.Hosts...)
 	out.Clusters = append([]string(nil), c.Clusters...)
+	out.Services.Run = append([]string(nil), c.Services.Run...)
 	return out
 }
 

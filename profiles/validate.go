@@ -180,6 +180,7 @@ func (c Config) Validate() error {
 	}
 	c.validateDatabases(add)
 	c.validateClusters(add)
+	c.validateMembership(add)
 	if c.Persistence.Shards < 1 {
 		add("persistence.shards", c.Persistence.Shards, "must be at least 1")
 	}

@@ -159,7 +159,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 			Authorization: authorizationConfig(cfg.Auth),
 			Membership: config.Membership{
 				MaxJoinDuration:  30 * time.Second,
-				BroadcastAddress: adv,
+				BroadcastAddress: broadcastAddress(cfg),
 			},
 		},
 		Persistence: config.Persistence{
@@ -187,8 +187,27 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 		Services:            svcs,
 		Archival:            archival,
 		NamespaceDefaults:   config.NamespaceDefaults{Archival: nsArchival},
-		PublicClient:        config.PublicClient{HostPort: hostPort(adv, fe.GRPCPort)},
+		PublicClient:        publicClient(cfg),
 	}
+}
+
+// broadcastAddress is the IP other nodes reach this one at.
+func broadcastAddress(cfg profiles.Config) string {
+	if b := cfg.Membership.BroadcastAddress; b != "" {
+		return b
+	}
+	return advertiseIP(cfg.IP)
+}
+
+// publicClient is how the worker role (the server's system workers) reaches
+// a frontend: this process's own with static membership; with ringpop, any
+// frontend of the ring (the server resolves an empty address through the
+// membership), so a worker-only node needs no address.
+func publicClient(cfg profiles.Config) config.PublicClient {
+	if cfg.Ringpop() {
+		return config.PublicClient{}
+	}
+	return config.PublicClient{HostPort: hostPort(advertiseIP(cfg.IP), cfg.Services.Frontend.GRPCPort)}
 }
 
 // staticHosts lists every service at its advertised gRPC address: static

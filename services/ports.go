@@ -3,6 +3,7 @@ package services
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"syscall"
 
@@ -16,18 +17,49 @@ type portSlot struct {
 	// optional slots stay 0 when unset (membership ports); others get a
 	// free port.
 	optional bool
+	// low slots get a free port up to MaxMembershipPort.
+	low bool
 }
 
+// MaxMembershipPort is the highest ringpop port a cluster can use: the
+// server's SQL schemas keep a member's port as a SMALLINT
+// (cluster_membership.rpc_port), and a node on a higher port cannot
+// register itself. The kernel hands out ports from 32768 up for port 0,
+// so ringpop ports are picked below that.
+const MaxMembershipPort = 32767
+
+// listenLow binds a free port in [10000, MaxMembershipPort], starting at
+// a random one.
+func listenLow(ip string) (net.Listener, error) {
+	const lo = 10000
+	n := MaxMembershipPort - lo + 1
+	start := rand.IntN(n)
+	var last error
+	for i := 0; i < 200; i++ {
+		port := lo + (start+i*7919)%n
+		l, err := net.Listen("tcp", hostPort(ip, port))
+		if err == nil {
+			return l, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// portSlots lists the ports this process binds: those of the roles it
+// runs. With ringpop, each role listens on its membership port, so that
+// port is chosen and checked like the gRPC one.
 func portSlots(cfg *profiles.Config) []portSlot {
 	var slots []portSlot
-	for _, name := range profiles.ServiceNames {
+	ringpop := cfg.Ringpop()
+	for _, name := range cfg.Roles() {
 		s := cfg.Services.Get(name)
 		prefix := "services." + name + "."
 		slots = append(slots, portSlot{key: prefix + "grpc-port", port: &s.GRPCPort})
 		if name == profiles.Frontend && s.HTTPPort != -1 {
 			slots = append(slots, portSlot{key: prefix + "http-port", port: &s.HTTPPort})
 		}
-		slots = append(slots, portSlot{key: prefix + "membership-port", port: &s.MembershipPort, optional: true})
+		slots = append(slots, portSlot{key: prefix + "membership-port", port: &s.MembershipPort, optional: !ringpop, low: ringpop})
 	}
 	return slots
 }
@@ -58,6 +90,16 @@ func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 	var fresh []net.Listener
 	for _, slot := range portSlots(&out) {
 		if *slot.port != 0 || slot.optional {
+			continue
+		}
+		if slot.low {
+			l, err := listenLow(ip)
+			if err != nil {
+				return cfg, fmt.Errorf("find a free port below %d for %s on %s: %w", MaxMembershipPort+1, slot.key, ip, err)
+			}
+			held = append(held, l)
+			fresh = append(fresh, l)
+			*slot.port = l.Addr().(*net.TCPAddr).Port
 			continue
 		}
 		l, err := net.Listen("tcp", hostPort(ip, 0))

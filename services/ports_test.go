@@ -3,6 +3,7 @@ package services
 import (
 	"errors"
 	"net"
+	"reflect"
 	"testing"
 
 	"github.com/devcluster/devcluster/profiles"
@@ -60,7 +61,7 @@ func TestResolvePortsKeepsFreeExplicitPorts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ResolvePorts: %v", err)
 	}
-	if got.Services != cfg.Services {
+	if !reflect.DeepEqual(got.Services, cfg.Services) {
 		t.Errorf("ports changed:\n got  %+v\n want %+v", got.Services, cfg.Services)
 	}
 	// Nothing is left holding the ports: they can be bound again.
@@ -126,7 +127,7 @@ func TestResolvePortsPicksDistinctFreePorts(t *testing.T) {
 				t.Errorf("IP = %q, want it unchanged (%q)", got.IP, tt.ip)
 			}
 			// The input is not modified.
-			if cfg.Services != orig.Services {
+			if !reflect.DeepEqual(cfg.Services, orig.Services) {
 				t.Errorf("ResolvePorts modified its input: %+v", cfg.Services)
 			}
 			// The result is a valid config.
@@ -226,7 +227,7 @@ func TestResolvePortsPortInUse(t *testing.T) {
 				}
 			}
 			// On error the input comes back unresolved.
-			if got.Services != cfg.Services {
+			if !reflect.DeepEqual(got.Services, cfg.Services) {
 				t.Errorf("on error ResolvePorts returned %+v, want the input %+v", got.Services, cfg.Services)
 			}
 		})

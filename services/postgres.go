@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
@@ -63,6 +65,13 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 	if err := makeDirs(s.cfg); err != nil {
 		return err
 	}
+	// Nodes of one cluster may start at once: one of them sets the
+	// schema up and registers namespaces, the others then find it done.
+	unlock, err := dbschema.Lock(ctx, main)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	dbs := []dbschema.Database{main, vis}
 	states := make([]dbschema.Status, len(dbs))
 	for i, d := range dbs {
@@ -119,11 +128,22 @@ func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileI
 			return err
 		}
 		defer func() { _ = db.Close() }()
+		pageSize := 100
 		row, err := db.GetClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{ClusterName: clusterName})
 		if err == nil {
 			info.shards = decodeShards(row.Data, row.DataEncoding)
+		} else if rows, lerr := db.ListClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{PageSize: &pageSize}); lerr == nil && len(rows) > 0 {
+			// Another cluster's database: its metadata names other
+			// clusters only. A start would fail in the server, later and
+			// less clearly, or worse join the nodes of that cluster.
+			names := make([]string, len(rows))
+			for i, r := range rows {
+				names[i] = strconv.Quote(r.ClusterName)
+			}
+			return &profiles.FieldError{Key: "cluster.name", Value: strconv.Quote(clusterName),
+				Msg: fmt.Sprintf("is not the cluster database %s belongs to (%s); point persistence.url at this cluster's own database, or set cluster.name to join that cluster",
+					c.DatabaseName, strings.Join(names, ", "))}
 		}
-		pageSize := 100
 		var after *primitives.UUID
 		for {
 			filter := sqlplugin.NamespaceFilter{PageSize: &pageSize, GreaterThanID: after}

@@ -48,7 +48,18 @@ func (s *Server) HTTPAddr() string {
 // registers search attributes and retention that an existing database lacks
 // (CreateNamespaces leaves existing namespaces alone). It honours ctx and
 // returns ErrNotReady with the last error when ctx ends first.
+//
+// With ringpop membership it first waits until the cluster has every
+// serving role (see ServingRoles); a node without a frontend is then ready.
 func (s *Server) WaitReady(ctx context.Context) error {
+	if s.cfg.Ringpop() {
+		if err := s.waitMembers(ctx); err != nil {
+			return err
+		}
+		if !s.cfg.Runs(profiles.Frontend) {
+			return nil
+		}
+	}
 	dopts, err := dialOptions(s.cfg.TLS, s.cfg.Auth.HeaderName, s.opts.Token)
 	if err != nil {
 		return err

@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/server/common/config"
 	dc "go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/headers"
-	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
@@ -27,6 +26,7 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
@@ -83,6 +83,8 @@ type Server struct {
 	slog   *serverLogger
 	polls  *longPolls // nil without server.stop-system-workers-first
 	skips  *timeSkipping
+	// memberDB reads the ringpop membership (see Members).
+	memberDB sqlplugin.DB
 }
 
 // New validates cfg and returns an unstarted server. It does no I/O.
@@ -267,14 +269,23 @@ func (s *Server) startServer(ctx context.Context) error {
 	}
 	s.slog = serverLog
 
+	// The worker role is built by workerServiceProvider below.
+	var roles []string
+	for _, r := range s.cfg.Roles() {
+		if r != profiles.Worker {
+			roles = append(roles, r)
+		}
+	}
 	opts := []temporal.ServerOption{
 		temporal.WithConfig(s.static), // first: later options read it
-		// worker: built by workerServiceProvider below
-		temporal.ForServices([]string{string(primitives.FrontendService), string(primitives.HistoryService), string(primitives.MatchingService)}),
-		temporal.WithStaticHosts(staticHosts(s.cfg)),
+		temporal.ForServices(roles),
 		temporal.WithLogger(serverLog),
 		temporal.WithNamespaceLogger(serverLog),
 		temporal.WithDynamicConfigClient(s.opts.DynamicConfig),
+	}
+	if !s.cfg.Ringpop() {
+		// Without static hosts the server runs ringpop.
+		opts = append(opts, temporal.WithStaticHosts(staticHosts(s.cfg)))
 	}
 	opts = append(opts, s.authOptions(serverLog)...)
 	// Chained frontend interceptors go in one option: a second call would
@@ -309,8 +320,10 @@ func (s *Server) startServer(ctx context.Context) error {
 	// Offline by default: trace exporters that the server would pick up
 	// from OTEL_* variables are dropped.
 	top := fx.Options(temporal.TopLevelModule,
-		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }),
-		fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
+		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+	if s.cfg.Runs(profiles.Worker) {
+		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
+	}
 	if s.cfg.Server.BinaryChecksum != "" {
 		// The SDK hashes the whole executable when its first worker starts
 		// unless a checksum is set; the setting is process-wide.
@@ -399,6 +412,7 @@ func (s *Server) stopServer(ctx context.Context) error {
 	srv := s.srv
 	s.srv = nil
 	s.mu.Unlock()
+	s.closeMembershipDB()
 	if srv == nil {
 		return nil
 	}

@@ -21,8 +21,16 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	ns := c.Namespaces()
 	fmt.Fprintf(w, "devcluster ready in %s: Temporal server %s\n\n", took.Round(time.Millisecond), bootstrap.ServerVersion)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  Frontend (gRPC)\t%s\n", c.FrontendAddr())
-	if h := c.HTTPAddr(); h != "" {
+	node := cfg.Ringpop()
+	if node {
+		printNode(tw, c)
+	}
+	if !cfg.Runs(profiles.Frontend) {
+		fmt.Fprintf(tw, "  Frontend (gRPC)\t%s (services.frontend.grpc-port; this node runs none)\n", c.FrontendAddr())
+	} else {
+		fmt.Fprintf(tw, "  Frontend (gRPC)\t%s\n", c.FrontendAddr())
+	}
+	if h := c.HTTPAddr(); h != "" && cfg.Runs(profiles.Frontend) {
 		scheme := "http"
 		if _, tlsOn := c.TLS(); tlsOn {
 			scheme = "https"
@@ -86,11 +94,13 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	} else {
 		fmt.Fprintf(tw, "  Database\t%s\n", cfg.Persistence.File)
 	}
-	var svcs []string
-	for _, name := range profiles.ServiceNames[1:] {
-		svcs = append(svcs, fmt.Sprintf("%s :%d", name, cfg.Services.Get(name).GRPCPort))
+	if !node {
+		var svcs []string
+		for _, name := range profiles.ServiceNames[1:] {
+			svcs = append(svcs, fmt.Sprintf("%s :%d", name, cfg.Services.Get(name).GRPCPort))
+		}
+		fmt.Fprintf(tw, "  Other services\t%s\n", strings.Join(svcs, ", "))
 	}
-	fmt.Fprintf(tw, "  Other services\t%s\n", strings.Join(svcs, ", "))
 	_ = tw.Flush()
 
 	fmt.Fprintf(w, "\nConnect with the temporal CLI:\n")
@@ -113,4 +123,30 @@ func archivalLine(a profiles.Archival) string {
 		parts = append(parts, "visibility in "+a.Visibility.Dir)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printNode says what a node of a cluster spread over processes runs (each
+// role's gRPC and ringpop ports) and which members the cluster has.
+func printNode(tw io.Writer, c *bootstrap.Cluster) {
+	cfg := c.Config()
+	var runs []string
+	for _, name := range cfg.Roles() {
+		runs = append(runs, fmt.Sprintf("%s %s (ring %s)", name, c.ServiceAddr(name), c.MembershipAddr(name)))
+	}
+	fmt.Fprintf(tw, "  This node runs\t%s\n", strings.Join(runs, ", "))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	members, err := c.Members(ctx)
+	if err != nil {
+		fmt.Fprintf(tw, "  Cluster members\tunknown: %v\n", err)
+		return
+	}
+	var parts []string
+	for _, role := range profiles.ServiceNames {
+		parts = append(parts, fmt.Sprintf("%s %d", role, len(members[role])))
+	}
+	fmt.Fprintf(tw, "  Cluster members\t%s (ringpop, seeded from the database)\n", strings.Join(parts, ", "))
+	if len(members[profiles.Worker]) == 0 {
+		fmt.Fprintf(tw, "  \tno worker role yet: the server's system workflows (schedules, batch operations) wait for one\n")
+	}
 }

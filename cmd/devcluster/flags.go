@@ -52,6 +52,9 @@ const (
 	flagAddress             = "address"
 	flagTimeout             = "timeout"
 	flagClusters            = "clusters"
+	flagServices            = "services"
+	flagMembership          = "membership"
+	flagBroadcastAddress    = "broadcast-address"
 	dynamicConfigKeyPrefix  = "dynamic-config.values."
 	namespacesKeyPrefix     = "namespaces"
 	searchAttributeKeyMatch = ".search-attributes"
@@ -90,6 +93,9 @@ var startFlagKeys = map[string]string{
 	flagSearchAttribute:    "namespaces[*].search-attributes",
 	flagDynamicConfigValue: "dynamic-config.values",
 	flagClusters:           "clusters",
+	flagServices:           "services.run",
+	flagMembership:         "membership.mode",
+	flagBroadcastAddress:   "membership.broadcast-address",
 }
 
 // startFlags are the layer flags and every flag that sets a config key.
@@ -107,10 +113,13 @@ func configKeyFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagHistoryPort, Usage: "history gRPC port (default: a free port)"},
 		&cli.IntFlag{Name: flagMatchingPort, Usage: "matching gRPC port (default: a free port)"},
 		&cli.IntFlag{Name: flagWorkerPort, Usage: "worker gRPC port (default: a free port)"},
-		&cli.IntFlag{Name: flagFrontendMember, Usage: "frontend membership port (reserved; static membership does not listen on it)"},
-		&cli.IntFlag{Name: flagHistoryMember, Usage: "history membership port (reserved)"},
-		&cli.IntFlag{Name: flagMatchingMember, Usage: "matching membership port (reserved)"},
-		&cli.IntFlag{Name: flagWorkerMember, Usage: "worker membership port (reserved)"},
+		&cli.IntFlag{Name: flagFrontendMember, Usage: "frontend ringpop port (default with ringpop: a free port; with static membership it is only reserved)"},
+		&cli.IntFlag{Name: flagHistoryMember, Usage: "history ringpop port (as --frontend-membership-port)"},
+		&cli.IntFlag{Name: flagMatchingMember, Usage: "matching ringpop port (as --frontend-membership-port)"},
+		&cli.IntFlag{Name: flagWorkerMember, Usage: "worker ringpop port (as --frontend-membership-port)"},
+		&cli.StringFlag{Name: flagServices, Usage: "roles this process runs, e.g. history or frontend,worker (default all four); fewer than four joins the other processes of the cluster through ringpop on a shared --db-url"},
+		&cli.StringFlag{Name: flagMembership, Usage: "how roles find each other: static (all in this process), ringpop (on the membership ports, seeded from the shared database) or auto (ringpop when --services lists fewer than four)"},
+		&cli.StringFlag{Name: flagBroadcastAddress, Usage: "IP the other nodes reach this one at, when --ip is not reachable by them (default --ip, or 127.0.0.1 for 0.0.0.0)"},
 		&cli.StringFlag{Name: flagDBFile, Aliases: []string{"f"}, Usage: "SQLite database file, created if new (default: in memory, lost at exit)"},
 		&cli.StringFlag{Name: flagDBURL, Usage: "run on PostgreSQL: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require]; devcluster creates the database (and DB_visibility), installs or upgrades the schema"},
 		&cli.StringFlag{Name: flagDBPasswordFile, Usage: "file holding the PostgreSQL password, for a --db-url without one"},
@@ -185,8 +194,11 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 			continue
 		}
 		value := c.Value(flag)
-		if flag == flagClusters { // a list: "a,b" is two names
+		switch flag {
+		case flagClusters: // a list: "a,b" is two names
 			value = splitList(c.String(flag))
+		case flagServices: // "frontend,worker" or "frontend+worker"
+			value = profiles.ParseRoles(c.String(flag))
 		}
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: value, Origin: "flag --" + flag})
 	}

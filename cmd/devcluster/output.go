@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
 )
 
 // logWriter returns where logs go: w, or the file named by log.file
@@ -43,6 +46,24 @@ type Ports struct {
 	// Clusters, with --clusters, has every cluster's addresses by name;
 	// the keys above are the first cluster's.
 	Clusters map[string]ClusterPorts `json:"clusters,omitempty"`
+	// Node, on a process that is one node of a cluster spread over
+	// several (ringpop membership), says what it runs and what the
+	// cluster had when it became ready.
+	Node *NodePorts `json:"node,omitempty"`
+}
+
+// NodePorts describes one node of a cluster whose roles run in several
+// processes.
+type NodePorts struct {
+	// Runs lists the roles this process runs.
+	Runs []string `json:"runs"`
+	// Membership has the ringpop address of each role it runs.
+	Membership map[string]string `json:"membership"`
+	// Members has, per role, the ringpop addresses of the cluster's live
+	// members (this node's included) when the file was written.
+	Members map[string][]string `json:"members"`
+	// WaitingFor lists the serving roles the cluster had no member of.
+	WaitingFor []string `json:"waiting_for,omitempty"`
 }
 
 // writePortsFile writes the cluster's addresses atomically (a temporary file
@@ -57,8 +78,15 @@ func writePortsFile(path string, c *bootstrap.Cluster, group *bootstrap.Clusters
 		u.RawQuery = ""
 		p.UI = u.String()
 	}
-	for _, name := range profiles.ServiceNames {
+	cfg := c.Config()
+	for _, name := range cfg.Roles() {
 		p.Services[name] = c.ServiceAddr(name)
+	}
+	if cfg.Ringpop() {
+		if !cfg.Runs(profiles.Frontend) {
+			p.Frontend, p.HTTP = "", "" // the cluster's frontends are on other nodes
+		}
+		p.Node = nodePorts(c)
 	}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -88,4 +116,26 @@ func removeIfExists(dir, name string) error {
 		return nil
 	}
 	return err
+}
+
+// nodePorts reads what a ringpop node runs and the cluster's members.
+func nodePorts(c *bootstrap.Cluster) *NodePorts {
+	cfg := c.Config()
+	n := &NodePorts{Runs: cfg.Roles(), Membership: map[string]string{}, Members: map[string][]string{}}
+	for _, name := range n.Runs {
+		n.Membership[name] = c.MembershipAddr(name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	members, err := c.Members(ctx)
+	if err != nil {
+		return n
+	}
+	for role, ms := range members {
+		for _, m := range ms {
+			n.Members[role] = append(n.Members[role], m.Address)
+		}
+	}
+	n.WaitingFor = services.MissingRoles(members)
+	return n
 }
