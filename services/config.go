@@ -134,6 +134,9 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 	adv := advertiseIP(cfg.IP)
 	fe := cfg.Services.Frontend
 
+	// Every role, also on a node that runs fewer: the server's ringpop
+	// monitor keeps a ring for each service the config names, and a
+	// role it has no ring for is "not tracked by Monitor".
 	svcs := make(map[string]config.Service, len(profiles.ServiceNames))
 	for _, name := range profiles.ServiceNames {
 		s := cfg.Services.Get(name)

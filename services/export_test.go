@@ -55,6 +55,9 @@ func exportCases(t *testing.T) []struct {
 	pgFile.Persistence.PasswordFile = filepath.Join(dir, "pg.pw")
 	pgFile.Visibility.URL = "postgres://temporal@127.0.0.1:5433/vis"
 
+	historyNode := pgURL.Clone()
+	historyNode.Services.Run = []string{profiles.History}
+
 	return []struct {
 		name string
 		cfg  profiles.Config
@@ -64,6 +67,7 @@ func exportCases(t *testing.T) []struct {
 		{"postgres with a password file and a visibility URL", pgFile},
 		{"file database, archival, temporal section, 4 shards", rich},
 		{"history archival only, SQL tuned in the temporal section", historyOnly},
+		{"one history node of a cluster on postgres", historyNode},
 	}
 }
 
@@ -131,6 +135,15 @@ func TestExportLoadsInServer(t *testing.T) {
 
 			// Spot checks, so that a bug making both sides equally wrong
 			// still shows.
+			// All four also for one node: the server keeps a membership
+			// ring for each service its config names, and needs one for
+			// each role it calls.
+			if got := len(loaded.Services); got != len(profiles.ServiceNames) {
+				t.Errorf("the export has %d services, want all %d", got, len(profiles.ServiceNames))
+			}
+			if tc.cfg.Ringpop() && loaded.PublicClient.HostPort != "" {
+				t.Errorf("publicClient.hostPort %q in a node's export: a node reaches a frontend through the membership", loaded.PublicClient.HostPort)
+			}
 			for _, name := range profiles.ServiceNames {
 				if loaded.Services[name].RPC.GRPCPort == 0 {
 					t.Errorf("service %s has no gRPC port in the export", name)

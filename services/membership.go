@@ -166,3 +166,44 @@ func (s *Server) MembershipAddr(name string) string {
 	}
 	return hostPort(broadcastAddress(s.cfg), svc.MembershipPort)
 }
+
+// checkMemberAddresses refuses to start a ringpop node whose ringpop
+// address another live node of the cluster already announces: ringpop
+// takes an address for a node's identity, and two nodes at one address
+// would each be taken for the other. A node on this host at that address
+// holds the port, which the port check reports; this catches one on
+// another host given the same broadcast address. A row whose address no
+// longer answers is a node that died (a restart at the same address is
+// fine).
+func (s *Server) checkMemberAddresses(ctx context.Context) error {
+	members, err := s.Members(ctx)
+	if err != nil {
+		return err
+	}
+	live := map[string]Member{}
+	for _, ms := range members {
+		for _, m := range ms {
+			live[m.Address] = m
+		}
+	}
+	for _, role := range s.cfg.Roles() {
+		addr := s.MembershipAddr(role)
+		m, ok := live[addr]
+		if !ok {
+			continue
+		}
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = conn.Close()
+		key, value := "services."+role+".membership-port", any(s.cfg.Services.Get(role).MembershipPort)
+		if s.cfg.Membership.BroadcastAddress != "" {
+			key, value = "membership.broadcast-address", s.cfg.Membership.BroadcastAddress
+		}
+		return &profiles.FieldError{Key: key, Value: value,
+			Msg: fmt.Sprintf("makes this node's %s ringpop address %s, which a live %s node of the cluster already announces (heartbeat %s ago) and answers at; two nodes cannot share an address: give this node its own broadcast address or membership port",
+				role, addr, m.Role, time.Since(m.LastHeartbeat).Round(time.Second))}
+	}
+	return nil
+}

@@ -108,6 +108,11 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 				"was", before.State.String(), "version", d.Kind.Want())
 		}
 	}
+	if s.cfg.Ringpop() {
+		if err := s.checkMemberAddresses(ctx); err != nil {
+			return err
+		}
+	}
 	nsConfigs, err := namespaceConfigs(s.cfg)
 	if err != nil {
 		return err

@@ -144,6 +144,14 @@ func configExportAction(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", services.ServerVersion, strings.Join(loaded.Profiles, ", "))
 	fmt.Fprintf(w, "# Ports devcluster picks at start have Temporal's conventional numbers here.\n")
+	if cfg := loaded.Config; cfg.Ringpop() {
+		var svc []string
+		for _, r := range cfg.Roles() {
+			svc = append(svc, "--service "+r)
+		}
+		fmt.Fprintf(w, "# One node of a cluster spread over processes, running %s; its roles find the others through ringpop\n", strings.Join(cfg.Roles(), ", "))
+		fmt.Fprintf(w, "# on the membership ports, seeded from the shared database: temporal-server --config-file FILE start %s\n", strings.Join(svc, " "))
+	}
 	if loaded.Config.Persistence.Postgres() {
 		fmt.Fprintf(w, "# The PostgreSQL databases must hold the server's schema: devcluster db setup --db-url ... installs it.\n")
 	}

@@ -1,0 +1,311 @@
+package main
+
+// Several devcluster processes forming one cluster through ringpop on a
+// real PostgreSQL: shards spread over two history nodes, a history node
+// killed under load, and a rolling restart of every node.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/api/adminservice/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/devcluster/devcluster/internal/pgtest"
+)
+
+// ringpopShards is enough shards that two history nodes each get some
+// (with 16, one node getting none has odds of about 2^-15).
+const ringpopShards = 16
+
+// SleepyDouble doubles n twice with a timer in between, so that it spans
+// the history node's loss and restarts.
+func SleepyDouble(ctx workflow.Context, n int) (int, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 5 * time.Second})
+	var once int
+	if err := workflow.ExecuteActivity(ctx, Double, n).Get(ctx, &once); err != nil {
+		return 0, err
+	}
+	if err := workflow.Sleep(ctx, 500*time.Millisecond); err != nil {
+		return 0, err
+	}
+	var twice int
+	err := workflow.ExecuteActivity(ctx, Double, once).Get(ctx, &twice)
+	return twice, err
+}
+
+// node is one devcluster process of the cluster, restartable with the same
+// arguments.
+type node struct {
+	name  string
+	args  []string
+	ports string
+	p     *proc
+}
+
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	_ = os.Remove(n.ports)
+	n.p = startProc(t, n.args...)
+}
+
+// waitReady waits for the node's ports file (written once ready) and
+// returns it.
+func (n *node) waitReady(t *testing.T, d time.Duration) Ports {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if b, err := os.ReadFile(n.ports); err == nil {
+			var p Ports
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatalf("%s: ports file: %v", n.name, err)
+			}
+			return p
+		}
+		select {
+		case <-n.p.done:
+			t.Fatalf("%s exited before it was ready: %v\n%s", n.name, n.p.err, n.p.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %s:\n%s", n.name, d, n.p.stderr.String())
+		}
+	}
+}
+
+// stop interrupts the node and waits for a clean exit.
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	_ = n.p.cmd.Process.Signal(os.Interrupt)
+	if code := n.p.exitCode(t, 60*time.Second); code != 0 {
+		t.Fatalf("%s exited %d after Ctrl+C:\n%s", n.name, code, n.p.stderr.String())
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// shardOwners asks the frontend which history host owns each shard.
+func shardOwners(ctx context.Context, admin adminservice.AdminServiceClient) (map[string]int, error) {
+	owners := map[string]int{}
+	for id := int32(1); id <= ringpopShards; id++ {
+		resp, err := admin.DescribeHistoryHost(ctx, &adminservice.DescribeHistoryHostRequest{ShardId: id})
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", id, err)
+		}
+		owners[resp.GetAddress()]++
+	}
+	return owners, nil
+}
+
+// pollUntil calls f until it returns nil or d passes.
+func pollUntil(t *testing.T, what string, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	step := 50 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		<-time.After(step)
+		step = min(step*2, 500*time.Millisecond)
+	}
+}
+
+// startBatch starts n SleepyDouble workflows and returns their runs.
+func startBatch(t *testing.T, ctx context.Context, c client.Client, prefix string, n int) []client.WorkflowRun {
+	t.Helper()
+	runs := make([]client.WorkflowRun, n)
+	for i := range runs {
+		var err error
+		runs[i], err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", prefix, i), TaskQueue: "ringpop"}, SleepyDouble, i)
+		if err != nil {
+			t.Fatalf("start %s-%d: %v", prefix, i, err)
+		}
+	}
+	return runs
+}
+
+// checkBatch waits for every run and checks its result.
+func checkBatch(t *testing.T, ctx context.Context, runs []client.WorkflowRun) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(runs))
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got int
+			if err := r.Get(ctx, &got); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", r.GetID(), err)
+			} else if got != 4*i {
+				errs[i] = fmt.Errorf("%s: got %d, want %d", r.GetID(), got, 4*i)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRingpopNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server and four devcluster processes")
+	}
+	pg := pgtest.Shared(t)
+	dbURL := pg.URL(pgtest.DatabaseName())
+	dir := t.TempDir()
+	fePort := freeTCPPort(t)
+	common := []string{"start", "--db-url", dbURL, "--shards", strconv.Itoa(ringpopShards), "--headless", "--http-port", "-1",
+		"--port", strconv.Itoa(fePort)}
+	newNode := func(name, services string) *node {
+		n := &node{name: name, ports: filepath.Join(dir, name+".json")}
+		n.args = append(append([]string{}, common...), "--services", services, "--ports-file", n.ports)
+		return n
+	}
+	fe := newNode("frontend", "frontend+worker")
+	h1 := newNode("history1", "history")
+	h2 := newNode("history2", "history")
+	m := newNode("matching", "matching")
+	nodes := []*node{fe, h1, h2, m}
+	// All at once: each waits for the others' roles before it is ready.
+	for _, n := range nodes {
+		n.start(t)
+	}
+	ports := map[*node]Ports{}
+	for _, n := range nodes {
+		ports[n] = n.waitReady(t, 90*time.Second)
+	}
+	if got := ports[fe].Frontend; got != net.JoinHostPort("127.0.0.1", strconv.Itoa(fePort)) {
+		t.Errorf("frontend node's ports file names frontend %q", got)
+	}
+	if n := ports[h1].Node; n == nil || len(n.Runs) != 1 || n.Runs[0] != "history" || len(n.WaitingFor) != 0 {
+		t.Errorf("history node's ports file: node %+v", n)
+	}
+	if ports[h1].Frontend != "" {
+		t.Errorf("a history node's ports file names frontend %q", ports[h1].Frontend)
+	}
+	if !strings.Contains(h1.p.stdout.String(), "This node runs   history") {
+		t.Errorf("history node's banner does not say what it runs:\n%s", h1.p.stdout.String())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	addr := ports[fe].Frontend
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	admin := adminservice.NewAdminServiceClient(conn)
+	hist1, hist2 := ports[h1].Services["history"], ports[h2].Services["history"]
+
+	// The second history process takes over part of the shards.
+	pollUntil(t, "both history nodes own shards", 60*time.Second, func() error {
+		owners, err := shardOwners(ctx, admin)
+		if err != nil {
+			return err
+		}
+		if owners[hist1] == 0 || owners[hist2] == 0 || owners[hist1]+owners[hist2] != ringpopShards {
+			return fmt.Errorf("owners %v (history nodes %s, %s)", owners, hist1, hist2)
+		}
+		return nil
+	})
+
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, "ringpop", worker.Options{})
+	w.RegisterWorkflow(SleepyDouble)
+	w.RegisterActivity(Double)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	// Under load, one history node is killed: every workflow completes and
+	// its shards move to the survivor.
+	runs := startBatch(t, ctx, c, "kill", 40)
+	if err := h2.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-h2.p.done
+	killed := time.Now()
+	checkBatch(t, ctx, runs)
+	t.Logf("40 workflows completed %s after the history node's SIGKILL", time.Since(killed).Round(time.Millisecond))
+	pollUntil(t, "every shard on the surviving history node", 60*time.Second, func() error {
+		owners, err := shardOwners(ctx, admin)
+		if err != nil {
+			return err
+		}
+		if owners[hist1] != ringpopShards {
+			return fmt.Errorf("owners %v, want all %d on %s", owners, ringpopShards, hist1)
+		}
+		return nil
+	})
+	t.Logf("every shard on the survivor %s after the SIGKILL", time.Since(killed).Round(time.Millisecond))
+	pollUntil(t, "the frontend's membership drops the killed node", 60*time.Second, func() error {
+		resp, err := admin.DescribeCluster(ctx, &adminservice.DescribeClusterRequest{})
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.GetMembershipInfo().GetRings() {
+			if r.GetRole() == "history" && r.GetMemberCount() != 1 {
+				return fmt.Errorf("history ring has %d members", r.GetMemberCount())
+			}
+		}
+		return nil
+	})
+
+	// The killed node comes back, then every node restarts in turn while
+	// workflows run: nothing is lost.
+	h2.start(t)
+	h2.waitReady(t, 90*time.Second)
+	runs = startBatch(t, ctx, c, "rolling", 30)
+	for _, n := range []*node{h1, h2, m, fe} {
+		began := time.Now()
+		n.stop(t)
+		n.start(t)
+		n.waitReady(t, 90*time.Second)
+		t.Logf("%s restarted in %s", n.name, time.Since(began).Round(time.Millisecond))
+	}
+	checkBatch(t, ctx, runs)
+	resp, err := c.WorkflowService().CountWorkflowExecutions(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default",
+		Query: "ExecutionStatus = 'Completed'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetCount() != 70 {
+		t.Errorf("visibility counts %d completed workflows, want 70", resp.GetCount())
+	}
+}
