@@ -143,7 +143,9 @@ func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileI
 			// less clearly, or worse join the nodes of that cluster.
 			names := make([]string, len(rows))
 			for i, r := range rows {
-				names[i] = strconv.Quote(r.ClusterName)
+				// The plugin's list leaves ClusterName empty: the name is
+				// in the row's blob.
+				names[i] = strconv.Quote(decodeClusterMetadata(r.Data, r.DataEncoding).GetClusterName())
 			}
 			return &profiles.FieldError{Key: "cluster.name", Value: strconv.Quote(clusterName),
 				Msg: fmt.Sprintf("is not the cluster database %s belongs to (%s); point persistence.url at this cluster's own database, or set cluster.name to join that cluster",

@@ -364,15 +364,21 @@ func fileShards(db *sql.DB, clusterName string) int32 {
 // decodeShards reads the shard count of a cluster metadata row's data; 0
 // when it cannot be read.
 func decodeShards(data []byte, encoding string) int32 {
+	return decodeClusterMetadata(data, encoding).GetHistoryShardCount()
+}
+
+// decodeClusterMetadata decodes a cluster_metadata_info row's blob; nil
+// when it cannot.
+func decodeClusterMetadata(data []byte, encoding string) *persistencespb.ClusterMetadata {
 	enc, err := enumspb.EncodingTypeFromString(encoding)
 	if err != nil {
-		return 0
+		return nil
 	}
 	var md persistencespb.ClusterMetadata
 	if err := serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &md); err != nil {
-		return 0
+		return nil
 	}
-	return md.HistoryShardCount
+	return &md
 }
 
 // creatingPath is where a new database is built before it is renamed to

@@ -50,16 +50,16 @@ func SleepyDouble(ctx workflow.Context, n int) (int, error) {
 	return twice, err
 }
 
-// node is one devcluster process of the cluster, restartable with the same
+// ringNode is one devcluster process of the cluster, restartable with the same
 // arguments.
-type node struct {
+type ringNode struct {
 	name  string
 	args  []string
 	ports string
 	p     *proc
 }
 
-func (n *node) start(t *testing.T) {
+func (n *ringNode) start(t *testing.T) {
 	t.Helper()
 	_ = os.Remove(n.ports)
 	n.p = startProc(t, n.args...)
@@ -67,7 +67,7 @@ func (n *node) start(t *testing.T) {
 
 // waitReady waits for the node's ports file (written once ready) and
 // returns it.
-func (n *node) waitReady(t *testing.T, d time.Duration) Ports {
+func (n *ringNode) waitReady(t *testing.T, d time.Duration) Ports {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -90,7 +90,7 @@ func (n *node) waitReady(t *testing.T, d time.Duration) Ports {
 }
 
 // stop interrupts the node and waits for a clean exit.
-func (n *node) stop(t *testing.T) {
+func (n *ringNode) stop(t *testing.T) {
 	t.Helper()
 	_ = n.p.cmd.Process.Signal(os.Interrupt)
 	if code := n.p.exitCode(t, 60*time.Second); code != 0 {
@@ -106,6 +106,19 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// listenLowPort holds a free loopback port a ringpop node may use (up to
+// 32767, see services.MaxMembershipPort); the kernel's port 0 is above.
+func listenLowPort(t *testing.T) net.Listener {
+	t.Helper()
+	for port := 20000 + os.Getpid()%5000; port < 32768; port += 97 {
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return l
+		}
+	}
+	t.Fatal("no free port below 32768")
+	return nil
 }
 
 // shardOwners asks the frontend which history host owns each shard.
@@ -186,8 +199,8 @@ func TestRingpopNodes(t *testing.T) {
 	fePort := freeTCPPort(t)
 	common := []string{"start", "--db-url", dbURL, "--shards", strconv.Itoa(ringpopShards), "--headless", "--http-port", "-1",
 		"--port", strconv.Itoa(fePort)}
-	newNode := func(name, services string) *node {
-		n := &node{name: name, ports: filepath.Join(dir, name+".json")}
+	newNode := func(name, services string) *ringNode {
+		n := &ringNode{name: name, ports: filepath.Join(dir, name+".json")}
 		n.args = append(append([]string{}, common...), "--services", services, "--ports-file", n.ports)
 		return n
 	}
@@ -195,12 +208,12 @@ func TestRingpopNodes(t *testing.T) {
 	h1 := newNode("history1", "history")
 	h2 := newNode("history2", "history")
 	m := newNode("matching", "matching")
-	nodes := []*node{fe, h1, h2, m}
+	nodes := []*ringNode{fe, h1, h2, m}
 	// All at once: each waits for the others' roles before it is ready.
 	for _, n := range nodes {
 		n.start(t)
 	}
-	ports := map[*node]Ports{}
+	ports := map[*ringNode]Ports{}
 	for _, n := range nodes {
 		ports[n] = n.waitReady(t, 90*time.Second)
 	}
@@ -292,7 +305,7 @@ func TestRingpopNodes(t *testing.T) {
 	h2.start(t)
 	h2.waitReady(t, 90*time.Second)
 	runs = startBatch(t, ctx, c, "rolling", 30)
-	for _, n := range []*node{h1, h2, m, fe} {
+	for _, n := range []*ringNode{h1, h2, m, fe} {
 		began := time.Now()
 		n.stop(t)
 		n.start(t)
@@ -307,5 +320,88 @@ func TestRingpopNodes(t *testing.T) {
 	}
 	if resp.GetCount() != 70 {
 		t.Errorf("visibility counts %d completed workflows, want 70", resp.GetCount())
+	}
+}
+
+// TestRingpopBadInput: what a node of a cluster spread over processes
+// refuses, each naming the key to change and exiting 2.
+func TestRingpopBadInput(t *testing.T) {
+	t.Parallel()
+	held := listenLowPort(t)
+	t.Cleanup(func() { _ = held.Close() }) // after the parallel subtests
+	heldPort := strconv.Itoa(held.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"in memory", []string{"--services", "history"},
+			[]string{"persistence.url", "in-memory database lives in one process", "--db-url"}},
+		{"SQLite file", []string{"--services", "history", "--db-file", filepath.Join(t.TempDir(), "x.db")},
+			[]string{"persistence.file", "cannot be shared", "--db-url"}},
+		{"ringpop asked in memory", []string{"--membership", "ringpop"},
+			[]string{"persistence.url", "asks for ringpop membership"}},
+		{"static with fewer roles", []string{"--services", "history", "--membership", "static", "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"membership.mode", "needs all four roles"}},
+		{"unknown role", []string{"--services", "history,frontdoor", "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"services.run", `"frontdoor"`, "not a role"}},
+		{"membership port above the schema's SMALLINT", []string{"--services", "history", "--history-membership-port", "40000", "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"services.history.membership-port", "SMALLINT"}},
+		{"membership port in use", []string{"--services", "history", "--history-membership-port", heldPort, "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"services.history.membership-port", "already in use"}},
+		{"broadcast address not an IP", []string{"--services", "history", "--broadcast-address", "node-a", "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"membership.broadcast-address", "not an IP"}},
+		{"with clusters", []string{"--services", "history", "--clusters", "a,b", "--db-url", "postgres://u@127.0.0.1/x"},
+			[]string{"clusters", "cannot be combined with services.run"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, errOut := runBinary(t, append([]string{"start", "--port", "0", "--headless"}, tc.args...)...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", code, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("the error lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
+
+// TestRingpopRefusesClashes: a node whose ringpop address a live node
+// announces, and a node pointed at another cluster's database.
+func TestRingpopRefusesClashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	pg := pgtest.Shared(t)
+	dbURL := pg.URL(pgtest.DatabaseName())
+	// A history node alone: it registers itself, then waits for the
+	// other roles.
+	l := listenLowPort(t)
+	ringPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	_ = l.Close()
+	a := startProc(t, "start", "--db-url", dbURL, "--services", "history", "--history-membership-port", ringPort, "--port", "0", "--headless")
+	waitFor(t, a, 90*time.Second, "the first node waits for the other roles", func() bool {
+		return strings.Contains(a.stderr.String(), "waiting for the cluster's other roles")
+	})
+	// Another node, bound elsewhere on loopback, announcing the same
+	// address (as two hosts given one --broadcast-address would).
+	code, _, errOut := runBinary(t, "start", "--db-url", dbURL, "--services", "history", "--ip", "127.0.0.2",
+		"--broadcast-address", "127.0.0.1", "--history-membership-port", ringPort, "--port", "0", "--headless")
+	if code != 2 || !strings.Contains(errOut, "membership.broadcast-address") || !strings.Contains(errOut, "127.0.0.1:"+ringPort) ||
+		!strings.Contains(errOut, "already announces") {
+		t.Errorf("a second node at a live node's ringpop address: exit %d:\n%s", code, errOut)
+	}
+	_ = a.cmd.Process.Signal(os.Interrupt)
+	a.exitCode(t, 60*time.Second)
+
+	// The database now belongs to cluster "active"; a node of cluster
+	// "east" is refused before it changes anything.
+	p := startProcEnv(t, []string{"DEVCLUSTER_CLUSTER_NAME=east"}, "start", "--db-url", dbURL, "--services", "history", "--port", "0", "--headless")
+	if code := p.exitCode(t, 60*time.Second); code != 2 || !strings.Contains(p.stderr.String(), "cluster.name") ||
+		!strings.Contains(p.stderr.String(), `"active"`) {
+		t.Errorf("a node of another cluster: exit %d:\n%s", code, p.stderr.String())
 	}
 }
