@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,6 +76,9 @@ var figures = []figure{
 	{"pg_p50_ms", "latency p50 PostgreSQL", "ms", true},
 	{"pg_p95_ms", "latency p95 PostgreSQL", "ms", true},
 	{"pg_p99_ms", "latency p99 PostgreSQL", "ms", true},
+	{"nodes_1h_throughput_wps", "throughput PostgreSQL, 3 processes, 1 history", "wf/s", false},
+	{"nodes_2h_throughput_wps", "throughput PostgreSQL, 4 processes, 2 history", "wf/s", false},
+	{"nodes_2h_p95_ms", "latency p95 PostgreSQL, 2 history processes", "ms", true},
 	{"dc_reload_ms", "dynamic-config reload (median of iters)", "ms", true},
 	{"testutil_newcluster_ms", "testutil NewCluster (start+stop)", "ms", true},
 	{"testutil_newnamespace_ms", "testutil NewNamespace", "ms", true},
@@ -270,6 +274,16 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 					return nil, fmt.Errorf("%s PostgreSQL: %w", c.Name, err)
 				}
 			}
+			if pg != nil && c.Name == "devcluster" {
+				// The stock column has no counterpart: start-dev runs
+				// every role in one process.
+				for _, histories := range []int{1, 2} {
+					store := pg.URL(fmt.Sprintf("bench_%d_nodes%d", seq, histories))
+					if err := measureNodes(ctx, o, bin, c, dir, store, histories, rec, log); err != nil {
+						return nil, fmt.Errorf("%s on %d history processes: %w", c.Name, histories, err)
+					}
+				}
+			}
 			if err := measureDC(ctx, o, bin, c, dir, rec, log); err != nil {
 				return nil, fmt.Errorf("%s dynamic config: %w", c.Name, err)
 			}
@@ -368,6 +382,70 @@ func measureLoad(ctx context.Context, o options, bin string, c config, dir func(
 	}
 	if name == storeMemory {
 		rec("stop_ms", ms(stopped))
+	}
+	return nil
+}
+
+// measureNodes runs one cluster as several processes on PostgreSQL
+// (frontend+worker, matching, and histories history processes, ringpop
+// between them) and records the throughput of N workflows through the
+// frontend.
+func measureNodes(ctx context.Context, o options, bin string, c config, dir func(string) (string, error),
+	store string, histories int, rec func(string, float64), log io.Writer) error {
+	roles := []string{"frontend,worker", "matching"}
+	for range histories {
+		roles = append(roles, "history")
+	}
+	// All at once: a node is ready only once the others have joined.
+	type started struct {
+		s   *server
+		err error
+	}
+	results := make([]chan started, len(roles))
+	for i, r := range roles {
+		results[i] = make(chan started, 1)
+		d, err := dir(fmt.Sprintf("nodes%d-%d", histories, i))
+		if err != nil {
+			return err
+		}
+		args := append(append([]string(nil), c.Args...), "--db-url", store, "--shards", "8", "--services", r)
+		go func() {
+			s, err := startServer(ctx, bin, d, args...)
+			results[i] <- started{s, err}
+		}()
+	}
+	var nodes []*server
+	var errs []error
+	for _, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		nodes = append(nodes, r.s)
+	}
+	defer func() {
+		for _, s := range nodes {
+			s.killIfRunning()
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	res, err := runLoad(ctx, nodes[0].frontend, o.N, o.C)
+	if err != nil {
+		return fmt.Errorf("%w\nfrontend node's log:\n%s", err, tail(nodes[0].logs.String()))
+	}
+	fmt.Fprintf(log, "  %d processes, %d history: %.0f wf/s, p50 %s p95 %s p99 %s\n", len(roles), histories,
+		res.Throughput, res.P50.Round(time.Millisecond), res.P95.Round(time.Millisecond), res.P99.Round(time.Millisecond))
+	rec(fmt.Sprintf("nodes_%dh_throughput_wps", histories), res.Throughput)
+	if histories == 2 {
+		rec("nodes_2h_p95_ms", ms(res.P95))
+	}
+	for _, s := range nodes {
+		if _, err := s.stop(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

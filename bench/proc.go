@@ -84,9 +84,10 @@ func startServer(ctx context.Context, bin, dir string, extra ...string) (*server
 		return nil, fmt.Errorf("ports file: %w", err)
 	}
 	var ports struct {
-		Frontend string `json:"frontend"`
+		Frontend string          `json:"frontend"`
+		Node     json.RawMessage `json:"node"` // a node without a frontend names none
 	}
-	if err := json.Unmarshal(b, &ports); err != nil || ports.Frontend == "" {
+	if err := json.Unmarshal(b, &ports); err != nil || (ports.Frontend == "" && ports.Node == nil) {
 		s.kill()
 		return nil, fmt.Errorf("ports file %s: %q, %v", portsFile, b, err)
 	}
