@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/log"
-	servermetrics "go.temporal.io/server/common/metrics"
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -197,7 +195,7 @@ func newObserver(lc fx.Lifecycle, cfg profiles.Config) *observer {
 	return o
 }
 
-func (o *observer) serverHandler() func(log.Logger) (servermetrics.Handler, error) {
+func (o *observer) serverHandler() services.MetricsHandlerFunc {
 	if o.m == nil {
 		return nil
 	}

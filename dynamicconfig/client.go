@@ -65,6 +65,11 @@ func NewClient(values dc.ConfigValueMap) *Client {
 	return c
 }
 
+// ConstrainedValue is one value of a setting with the constraints it
+// applies under (the server's type, named here so that callers need not
+// import the server).
+type ConstrainedValue = dc.ConstrainedValue
+
 // GetValue returns the constrained values of key, or nil. For an unchanged
 // key it returns the same slice every time, which lets the server cache its
 // conversion.

@@ -51,7 +51,7 @@ type Options struct {
 	// Metrics, when set, makes the handler the server records its metrics
 	// into (called for each start attempt). Without it the server records
 	// none.
-	Metrics func(log.Logger) (metrics.Handler, error)
+	Metrics MetricsHandlerFunc
 	// ClaimMapper and Authorizer replace the ones auth.enabled configures
 	// (the server's default JWT mapper and authorizer); either works
 	// without auth.enabled too, for testing one's own plugins.
@@ -64,6 +64,10 @@ type Options struct {
 	// group: its namespaces are the group's global ones (see Replication).
 	Replication *Replication
 }
+
+// MetricsHandlerFunc makes the handler the server records its metrics
+// into, given the server's logger.
+type MetricsHandlerFunc = func(log.Logger) (metrics.Handler, error)
 
 // Server is one embedded Temporal server. Start and Stop are each called
 // once; the zero value is not usable (use New).

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	dc "go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/urfave/cli/v2"
 
@@ -155,7 +154,7 @@ func dynamicConfigShowAction(c *cli.Context) error {
 	return nil
 }
 
-func valueRows(s dynamicconfig.Setting, cvs []dc.ConstrainedValue, source string) []dcRow {
+func valueRows(s dynamicconfig.Setting, cvs []dynamicconfig.ConstrainedValue, source string) []dcRow {
 	out := make([]dcRow, len(cvs))
 	for i, cv := range cvs {
 		v, _ := json.Marshal(cv.Value)

@@ -38,7 +38,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/testutil"
+	"github.com/devcluster/devcluster/profiles"
 )
 
 const (
@@ -172,10 +172,13 @@ wait:
 // startCluster starts a cluster in this process with the test profile on a
 // database file in a new temporary directory.
 func startCluster(ctx context.Context, logger *slog.Logger) (*bootstrap.Cluster, string, error) {
-	cfg, err := testutil.Config()
+	// The test profile, as testutil's clusters use, without importing
+	// testutil (a test harness): only tests and bench/ may.
+	loaded, err := profiles.Load(profiles.LoadOptions{Profiles: []string{"test"}, ProfilesOrigin: "soak"})
 	if err != nil {
 		return nil, "", err
 	}
+	cfg := loaded.Config
 	dir, err := os.MkdirTemp("", "devcluster-soak-")
 	if err != nil {
 		return nil, "", err
