@@ -484,7 +484,12 @@ func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *se
 // cfg.Startup.Timeout. On failure everything already started is stopped and
 // the error says which step failed; config problems are
 // *profiles.FieldError values (see profiles.FieldErrors).
+//
+// Start is where a config enters: it is normalized (the "default"
+// namespace, paths under data-dir; see profiles.Config.Normalized) and
+// validated here, once, and trusted below.
 func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, error) {
+	cfg = cfg.Normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

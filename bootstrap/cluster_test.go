@@ -375,3 +375,25 @@ func TestStartRefusesBadInput(t *testing.T) {
 		t.Fatalf("foreign file was modified: %q", b)
 	}
 }
+
+// TestStartNormalizes: a Go caller's config without the "default"
+// namespace (which profiles.Load adds) and with a relative database path
+// under data-dir starts as the same config loaded from a file would.
+func TestStartNormalizes(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Namespaces = []profiles.Namespace{{Name: "orders"}}
+	cfg.DataDir = t.TempDir()
+	cfg.Persistence.File = "dev.db"
+	c := startCluster(t, cfg)
+	if got := c.Namespaces(); len(got) != 2 || got[0] != profiles.DefaultNamespace || got[1] != "orders" {
+		t.Errorf("namespaces %v, want [default orders]", got)
+	}
+	if got, want := c.Config().Persistence.File, filepath.Join(cfg.DataDir, "dev.db"); got != want {
+		t.Errorf("database file %q, want %q", got, want)
+	}
+	if got := c.Config().Namespaces[1].Retention; got != profiles.DefaultRetention {
+		t.Errorf("retention of a namespace that names none: %s, want %s", got, profiles.DefaultRetention)
+	}
+	dial(t, c, "orders")
+}

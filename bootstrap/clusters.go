@@ -49,6 +49,7 @@ type Clusters struct {
 // whole group: no cluster says ready before all are connected, and all
 // stop saying so when one stops.
 func StartClusters(ctx context.Context, cfg profiles.Config, opts ...Option) (*Clusters, error) {
+	cfg = cfg.Normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

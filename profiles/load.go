@@ -565,6 +565,16 @@ func envHint(name string, names []string) string {
 	return "; unset it (variables are DEVCLUSTER_ plus a key in capitals, e.g. DEVCLUSTER_LOG_LEVEL)"
 }
 
+// Normalized returns a copy of c with what Load fills in filled in (see
+// normalize): bootstrap.Start normalizes every config it is given, so a
+// Go caller's config needs no "default" namespace or resolved paths.
+// Normalizing a normalized config changes nothing.
+func (c Config) Normalized() Config {
+	out := c.Clone()
+	out.normalize()
+	return out
+}
+
 // normalize fills what layering cannot express: the namespace "default"
 // always exists and comes first, a namespace without retention gets 24h,
 // and relative paths are resolved under data-dir.

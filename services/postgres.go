@@ -59,7 +59,7 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 		return err
 	}
 	s.sqlCfg = main.SQL
-	if _, err := StaticConfig(s.cfg, s.sqlCfg); err != nil {
+	if err := s.buildStatic(); err != nil {
 		return err
 	}
 	if err := makeDirs(s.cfg); err != nil {

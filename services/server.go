@@ -91,13 +91,11 @@ type Server struct {
 	memberDB sqlplugin.DB
 }
 
-// New validates cfg and returns an unstarted server. It does no I/O.
+// New returns an unstarted server for cfg, a normalized and validated
+// config (bootstrap.Start, the entrance, makes it so). It does no I/O.
 func New(cfg profiles.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil || opts.DynamicConfig == nil {
 		return nil, errors.New("services.New: Logger and DynamicConfig are required")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	return &Server{cfg: cfg.Clone(), opts: opts, logger: opts.Logger, skips: newTimeSkipping(cfg)}, nil
 }
@@ -151,6 +149,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.cfg, err = ResolvePorts(requested); err != nil {
 			return err
 		}
+		s.static = nil // built for these ports, by prepareDatabase or startServer
 		if attempt == 1 {
 			if err = s.prepareDatabase(ctx); err != nil {
 				return err
@@ -189,7 +188,7 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 	// Build the server config once before touching any file: a temporal:
 	// section the server rejects stops the start here, and one that tunes
 	// the SQL store does so before the schema is set up.
-	if _, err := StaticConfig(s.cfg, s.sqlCfg); err != nil {
+	if err := s.buildStatic(); err != nil {
 		return err
 	}
 	if err := makeDirs(s.cfg); err != nil {
@@ -250,12 +249,27 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 	return applyVisibilityIndexes(visCfg, s.cfg.Visibility.Indexes)
 }
 
-func (s *Server) startServer(ctx context.Context) error {
+// buildStatic builds the server's static config for the resolved ports,
+// once per start attempt: before any file or database is touched (a
+// temporal: section the server rejects stops the start there, and one
+// that tunes the SQL store does so before the schema is set up), and used
+// as it is by startServer.
+func (s *Server) buildStatic() error {
 	static, err := StaticConfig(s.cfg, s.sqlCfg)
 	if err != nil {
 		return err
 	}
 	s.static = static
+	return nil
+}
+
+func (s *Server) startServer(ctx context.Context) error {
+	if s.static == nil { // a retry with new ports
+		if err := s.buildStatic(); err != nil {
+			return err
+		}
+	}
+	var err error
 	minLevel := slog.LevelWarn
 	if s.cfg.Log.Level == "debug" {
 		minLevel = slog.LevelDebug

@@ -131,7 +131,11 @@ func WithConfig(f func(*profiles.Config)) Option {
 // profile with the options applied.
 func Config(opts ...Option) (profiles.Config, error) {
 	o := apply(opts)
-	return o.config()
+	cfg, err := o.config()
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
 }
 
 // apply collects opts.
@@ -178,7 +182,8 @@ func (o *options) config() (profiles.Config, error) {
 	if err := o.applyPostgres(&cfg); err != nil {
 		return profiles.Config{}, err
 	}
-	return cfg, cfg.Validate()
+	// Not validated here: bootstrap.Start does it, once.
+	return cfg, nil
 }
 
 func (o *options) namespaceName() string {
