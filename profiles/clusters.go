@@ -110,50 +110,61 @@ func (c Config) ClusterConfigs() ([]Config, error) {
 		cc.Persistence.File = ClusterFile(c.Persistence.File, spec.Name)
 		cc.Visibility.File = ClusterFile(c.Visibility.File, spec.Name)
 		if i > 0 {
-			cc.Cluster.ID = "" // each cluster its own
-			for _, name := range ServiceNames {
-				s := cc.Services.Get(name)
-				s.GRPCPort, s.MembershipPort = 0, 0
-				if s.HTTPPort > 0 {
-					s.HTTPPort = 0
-				}
-			}
-			cc.UI.Port = 0
-			if a := cc.Metrics.Address; a != "" {
-				if host, _, err := net.SplitHostPort(a); err == nil {
-					cc.Metrics.Address = net.JoinHostPort(host, "0")
-				}
-			}
-			cc.PortsFile = ""
+			cc.freePorts()
 		}
 		if spec.Port > 0 {
 			cc.Services.Frontend.GRPCPort = spec.Port
 		}
-		values := cc.DynamicConfig.Values
-		if values == nil {
-			values = map[string]any{}
-		}
-		for _, k := range []string{ClusterMetadataRefreshKey, NamespaceRefreshKey} {
-			if !hasKey(values, k) {
-				values[k] = ClustersRefresh.String()
-			}
-		}
-		// bootstrap.StartClusters connects clusters first and turns
-		// replication on after, so that no replication stream reaches a
-		// cluster that does not know the caller yet.
-		if !hasKey(values, SeparateReplicationFlagKey) {
-			values[SeparateReplicationFlagKey] = true
-		}
-		// A replication stream's receiver acknowledges every 200ms, not
-		// every second: StartClusters waits for the first acknowledgement
-		// of every stream (a start of two clusters: -0.8 s).
-		if !hasKey(values, replicationSyncKey) {
-			values[replicationSyncKey] = "200ms"
-		}
-		cc.DynamicConfig.Values = values
+		cc.DynamicConfig.Values = clusterValues(cc.DynamicConfig.Values)
 		out[i] = cc
 	}
 	return out, nil
+}
+
+// freePorts gives every service, the Web UI and the metrics endpoint of a
+// cluster after the first a free port: the first keeps the configured ones.
+func (c *Config) freePorts() {
+	c.Cluster.ID = "" // each cluster its own
+	for _, name := range ServiceNames {
+		s := c.Services.Get(name)
+		s.GRPCPort, s.MembershipPort = 0, 0
+		if s.HTTPPort > 0 {
+			s.HTTPPort = 0
+		}
+	}
+	c.UI.Port = 0
+	if a := c.Metrics.Address; a != "" {
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			c.Metrics.Address = net.JoinHostPort(host, "0")
+		}
+	}
+	c.PortsFile = ""
+}
+
+// clusterValues adds to a cluster's dynamic-config values what replication
+// between clusters needs, unless they set it.
+func clusterValues(values map[string]any) map[string]any {
+	if values == nil {
+		values = map[string]any{}
+	}
+	for _, k := range []string{ClusterMetadataRefreshKey, NamespaceRefreshKey} {
+		if !hasKey(values, k) {
+			values[k] = ClustersRefresh.String()
+		}
+	}
+	// bootstrap.StartClusters connects clusters first and turns
+	// replication on after, so that no replication stream reaches a
+	// cluster that does not know the caller yet.
+	if !hasKey(values, SeparateReplicationFlagKey) {
+		values[SeparateReplicationFlagKey] = true
+	}
+	// A replication stream's receiver acknowledges every 200ms, not
+	// every second: StartClusters waits for the first acknowledgement
+	// of every stream (a start of two clusters: -0.8 s).
+	if !hasKey(values, replicationSyncKey) {
+		values[replicationSyncKey] = "200ms"
+	}
+	return values
 }
 
 // hasKey reports whether m has key, compared without case as the server
@@ -205,7 +216,7 @@ func (c Config) fixedPorts() map[string]int {
 // validateClusters checks the clusters key: at least two names, each once,
 // and no port two clusters would both bind; and refuses what the clusters
 // cannot share.
-func (c Config) validateClusters(add func(key string, value any, format string, args ...any)) {
+func (c Config) validateClusters(add addFunc) {
 	if len(c.Clusters) == 0 {
 		return
 	}

@@ -95,33 +95,42 @@ func ParseDatabaseURL(raw string) (DatabaseURL, error) {
 		}
 		out.Database = db
 	}
-	for k, vs := range u.Query() {
+	if err := out.setParams(u.Query()); err != nil {
+		return DatabaseURL{}, err
+	}
+	return out, nil
+}
+
+// setParams takes the URL's query parameters: the TLS ones into their
+// fields, the rest into d.Params.
+func (d *DatabaseURL) setParams(q url.Values) error {
+	for k, vs := range q {
 		if len(vs) != 1 {
-			return DatabaseURL{}, fmt.Errorf("gives %s %d times; give it once", k, len(vs))
+			return fmt.Errorf("gives %s %d times; give it once", k, len(vs))
 		}
 		v := vs[0]
 		switch k {
 		case "sslmode":
 			if !slices.Contains(SSLModes, v) {
-				return DatabaseURL{}, fmt.Errorf("has sslmode=%s; use one of %s", v, strings.Join(SSLModes, ", "))
+				return fmt.Errorf("has sslmode=%s; use one of %s", v, strings.Join(SSLModes, ", "))
 			}
-			out.SSLMode = v
+			d.SSLMode = v
 		case "sslrootcert":
-			out.SSLRootCert = v
+			d.SSLRootCert = v
 		case "sslcert":
-			out.SSLCert = v
+			d.SSLCert = v
 		case "sslkey":
-			out.SSLKey = v
+			d.SSLKey = v
 		case "user", "password", "host", "port", "dbname":
-			return DatabaseURL{}, fmt.Errorf("sets %s as a parameter; put it in the URL itself: %s", k, postgresURLForm)
+			return fmt.Errorf("sets %s as a parameter; put it in the URL itself: %s", k, postgresURLForm)
 		default:
-			out.Params[k] = v
+			d.Params[k] = v
 		}
 	}
-	if (out.SSLCert == "") != (out.SSLKey == "") {
-		return DatabaseURL{}, errors.New("gives one of sslcert and sslkey; give both, or neither")
+	if (d.SSLCert == "") != (d.SSLKey == "") {
+		return errors.New("gives one of sslcert and sslkey; give both, or neither")
 	}
-	return out, nil
+	return nil
 }
 
 // Addr is host:port.
@@ -197,7 +206,7 @@ func (c Config) Databases() (main, visibility DatabaseURL, err error) {
 }
 
 // validateDatabases adds the problems of the PostgreSQL keys.
-func (c Config) validateDatabases(add func(key string, value any, format string, args ...any)) {
+func (c Config) validateDatabases(add addFunc) {
 	p := c.Persistence
 	if p.URL == "" {
 		if c.Visibility.URL != "" {

@@ -84,7 +84,7 @@ func ParseRoles(s string) []string {
 
 // validateMembership checks services.run and membership.*, and refuses
 // ringpop where processes cannot share the cluster.
-func (c Config) validateMembership(add func(key string, value any, format string, args ...any)) {
+func (c Config) validateMembership(add addFunc) {
 	run := strconv.Quote(strings.Join(c.Services.Run, ","))
 	seen := map[string]bool{}
 	for _, r := range c.Services.Run {
