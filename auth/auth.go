@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/devcluster/devcluster/internal/atomicfile"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/golang-jwt/jwt/v4"
 	"go.temporal.io/server/common/api"
 	"go.temporal.io/server/common/authorization"
@@ -99,7 +101,7 @@ func LoadKey(dir string) (*Key, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("no signing key in %s (%v): start the cluster with --cert-dir %s and auth on first", dir, unwrap(err), dir)
+		return nil, fmt.Errorf("no signing key in %s (%v): start the cluster with --cert-dir %s and auth on first", dir, oserr.Cause(err), dir)
 	}
 	k, err := parseKey(b)
 	if err != nil {
@@ -107,14 +109,6 @@ func LoadKey(dir string) (*Key, error) {
 	}
 	k.Dir = dir
 	return k, nil
-}
-
-func unwrap(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func parseKey(b []byte) (*Key, error) {
@@ -160,13 +154,8 @@ func (k *Key) writeJWKS() error {
 }
 
 func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return fmt.Errorf("%s cannot be written: %w", path, unwrap(err))
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("%s cannot be written: %w", path, unwrap(err))
+	if err := atomicfile.Write(path, b, mode); err != nil {
+		return fmt.Errorf("%s cannot be written: %w", path, oserr.Cause(err))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 // TestArchival closes a workflow on a cluster with filestore archival and
@@ -51,7 +52,7 @@ func TestArchival(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "history archived in "+cfg.Archival.History.Dir, func() error {
+	testutil.WaitFor(t, 30*time.Second, "history archived in "+cfg.Archival.History.Dir, func() error {
 		n := 0
 		err := filepath.WalkDir(cfg.Archival.History.Dir, func(_ string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {

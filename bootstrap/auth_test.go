@@ -21,6 +21,7 @@ import (
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 func authConfig() profiles.Config {
@@ -181,7 +182,7 @@ func TestAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, "the schedule starts a workflow", func() error {
+		testutil.WaitFor(t, 20*time.Second, "the schedule starts a workflow", func() error {
 			d, err := h.Describe(ctx)
 			if err != nil {
 				return err

@@ -24,6 +24,9 @@ import (
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/netaddr"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/metrics"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
@@ -250,9 +253,7 @@ func uiAddr(cfg profiles.Config, clusterIP string) (string, int) {
 	if ip == "" {
 		ip = clusterIP
 	}
-	if ip == "localhost" || ip == "" {
-		ip = "127.0.0.1"
-	}
+	ip = netaddr.Bind(ip)
 	port := cfg.UI.Port
 	if port == 0 && cfg.Services.Frontend.GRPCPort > 0 {
 		port = cfg.Services.Frontend.GRPCPort + profiles.UIPortOffset
@@ -273,7 +274,7 @@ func checkPorts(cfg profiles.Config) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			errs = append(errs, &profiles.FieldError{Key: key, Value: port, Err: profiles.ErrPortInUse,
-				Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or 0 for a free one", unwrapListen(err))})
+				Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or 0 for a free one", oserr.Cause(err))})
 			return
 		}
 		_ = l.Close()
@@ -290,15 +291,6 @@ func checkPorts(cfg profiles.Config) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// unwrapListen drops the "listen tcp ADDR:" prefix of a bind error.
-func unwrapListen(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err
-	}
-	return err
 }
 
 // newWebUI serves the Web UI. With auth on, the UI must not act with more
@@ -376,7 +368,7 @@ func webUIAuth(cfg profiles.Config, key *auth.Key) (*webui.Auth, error) {
 	return &webui.Auth{
 		CertFile: cfg.TLS.Frontend.CertFile, KeyFile: cfg.TLS.Frontend.KeyFile,
 		Verify:       func(tok string) (time.Time, error) { return key.Verify(tok, a.Audience, time.Now()) },
-		Header:       services.AuthHeader(a.HeaderName),
+		Header:       clientconn.Header(a.HeaderName),
 		SignInToken:  signIn,
 		InternalPort: internal,
 	}, nil
@@ -522,7 +514,14 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if token != "" {
 		opts = append(opts, func(s *settings) { s.token, s.key = token, key })
 	}
-	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token}
+	// Loaded once, here: a client of a TLS cluster must never fall back
+	// to plaintext because its files could not be read later.
+	clientTLS, err := clientconn.TLSConfig(cfg.TLS)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
 	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)
 	if err := app.Err(); err != nil {
 		cleanup()

@@ -13,12 +13,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -36,6 +35,7 @@ type Cluster struct {
 	cleanup    func()
 	key        *auth.Key
 	adminToken string
+	clientTLS  *tls.Config // nil when TLS is off
 	sink       *fatalSink
 	logger     *slog.Logger
 
@@ -162,14 +162,13 @@ func (c *Cluster) DynamicConfigFile() (dynamicconfig.Status, bool) { return c.fi
 
 // TLSConfig returns a client TLS config for the frontend (client
 // certificate, the frontend's CA, the expected server name), or nil when
-// the frontend is plaintext.
+// the frontend is plaintext. It was loaded at Start, which fails when the
+// client files cannot be read; each call returns a copy of its own.
 func (c *Cluster) TLSConfig() *tls.Config {
-	tc, err := services.ClientTLS(c.server.Config().TLS)
-	if err != nil {
-		c.logger.Error("client TLS config", "err", err)
+	if c.clientTLS == nil {
 		return nil
 	}
-	return tc
+	return c.clientTLS.Clone()
 }
 
 // AdminToken returns a system-admin token (the one ClientOptions carries),
@@ -210,7 +209,7 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 		opts.ConnectionOptions.TLS = t
 	}
 	if c.adminToken != "" {
-		if h := services.AuthHeader(c.server.Config().Auth.HeaderName); h == "authorization" {
+		if h := clientconn.Header(c.server.Config().Auth.HeaderName); h == "authorization" {
 			opts.Credentials = client.NewAPIKeyStaticCredentials(c.adminToken)
 		} else {
 			// The SDK's API-key credentials always use "authorization".
@@ -246,22 +245,7 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 // when tlsConfig is set, with token as a bearer token when set (a token
 // needs TLS). The caller closes the connection.
 func Dial(addr string, tlsConfig *tls.Config, token string) (*grpc.ClientConn, error) {
-	creds := insecure.NewCredentials()
-	if tlsConfig != nil {
-		creds = credentials.NewTLS(tlsConfig)
-	}
-	dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if token != "" {
-		if tlsConfig == nil {
-			return nil, errors.New("a token needs TLS: give the TLS flags too")
-		}
-		dopts = append(dopts, grpc.WithPerRPCCredentials(services.BearerToken{Token: token}))
-	}
-	conn, err := grpc.NewClient(addr, dopts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
-	}
-	return conn, nil
+	return clientconn.Dial(addr, tlsConfig, "", token)
 }
 
 // staticHeaders is an SDK HeadersProvider that sends the same headers on

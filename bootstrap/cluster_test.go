@@ -23,6 +23,7 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 func TestGraph(t *testing.T) {
@@ -99,7 +100,7 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	}
 
 	// Query until the activity has run and the workflow waits for the signal.
-	waitFor(t, 30*time.Second, "workflow waiting for signal", func() error {
+	testutil.WaitFor(t, 30*time.Second, "workflow waiting for signal", func() error {
 		v, err := cl.QueryWorkflow(ctx, run.GetID(), "", queryState)
 		if err != nil {
 			return err
@@ -137,7 +138,7 @@ func TestWorkflowEndToEnd(t *testing.T) {
 	}
 
 	// Visibility: a list query on the custom keyword finds exactly this run.
-	waitFor(t, 30*time.Second, "workflow listed by CustomerId", func() error {
+	testutil.WaitFor(t, 30*time.Second, "workflow listed by CustomerId", func() error {
 		resp, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: "orders",
 			Query:     "CustomerId = 'c-42' AND ExecutionStatus = 'Completed'",
@@ -223,7 +224,7 @@ func TestStopEndsLongPolls(t *testing.T) {
 					Namespace: "default", TaskQueue: &taskqueuepb.TaskQueue{Name: "long-poll"}, Identity: "open-poll",
 				})
 			}()
-			waitFor(t, 30*time.Second, "the poll is open", func() error {
+			testutil.WaitFor(t, 30*time.Second, "the poll is open", func() error {
 				d, err := cl.DescribeTaskQueue(ctx, "long-poll", enumspb.TASK_QUEUE_TYPE_ACTIVITY)
 				if err != nil {
 					return err

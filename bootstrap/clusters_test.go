@@ -68,7 +68,7 @@ func workflowStatus(ctx context.Context, cl client.Client, id string) (enumspb.W
 func waitStatus(t testing.TB, cl client.Client, cluster, id string, want enumspb.WorkflowExecutionStatus) time.Duration {
 	t.Helper()
 	began := time.Now()
-	waitFor(t, 30*time.Second, fmt.Sprintf("workflow %s %s on cluster %s", id, want, cluster), func() error {
+	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("workflow %s %s on cluster %s", id, want, cluster), func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		got, err := workflowStatus(ctx, cl, id)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devcluster/devcluster/testutil"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 )
@@ -53,7 +54,7 @@ func TestDynamicConfigFileReload(t *testing.T) {
 	}
 
 	write("limit.maxIDLength:\n  - value: 50\n")
-	waitFor(t, 5*time.Second, "a 62-character ID is refused after the limit drops to 50", func() error {
+	testutil.WaitFor(t, 5*time.Second, "a 62-character ID is refused after the limit drops to 50", func() error {
 		if err := start("-b"); !refused(err) {
 			return errors.New("not refused")
 		}
@@ -62,7 +63,7 @@ func TestDynamicConfigFileReload(t *testing.T) {
 
 	// A bad edit is rejected whole: the limit of 50 stays.
 	write("limit.maxIDLength:\n  - value: 1000\nlimit.maxIDLenght:\n  - value: 1\n")
-	waitFor(t, 5*time.Second, "the bad edit is reported", func() error {
+	testutil.WaitFor(t, 5*time.Second, "the bad edit is reported", func() error {
 		st, ok := c.DynamicConfigFile()
 		if !ok || st.LastErr == nil {
 			return errors.New("no error reported")
@@ -78,7 +79,7 @@ func TestDynamicConfigFileReload(t *testing.T) {
 
 	// Fixing the file applies it.
 	write("limit.maxIDLength:\n  - value: 1000\n")
-	waitFor(t, 5*time.Second, "the fixed file raises the limit again", func() error { return start("-d") })
+	testutil.WaitFor(t, 5*time.Second, "the fixed file raises the limit again", func() error { return start("-d") })
 
 	// Every reload is counted: the first load and two good saves, one bad.
 	fams := scrape(t, c)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devcluster/devcluster/testutil"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -81,7 +82,7 @@ func TestFullDisk(t *testing.T) {
 		t.Error("every start succeeded on a full disk; the test did not fill it")
 	}
 	// devcluster says what is wrong, not only the server's retried errors.
-	waitFor(t, 30*time.Second, "a log line saying the disk is full", func() error {
+	testutil.WaitFor(t, 30*time.Second, "a log line saying the disk is full", func() error {
 		if !strings.Contains(logs.String(), "the disk under the database is full") {
 			return errors.New("not logged")
 		}
@@ -98,7 +99,7 @@ func TestFullDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "a start succeeds once space is free", startOne)
+	testutil.WaitFor(t, 30*time.Second, "a start succeeds once space is free", startOne)
 	stopCluster(t, c)
 
 	db, err := sql.Open("sqlite", "file:"+cfg.Persistence.File+"?mode=ro")

@@ -52,25 +52,6 @@ func stopCluster(t testing.TB, c *bootstrap.Cluster) {
 	}
 }
 
-// waitFor polls f until it returns nil or the timeout passes, then fails
-// the test with f's last error.
-func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	step := 10 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not true after %s: last error: %v", what, timeout, err)
-		}
-		<-time.After(step) // polling interval, not a wait for an event
-		step = min(step*2, 200*time.Millisecond)
-	}
-}
-
 // startClusterWith starts cfg with extra options and stops it at cleanup.
 func startClusterWith(t testing.TB, cfg profiles.Config, opts ...bootstrap.Option) *bootstrap.Cluster {
 	t.Helper()

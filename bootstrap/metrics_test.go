@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 // scrape parses a cluster's /metrics with the Prometheus text parser.
@@ -91,7 +92,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	start := map[string]string{"operation": "StartWorkflowExecution", "namespace": "default"}
-	waitFor(t, 10*time.Second, "cluster A counts the StartWorkflowExecution request", func() error {
+	testutil.WaitFor(t, 10*time.Second, "cluster A counts the StartWorkflowExecution request", func() error {
 		if n := counter(scrape(t, a)["service_requests"], start); n < 1 {
 			return fmt.Errorf("service_requests{operation=StartWorkflowExecution} = %v", n)
 		}
@@ -113,7 +114,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := clB.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "metrics-b"}, WaitForSignal); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "cluster B (OpenTelemetry) counts its StartWorkflowExecution request", func() error {
+	testutil.WaitFor(t, 10*time.Second, "cluster B (OpenTelemetry) counts its StartWorkflowExecution request", func() error {
 		fams := scrape(t, b)
 		if n := counter(fams["service_requests_total"], start); n < 1 {
 			return fmt.Errorf("service_requests_total{operation=StartWorkflowExecution} = %v", n)

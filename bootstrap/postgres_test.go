@@ -19,6 +19,7 @@ import (
 	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 // TestPostgresSurvivesRestart runs a cluster on PostgreSQL with the Go SDK:
@@ -116,7 +117,7 @@ func TestPostgresSurvivesRestart(t *testing.T) {
 			t.Errorf("search attribute %s is %v after restart, want Keyword (all: %v)", sa, got, sas.GetCustomAttributes())
 		}
 	}
-	waitFor(t, 30*time.Second, "both workflows listed by CustomerId", func() error {
+	testutil.WaitFor(t, 30*time.Second, "both workflows listed by CustomerId", func() error {
 		resp, err := cl2.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "orders",
 			Query: "CustomerId IN ('c-1', 'c-2') AND ExecutionStatus = 'Completed'"})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devcluster/devcluster/testutil"
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -108,7 +109,7 @@ func (h *hintProbe) hintWithBacklog(n int) int64 {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, fmt.Sprintf("the sticky queue's backlog holds %d tasks", n), func() error {
+	testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("the sticky queue's backlog holds %d tasks", n), func() error {
 		d, err := h.admin.DescribeTaskQueuePartition(ctx, &adminservice.DescribeTaskQueuePartitionRequest{
 			Namespace: "default",
 			TaskQueuePartition: &taskqueuespb.TaskQueuePartition{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -41,11 +42,10 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		dir, cleanup = d, c
 	}
 	hosts := append([]string(nil), t.Hosts...)
-	if ip := cfg.IP; ip != "" && ip != "0.0.0.0" && ip != "::" {
-		hosts = append(hosts, ip)
-	}
-	if ip := cfg.UI.IP; ip != "" && ip != "0.0.0.0" && ip != "::" {
-		hosts = append(hosts, ip)
+	for _, ip := range []string{cfg.IP, cfg.UI.IP} {
+		if ip != "" && !netaddr.IsWildcard(ip) {
+			hosts = append(hosts, ip)
+		}
 	}
 	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: hosts, Validity: t.Validity})
 	if err != nil {

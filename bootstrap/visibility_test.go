@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devcluster/devcluster/testutil"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -48,7 +49,7 @@ func TestSeparateVisibilityFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the workflow is listed", func() error {
+	testutil.WaitFor(t, 10*time.Second, "the workflow is listed", func() error {
 		resp, err := cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: "WorkflowId = '" + run.GetID() + "'"})
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func TestVisibilityIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "lean visibility counts", func() error { return counts(cl) })
+	testutil.WaitFor(t, 30*time.Second, "lean visibility counts", func() error { return counts(cl) })
 	stopCluster(t, lean)
 
 	cfg.Visibility.Indexes = "full"

@@ -22,6 +22,7 @@ import (
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/testutil"
 	"github.com/devcluster/devcluster/webui"
 )
 
@@ -79,7 +80,7 @@ func TestWebUI(t *testing.T) {
 	t.Cleanup(func() { _ = cl.TerminateWorkflow(context.Background(), id, "", "test over") })
 
 	// The UI's own API lists it.
-	waitFor(t, 10*time.Second, "the UI lists the workflow", func() error {
+	testutil.WaitFor(t, 10*time.Second, "the UI lists the workflow", func() error {
 		code, body := httpGet(t, c.UIURL()+"/api/v1/namespaces/default/workflows")
 		if code != 200 || !strings.Contains(body, id) {
 			return fmt.Errorf("UI workflows API: %d, workflow not listed", code)
@@ -119,7 +120,7 @@ func renderShows(t *testing.T, ctx context.Context, page, text, shotName string,
 		return exec.CommandContext(ctx, chromium, headlessFlags(args...)...)
 	}
 	var dom string
-	waitFor(t, 60*time.Second, "the rendered page shows "+text, func() error {
+	testutil.WaitFor(t, 60*time.Second, "the rendered page shows "+text, func() error {
 		out, err := browser("--dump-dom", page).Output()
 		if err != nil {
 			return fmt.Errorf("chromium: %v", err)
@@ -155,7 +156,7 @@ func TestWebUIWithMTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") })
-	waitFor(t, 10*time.Second, "the UI lists the workflow over mTLS", func() error {
+	testutil.WaitFor(t, 10*time.Second, "the UI lists the workflow over mTLS", func() error {
 		code, body := httpGet(t, c.UIURL()+"/api/v1/namespaces/default/workflows")
 		if code != 200 || !strings.Contains(body, run.GetID()) {
 			return fmt.Errorf("UI workflows API: %d, workflow not listed", code)
@@ -279,7 +280,7 @@ func TestWebUIAuth(t *testing.T) {
 	// shows id.
 	listed := func(t *testing.T, cl *http.Client, jar http.CookieJar, bearer, id string) {
 		t.Helper()
-		waitFor(t, 10*time.Second, "the UI lists "+id, func() error {
+		testutil.WaitFor(t, 10*time.Second, "the UI lists "+id, func() error {
 			resp, body := uiCall(t, cl, jar, http.MethodGet, list, bearer, false)
 			if resp.StatusCode != http.StatusOK || !strings.Contains(body, id) {
 				return fmt.Errorf("list: %d, %s not in it: %.200s", resp.StatusCode, id, body)

@@ -44,6 +44,7 @@ package certs
 
 import (
 	"fmt"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"os"
 	"path/filepath"
 	"time"
@@ -181,7 +182,7 @@ func Ensure(opts Options) (*Set, bool, error) {
 	} else {
 		set.Reason = "no certificates in " + dir
 		if err := os.MkdirAll(dir, dirMode); err != nil {
-			return nil, false, dirError(dir, err, "cannot be created: %v; create it yourself or choose a writable location", pathErr(err))
+			return nil, false, dirError(dir, err, "cannot be created: %v; create it yourself or choose a writable location", oserr.Cause(err))
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"os"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ func CheckPair(certFile, keyFile string, now time.Time, serverName string) []*Ch
 			return []*CheckError{{File: keyFile, Err: ErrKeyMismatch,
 				Msg: fmt.Sprintf("is not the key of the certificate in %s", certFile)}}
 		}
-		return []*CheckError{{File: certFile, Err: ErrUnreadable, Msg: pathErr(err).Error()}}
+		return []*CheckError{{File: certFile, Err: ErrUnreadable, Msg: oserr.Cause(err).Error()}}
 	}
 	leaf := pair.Leaf
 	if leaf == nil {
@@ -92,7 +93,7 @@ func CheckPair(certFile, keyFile string, now time.Time, serverName string) []*Ch
 func CheckCAFile(path string, now time.Time) *CheckError {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return &CheckError{File: path, Err: ErrUnreadable, Msg: "cannot be read: " + pathErr(err).Error()}
+		return &CheckError{File: path, Err: ErrUnreadable, Msg: "cannot be read: " + oserr.Cause(err).Error()}
 	}
 	var first *CheckError
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {

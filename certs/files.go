@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"github.com/devcluster/devcluster/internal/atomicfile"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -115,44 +117,23 @@ func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-const tempInfix = ".tmp-"
+const tempInfix = atomicfile.TempInfix
 
 // writeFileAtomic writes data to path via a temporary file in the same
 // directory and a rename, so readers see either the old or the new content.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
-	if err != nil {
-		return dirError(dir, err, "cannot be written (%s: %v); make it writable or choose another directory", filepath.Base(path), pathErr(err))
+func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
+		dir := filepath.Dir(path)
+		return dirError(dir, err, "cannot be written (%s: %v); make it writable or choose another directory", filepath.Base(path), oserr.Cause(err))
 	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-			err = dirError(dir, err, "cannot be written (%s: %v); make it writable or choose another directory", filepath.Base(path), pathErr(err))
-		}
-	}()
-	if err = tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // removeStaleTemps deletes temporary files left behind by an interrupted
 // writeFileAtomic. Only names this package could have created are touched.
 func (s *Set) removeStaleTemps() {
 	for _, f := range s.files() {
-		matches, _ := filepath.Glob(filepath.Join(s.Dir, "."+filepath.Base(f)+tempInfix+"*"))
-		for _, m := range matches {
+		for _, m := range atomicfile.Stale(f) {
 			_ = os.Remove(m)
 		}
 	}

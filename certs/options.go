@@ -3,6 +3,7 @@ package certs
 import (
 	"errors"
 	"fmt"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"io/fs"
 	"net"
 	"os"
@@ -41,15 +42,6 @@ func dirError(dir string, err error, format string, args ...any) *OptionError {
 	return &OptionError{Field: "Dir", Value: dir, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
-// pathErr drops the operation and path an *os.PathError repeats.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // checkDir reports whether dir exists, failing if it exists but is not a
 // directory.
 func checkDir(dir string) (bool, error) {
@@ -59,7 +51,7 @@ func checkDir(dir string) (bool, error) {
 		return false, nil
 	case err != nil:
 		return false, dirError(dir, err, "cannot be accessed: %v; "+
-			"fix the path (is a parent a file?) or its permissions, or choose another location", pathErr(err))
+			"fix the path (is a parent a file?) or its permissions, or choose another location", oserr.Cause(err))
 	case !fi.IsDir():
 		return false, dirError(dir, nil, "is a file, not a directory; remove it or choose a directory")
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/server/common/config"
 	postgresql "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -146,7 +147,7 @@ func Databases(cfg profiles.Config) (main, visibility Database, err error) {
 func ReadPasswordFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot be read (%v); give a readable file holding the password", unwrapPath(err))
+		return "", fmt.Errorf("cannot be read (%v); give a readable file holding the password", oserr.Cause(err))
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	line = strings.TrimRight(line, "\r")
@@ -154,11 +155,4 @@ func ReadPasswordFile(path string) (string, error) {
 		return "", fmt.Errorf("is empty; put the password on its first line")
 	}
 	return line, nil
-}
-
-func unwrapPath(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }

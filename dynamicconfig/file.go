@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	dc "go.temporal.io/server/common/dynamicconfig"
 )
 
@@ -215,11 +216,7 @@ func ReadFile(path string) (dc.ConfigValueMap, bool, error) {
 		return dc.ConfigValueMap{}, false, nil
 	}
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, false, &FileError{Path: path, Msg: fmt.Sprintf("cannot be read: %v", err)}
+		return nil, false, &FileError{Path: path, Msg: fmt.Sprintf("cannot be read: %v", oserr.Cause(err))}
 	}
 	m, err := ParseFile(path, b)
 	return m, true, err

@@ -19,6 +19,13 @@ const (
 // order used for port allocation and error messages.
 var ServiceNames = []string{Frontend, History, Matching, Worker}
 
+// The frontend's ports by default: Temporal's conventional ones, as the
+// Temporal CLI's dev server uses.
+const (
+	DefaultFrontendPort = 7233
+	DefaultHTTPPort     = 7243
+)
+
 // DefaultNamespace is the namespace every cluster has.
 const DefaultNamespace = "default"
 
@@ -428,7 +435,7 @@ func Default() Config {
 	return Config{
 		IP: "127.0.0.1",
 		Services: Services{
-			Frontend: Service{GRPCPort: 7233, HTTPPort: 7243},
+			Frontend: Service{GRPCPort: DefaultFrontendPort, HTTPPort: DefaultHTTPPort},
 		},
 		Persistence: Persistence{Shards: 1},
 		Visibility:  Visibility{Indexes: "lean"},

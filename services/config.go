@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,33 +16,9 @@ import (
 	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/primitives"
 
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
-
-// advertiseIP is the address other services and clients dial: the bind IP,
-// or loopback when binding to every interface.
-func advertiseIP(ip string) string {
-	switch ip {
-	case "", "localhost", "0.0.0.0":
-		return "127.0.0.1"
-	case "::":
-		return "::1"
-	}
-	return ip
-}
-
-// bindIP rewrites "localhost", which the server does not accept as bindOnIP.
-func bindIP(ip string) string {
-	if ip == "localhost" || ip == "" {
-		return "127.0.0.1"
-	}
-	return ip
-}
-
-// hostPort joins an IP and a port, bracketing IPv6.
-func hostPort(ip string, port int) string {
-	return net.JoinHostPort(ip, strconv.Itoa(port))
-}
 
 // StaticConfig turns a resolved devcluster config (every port chosen) into
 // the server's static config, merges the verbatim temporal: section last and
@@ -131,7 +105,7 @@ func mergeTrees(dst, src map[string]any) {
 
 // generatedConfig is the server config devcluster's schema describes.
 func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
-	adv := advertiseIP(cfg.IP)
+	adv := netaddr.Dial(cfg.IP)
 	fe := cfg.Services.Frontend
 
 	// Every role, also on a node that runs fewer: the server's ringpop
@@ -143,7 +117,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 		rpc := config.RPC{
 			GRPCPort:       s.GRPCPort,
 			MembershipPort: s.MembershipPort,
-			BindOnIP:       bindIP(cfg.IP),
+			BindOnIP:       netaddr.Bind(cfg.IP),
 		}
 		if name == profiles.Frontend && s.HTTPPort > 0 {
 			rpc.HTTPPort = s.HTTPPort
@@ -153,7 +127,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 
 	httpAddr := ""
 	if fe.HTTPPort > 0 {
-		httpAddr = hostPort(adv, fe.HTTPPort)
+		httpAddr = netaddr.HostPort(adv, fe.HTTPPort)
 	}
 	archival, nsArchival := archivalConfig(cfg.Archival)
 	return &config.Config{
@@ -180,7 +154,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 				cfg.Cluster.Name: {
 					Enabled:                true,
 					InitialFailoverVersion: cfg.Cluster.InitialFailoverVersion,
-					RPCAddress:             hostPort(adv, fe.GRPCPort),
+					RPCAddress:             netaddr.HostPort(adv, fe.GRPCPort),
 					HTTPAddress:            httpAddr,
 					ClusterID:              cfg.Cluster.ID,
 				},
@@ -199,7 +173,7 @@ func broadcastAddress(cfg profiles.Config) string {
 	if b := cfg.Membership.BroadcastAddress; b != "" {
 		return b
 	}
-	return advertiseIP(cfg.IP)
+	return netaddr.Dial(cfg.IP)
 }
 
 // publicClient is how the worker role (the server's system workers) reaches
@@ -210,17 +184,17 @@ func publicClient(cfg profiles.Config) config.PublicClient {
 	if cfg.Ringpop() {
 		return config.PublicClient{}
 	}
-	return config.PublicClient{HostPort: hostPort(advertiseIP(cfg.IP), cfg.Services.Frontend.GRPCPort)}
+	return config.PublicClient{HostPort: netaddr.HostPort(netaddr.Dial(cfg.IP), cfg.Services.Frontend.GRPCPort)}
 }
 
 // staticHosts lists every service at its advertised gRPC address: static
 // membership needs no gossip ring, so the cluster is whole the moment each
 // service starts.
 func staticHosts(cfg profiles.Config) map[primitives.ServiceName]static.Hosts {
-	adv := advertiseIP(cfg.IP)
+	adv := netaddr.Dial(cfg.IP)
 	hosts := make(map[primitives.ServiceName]static.Hosts, len(profiles.ServiceNames))
 	for _, name := range profiles.ServiceNames {
-		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(hostPort(adv, cfg.Services.Get(name).GRPCPort))
+		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(netaddr.HostPort(adv, cfg.Services.Get(name).GRPCPort))
 	}
 	return hosts
 }

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -23,7 +24,7 @@ import (
 // `config export` gives them to services whose port devcluster would pick
 // at start, so the exported config runs as it is.
 var conventionalPorts = map[string]profiles.Service{
-	profiles.Frontend: {GRPCPort: 7233, MembershipPort: 6933, HTTPPort: 7243},
+	profiles.Frontend: {GRPCPort: profiles.DefaultFrontendPort, MembershipPort: 6933, HTTPPort: profiles.DefaultHTTPPort},
 	profiles.History:  {GRPCPort: 7234, MembershipPort: 6934},
 	profiles.Matching: {GRPCPort: 7235, MembershipPort: 6935},
 	profiles.Worker:   {GRPCPort: 7239, MembershipPort: 6939},
@@ -87,7 +88,7 @@ func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, er
 	for k, v := range cfg.DynamicConfig.Values {
 		if s, ok := v.(string); ok && strings.Contains(s, HTTPAddressPlaceholder) {
 			if cfg.Services.Frontend.HTTPPort > 0 {
-				v = strings.ReplaceAll(s, HTTPAddressPlaceholder, hostPort(advertiseIP(cfg.IP), cfg.Services.Frontend.HTTPPort))
+				v = strings.ReplaceAll(s, HTTPAddressPlaceholder, netaddr.HostPort(netaddr.Dial(cfg.IP), cfg.Services.Frontend.HTTPPort))
 			} else {
 				v = "unset"
 			}

@@ -50,14 +50,16 @@ type freshReads struct {
 	gen    int // counts change calls; a timer closes the gate only if none came after it
 }
 
-// newFreshReads returns a gate that starts closed.
+// newFreshReads returns the gate with cached reads in force.
 func newFreshReads(dyn *dynamicconfig.Client, window time.Duration) *freshReads {
 	f := &freshReads{dyn: dyn, window: window}
-	f.close()
+	f.readCached()
 	return f
 }
 
-func (f *freshReads) close() {
+// readCached makes the server read search-attribute aliases from its
+// namespace registry's cache (the setting false in the gate layer).
+func (f *freshReads) readCached() {
 	f.dyn.SetLayer(dynamicconfig.LayerGate, dc.ConfigValueMap{
 		dc.MakeKey(FreshReadsKey): {{Value: false}},
 	})
@@ -71,7 +73,7 @@ func (f *freshReads) intercept(ctx context.Context, req any, info *grpc.UnarySer
 	f.mu.Lock()
 	f.active++
 	f.gen++
-	f.dyn.SetLayer(dynamicconfig.LayerGate, nil) // open: the configured value applies
+	f.dyn.SetLayer(dynamicconfig.LayerGate, nil) // the configured value (fresh reads) applies
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -82,7 +84,7 @@ func (f *freshReads) intercept(ctx context.Context, req any, info *grpc.UnarySer
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.active == 0 && f.gen == gen {
-				f.close()
+				f.readCached()
 			}
 		})
 	}()

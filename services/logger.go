@@ -125,16 +125,37 @@ func (s *serverLogger) With(tags ...tag.Tag) log.Logger {
 
 // fatalError turns a Fatal message and its tags into an error such as
 // "server fatal error: Failed to start gRPC listener: address=127.0.0.1:7234 error=listen tcp ...".
+// It wraps ErrServerFatal and the error the server logged with the error
+// tag, so callers tell its kind by type (errors.Is(err, syscall.EADDRINUSE)).
 func fatalError(msg string, tags []tag.Tag) error {
 	var b strings.Builder
 	b.WriteString(msg)
 	sep := ": "
+	var cause error
 	for _, t := range tags {
 		switch t.Key() {
 		case "error", "address", "service", "service-name", "component":
 			fmt.Fprintf(&b, "%s%s=%v", sep, t.Key(), t.Value())
 			sep = " "
 		}
+		if zt, ok := t.(tag.ZapTag); ok && t.Key() == "error" {
+			cause, _ = zt.Field().Interface.(error)
+		}
 	}
-	return fmt.Errorf("%w: %s", ErrServerFatal, b.String())
+	return &serverFatal{msg: b.String(), cause: cause}
+}
+
+// serverFatal is a Fatal the server logged (see fatalError).
+type serverFatal struct {
+	msg   string
+	cause error // the logged error; nil when there was none
+}
+
+func (e *serverFatal) Error() string { return ErrServerFatal.Error() + ": " + e.msg }
+
+func (e *serverFatal) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrServerFatal}
+	}
+	return []error{ErrServerFatal, e.cause}
 }

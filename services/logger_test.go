@@ -2,7 +2,9 @@ package services
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 
@@ -40,5 +42,30 @@ func TestServerLoggerWith(t *testing.T) {
 		if _, rest, _ := strings.Cut(lines[i], " "); rest != w { // drop time=...
 			t.Errorf("line %d = %q, want %q", i, rest, w)
 		}
+	}
+}
+
+// TestBindFailureByType: a listener the server could not bind is told
+// from other fatals by the error it logged, not by its message.
+func TestBindFailureByType(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	_, bindErr := net.Listen("tcp", l.Addr().String())
+	if bindErr == nil {
+		t.Fatal("second bind succeeded")
+	}
+	bind := fatalError("Failed to start gRPC listener", []tag.Tag{tag.Error(bindErr), tag.Address(l.Addr().String())})
+	if !isBindFailure(bind) || !errors.Is(bind, ErrServerFatal) {
+		t.Errorf("a taken port is not a bind failure: %v", bind)
+	}
+	if !strings.Contains(bind.Error(), "address already in use") || !strings.HasPrefix(bind.Error(), "server fatal error: Failed to start gRPC listener") {
+		t.Errorf("message: %q", bind.Error())
+	}
+	other := fatalError("listener of another kind failed", []tag.Tag{tag.Error(errors.New("boom"))})
+	if isBindFailure(other) {
+		t.Errorf("a fatal whose message says listener is taken for a bind failure: %v", other)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	"go.temporal.io/server/common/resolver"
 
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -164,7 +165,7 @@ func (s *Server) MembershipAddr(name string) string {
 	if svc == nil || !s.cfg.Ringpop() || !s.cfg.Runs(name) {
 		return ""
 	}
-	return hostPort(broadcastAddress(s.cfg), svc.MembershipPort)
+	return netaddr.HostPort(broadcastAddress(s.cfg), svc.MembershipPort)
 }
 
 // checkMemberAddresses refuses to start a ringpop node whose ringpop

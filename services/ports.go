@@ -7,6 +7,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -37,7 +38,7 @@ func listenLow(ip string) (net.Listener, error) {
 	var last error
 	for i := 0; i < 200; i++ {
 		port := lo + (start+i*7919)%n
-		l, err := net.Listen("tcp", hostPort(ip, port))
+		l, err := net.Listen("tcp", netaddr.HostPort(ip, port))
 		if err == nil {
 			return l, nil
 		}
@@ -77,7 +78,7 @@ func portSlots(cfg *profiles.Config) []portSlot {
 // machine from being given the same port between our check and their bind.
 func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 	out := cfg.Clone()
-	ip := bindIP(out.IP)
+	ip := netaddr.Bind(out.IP)
 	held, err := holdFixedPorts(&out, ip) // held until every port is chosen, so none repeats
 	defer func() {
 		for _, l := range held {
@@ -102,7 +103,7 @@ func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 			*slot.port = l.Addr().(*net.TCPAddr).Port
 			continue
 		}
-		l, err := net.Listen("tcp", hostPort(ip, 0))
+		l, err := net.Listen("tcp", netaddr.HostPort(ip, 0))
 		if err != nil {
 			return cfg, fmt.Errorf("find a free port for %s on %s: %w", slot.key, ip, err)
 		}
@@ -123,7 +124,7 @@ func CheckPorts(cfg profiles.Config) error {
 	if err := checkIP(out.IP); err != nil {
 		return err
 	}
-	held, err := holdFixedPorts(&out, bindIP(out.IP))
+	held, err := holdFixedPorts(&out, netaddr.Bind(out.IP))
 	for _, l := range held {
 		_ = l.Close()
 	}
@@ -133,7 +134,7 @@ func CheckPorts(cfg profiles.Config) error {
 // checkIP refuses an ip that no interface of this host has: every port
 // would fail to bind on it, and the error belongs to ip, not to a port.
 func checkIP(ip string) error {
-	l, err := net.Listen("tcp", hostPort(bindIP(ip), 0))
+	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.Bind(ip), 0))
 	if err == nil {
 		_ = l.Close()
 		return nil
@@ -155,7 +156,7 @@ func holdFixedPorts(cfg *profiles.Config, ip string) ([]net.Listener, error) {
 		if *slot.port == 0 {
 			continue
 		}
-		l, err := net.Listen("tcp", hostPort(ip, *slot.port))
+		l, err := net.Listen("tcp", netaddr.HostPort(ip, *slot.port))
 		if err != nil {
 			errs = append(errs, portError(slot.key, *slot.port, err))
 			continue
@@ -191,7 +192,7 @@ func parkInTimeWait(l net.Listener) {
 // FreePort returns a free port on ip, parked in TIME_WAIT like the ports
 // ResolvePorts picks (see there).
 func FreePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", hostPort(bindIP(ip), 0))
+	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.Bind(ip), 0))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
 	}

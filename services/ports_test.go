@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -66,7 +67,7 @@ func TestResolvePortsKeepsFreeExplicitPorts(t *testing.T) {
 	}
 	// Nothing is left holding the ports: they can be bound again.
 	for _, port := range p {
-		l, err := net.Listen("tcp", hostPort("127.0.0.1", port))
+		l, err := net.Listen("tcp", netaddr.HostPort("127.0.0.1", port))
 		if err != nil {
 			t.Errorf("port %d still held after ResolvePorts: %v", port, err)
 			continue

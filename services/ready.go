@@ -17,12 +17,25 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
+// dialFrontend connects to this process's frontend as devcluster's own
+// calls do (readiness, the namespace list): with the client certificate
+// and the token when TLS and auth are on. The caller closes it.
+func (s *Server) dialFrontend() (*grpc.ClientConn, error) {
+	tc, err := clientconn.TLSConfig(s.cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return clientconn.Dial(s.FrontendAddr(), tc, s.cfg.Auth.HeaderName, s.opts.Token)
+}
+
 // FrontendAddr returns the address clients dial (host:port).
 func (s *Server) FrontendAddr() string {
-	return hostPort(advertiseIP(s.cfg.IP), s.cfg.Services.Frontend.GRPCPort)
+	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), s.cfg.Services.Frontend.GRPCPort)
 }
 
 // ServiceAddr returns the gRPC address of the named service.
@@ -31,7 +44,7 @@ func (s *Server) ServiceAddr(name string) string {
 	if svc == nil {
 		return ""
 	}
-	return hostPort(advertiseIP(s.cfg.IP), svc.GRPCPort)
+	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), svc.GRPCPort)
 }
 
 // HTTPAddr returns the frontend's HTTP API address, or "" when it is off.
@@ -39,15 +52,20 @@ func (s *Server) HTTPAddr() string {
 	if s.cfg.Services.Frontend.HTTPPort <= 0 {
 		return ""
 	}
-	return hostPort(advertiseIP(s.cfg.IP), s.cfg.Services.Frontend.HTTPPort)
+	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), s.cfg.Services.Frontend.HTTPPort)
 }
 
 // WaitReady blocks until the cluster is ready: the frontend answers
 // GetSystemInfo, every configured namespace is describable, has the
 // configured retention and lists every configured search attribute. It
-// registers search attributes and retention that an existing database lacks
-// (CreateNamespaces leaves existing namespaces alone). It honours ctx and
-// returns ErrNotReady with the last error when ctx ends first.
+// honours ctx and returns ErrNotReady with the last error when ctx ends
+// first.
+//
+// Two steps: a read-only probe (as Probe), then reconcileNamespaces, the
+// one step that writes: it sets the retention and adds the search
+// attributes an existing database lacks (CreateNamespaces leaves existing
+// namespaces alone). Of a replicating group only the first cluster writes
+// (see Replication.reconciles); the others' namespaces are replicated.
 //
 // With ringpop membership it first waits until the cluster has every
 // serving role (see ServingRoles); a node without a frontend is then ready.
@@ -60,51 +78,55 @@ func (s *Server) WaitReady(ctx context.Context) error {
 			return nil
 		}
 	}
-	dopts, err := dialOptions(s.cfg.TLS, s.cfg.Auth.HeaderName, s.opts.Token)
+	conn, err := s.dialFrontend()
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(s.FrontendAddr(), dopts...)
-	if err != nil {
-		return fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
-	}
 	defer func() { _ = conn.Close() }()
-	return waitReady(ctx, conn, s.cfg.Namespaces, s.opts.Replication.reconciles(s.cfg.Cluster.Name), s.Err)
+	names := make([]string, len(s.cfg.Namespaces))
+	for i, ns := range s.cfg.Namespaces {
+		names[i] = ns.Name
+	}
+	wf := workflowservice.NewWorkflowServiceClient(conn)
+	if err := poll(ctx, s.Err, func(ctx context.Context) error { return probeOnce(ctx, wf, names) }); err != nil {
+		return err
+	}
+	if !s.opts.Replication.reconciles(s.cfg.Cluster.Name) {
+		return nil
+	}
+	op := operatorservice.NewOperatorServiceClient(conn)
+	return poll(ctx, s.Err, func(ctx context.Context) error { return reconcileNamespaces(ctx, wf, op, s.cfg.Namespaces) })
 }
 
 // Probe polls the cluster at conn until its frontend answers and every
 // namespace is describable, without changing anything (for
 // `devcluster wait-ready`). It honours ctx.
 func Probe(ctx context.Context, conn grpc.ClientConnInterface, namespaces []string) error {
-	nss := make([]profiles.Namespace, len(namespaces))
-	for i, n := range namespaces {
-		nss[i] = profiles.Namespace{Name: n}
-	}
-	return waitReady(ctx, conn, nss, false, nil)
+	wf := workflowservice.NewWorkflowServiceClient(conn)
+	return poll(ctx, nil, func(ctx context.Context) error { return probeOnce(ctx, wf, namespaces) })
 }
 
-// waitReady polls conn until the cluster is ready for namespaces (see
-// (*Server).WaitReady); reconcile adds missing search attributes and fixes
-// retention. fatal, if not nil, is checked on every round so a server that
-// died ends the wait at once.
-func waitReady(ctx context.Context, conn grpc.ClientConnInterface, namespaces []profiles.Namespace, reconcile bool, fatal func() error) error {
-	wf := workflowservice.NewWorkflowServiceClient(conn)
-	op := operatorservice.NewOperatorServiceClient(conn)
+// poll calls once until it returns nil, a *profiles.FieldError (a config
+// conflict does not go away by waiting), or ctx ends (ErrNotReady with the
+// last error). fatal, if not nil, is checked on every round so a server
+// that died ends the wait at once.
+func poll(ctx context.Context, fatal func() error, once func(context.Context) error) error {
 	step := 5 * time.Millisecond
-	var last error
 	for {
 		if fatal != nil {
 			if err := fatal(); err != nil {
 				return err
 			}
 		}
-		last = readyOnce(ctx, wf, op, namespaces, reconcile)
+		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		last := once(callCtx)
+		cancel()
 		if last == nil {
 			return nil
 		}
 		var fe *profiles.FieldError
 		if errors.As(last, &fe) {
-			return last // a config conflict does not go away by waiting
+			return last
 		}
 		select {
 		case <-ctx.Done():
@@ -115,23 +137,32 @@ func waitReady(ctx context.Context, conn grpc.ClientConnInterface, namespaces []
 	}
 }
 
-func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op operatorservice.OperatorServiceClient, namespaces []profiles.Namespace, reconcile bool) error {
-	callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := wf.GetSystemInfo(callCtx, &workflowservice.GetSystemInfoRequest{}); err != nil {
+// probeOnce reads: the frontend answers and each namespace is describable.
+func probeOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, namespaces []string) error {
+	if _, err := wf.GetSystemInfo(ctx, &workflowservice.GetSystemInfoRequest{}); err != nil {
 		return fmt.Errorf("frontend: %w", err)
 	}
+	for _, ns := range namespaces {
+		if _, err := wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns}); err != nil {
+			return fmt.Errorf("namespace %q: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// reconcileNamespaces makes each namespace's retention and search
+// attributes what the config says, and returns nil once they are; after a
+// change it returns an error saying what is under way, and poll calls it
+// again to see the change in effect.
+func reconcileNamespaces(ctx context.Context, wf workflowservice.WorkflowServiceClient, op operatorservice.OperatorServiceClient, namespaces []profiles.Namespace) error {
 	for i, ns := range namespaces {
-		desc, err := wf.DescribeNamespace(callCtx, &workflowservice.DescribeNamespaceRequest{Namespace: ns.Name})
+		desc, err := wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns.Name})
 		if err != nil {
 			return fmt.Errorf("namespace %q: %w", ns.Name, err)
 		}
-		if !reconcile {
-			continue
-		}
 		want := retention(ns)
 		if got := desc.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(); got != want {
-			if _, err := wf.UpdateNamespace(callCtx, &workflowservice.UpdateNamespaceRequest{
+			if _, err := wf.UpdateNamespace(ctx, &workflowservice.UpdateNamespaceRequest{
 				Namespace: ns.Name,
 				Config:    &namespacepb.NamespaceConfig{WorkflowExecutionRetentionTtl: durationpb.New(want)},
 			}); err != nil {
@@ -139,43 +170,53 @@ func readyOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, op
 			}
 			return fmt.Errorf("namespace %q: retention is %s, updating to %s", ns.Name, got, want)
 		}
-		if len(ns.SearchAttributes) == 0 {
-			continue
-		}
-		list, err := op.ListSearchAttributes(callCtx, &operatorservice.ListSearchAttributesRequest{Namespace: ns.Name})
-		if err != nil {
-			return fmt.Errorf("namespace %q: list search attributes: %w", ns.Name, err)
-		}
-		missing := map[string]enumspb.IndexedValueType{}
-		for name, typ := range ns.SearchAttributes {
-			want, err := indexedValueType(typ)
-			if err != nil {
-				return err
-			}
-			got, ok := list.GetCustomAttributes()[name]
-			if !ok {
-				missing[name] = want
-				continue
-			}
-			if got != want {
-				return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes.%s", i, name), Value: typ,
-					Msg: fmt.Sprintf("conflicts with the database, where %s is a %s; a search attribute's type cannot change", name, got)}
-			}
-		}
-		if len(missing) > 0 {
-			_, err := op.AddSearchAttributes(callCtx, &operatorservice.AddSearchAttributesRequest{Namespace: ns.Name, SearchAttributes: missing})
-			var exists *serviceerror.AlreadyExists
-			if err != nil && !errors.As(err, &exists) {
-				var inv *serviceerror.InvalidArgument
-				if errors.As(err, &inv) {
-					return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: inv.Message}
-				}
-				return fmt.Errorf("namespace %q: add search attributes: %w", ns.Name, err)
-			}
-			return fmt.Errorf("namespace %q: %d search attributes being added", ns.Name, len(missing))
+		if err := addSearchAttributes(ctx, op, i, ns); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// addSearchAttributes adds the configured search attributes namespace ns
+// lacks (nil when it has them all); a configured one the namespace has
+// with another type is a *profiles.FieldError.
+func addSearchAttributes(ctx context.Context, op operatorservice.OperatorServiceClient, i int, ns profiles.Namespace) error {
+	if len(ns.SearchAttributes) == 0 {
+		return nil
+	}
+	list, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns.Name})
+	if err != nil {
+		return fmt.Errorf("namespace %q: list search attributes: %w", ns.Name, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range ns.SearchAttributes {
+		want, err := indexedValueType(typ)
+		if err != nil {
+			return err
+		}
+		got, ok := list.GetCustomAttributes()[name]
+		if !ok {
+			missing[name] = want
+			continue
+		}
+		if got != want {
+			return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes.%s", i, name), Value: typ,
+				Msg: fmt.Sprintf("conflicts with the database, where %s is a %s; a search attribute's type cannot change", name, got)}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns.Name, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		var inv *serviceerror.InvalidArgument
+		if errors.As(err, &inv) {
+			return &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: inv.Message}
+		}
+		return fmt.Errorf("namespace %q: add search attributes: %w", ns.Name, err)
+	}
+	return fmt.Errorf("namespace %q: %d search attributes being added", ns.Name, len(missing))
 }
 
 // NamespaceInfo is a namespace the cluster has, with its custom search
@@ -190,13 +231,9 @@ type NamespaceInfo struct {
 // that is more than the config names. The configured namespaces come first,
 // in config order, then the others by name. It honours ctx.
 func (s *Server) ListNamespaces(ctx context.Context) ([]NamespaceInfo, error) {
-	dopts, err := dialOptions(s.cfg.TLS, s.cfg.Auth.HeaderName, s.opts.Token)
+	conn, err := s.dialFrontend()
 	if err != nil {
 		return nil, err
-	}
-	conn, err := grpc.NewClient(s.FrontendAddr(), dopts...)
-	if err != nil {
-		return nil, fmt.Errorf("dial frontend %s: %w", s.FrontendAddr(), err)
 	}
 	defer func() { _ = conn.Close() }()
 	wf := workflowservice.NewWorkflowServiceClient(conn)

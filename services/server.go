@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	otelsdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -176,8 +176,10 @@ func (s *Server) Start(ctx context.Context) error {
 	return err
 }
 
+// isBindFailure reports a server that could not bind a port: a port we
+// checked free was taken before the server bound it.
 func isBindFailure(err error) bool {
-	return errors.Is(err, ErrServerFatal) && strings.Contains(err.Error(), "listener")
+	return errors.Is(err, ErrServerFatal) && errors.Is(err, syscall.EADDRINUSE)
 }
 
 func (s *Server) prepareDatabase(ctx context.Context) error {

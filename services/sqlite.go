@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -147,7 +148,7 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 		}
 		return orphanLog()
 	case err != nil:
-		return refuse(nil, "cannot be read: %v", unwrapPathErr(err))
+		return refuse(nil, "cannot be read: %v", oserr.Cause(err))
 	case fi.IsDir():
 		return refuse(nil, "is a directory; give a file path such as %s", filepath.Join(path, "devcluster.db"))
 	case fi.Size() == 0:
@@ -160,7 +161,7 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 
 	f, err := os.Open(path)
 	if err != nil {
-		return refuse(nil, "cannot be read: %v", unwrapPathErr(err))
+		return refuse(nil, "cannot be read: %v", oserr.Cause(err))
 	}
 	header := make([]byte, 16)
 	_, err = io.ReadFull(f, header)
@@ -257,7 +258,7 @@ func checkWAL(path string) error {
 func writable(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("is read-only for this user (%v); make it writable (chmod u+w), or copy it to a writable place", unwrapPathErr(err))
+		return fmt.Errorf("is read-only for this user (%v); make it writable (chmod u+w), or copy it to a writable place", oserr.Cause(err))
 	}
 	_ = f.Close()
 	if err := writableDir(filepath.Dir(path)); err != nil {
@@ -270,7 +271,7 @@ func writable(path string) error {
 func writableDir(dir string) error {
 	f, err := os.CreateTemp(dir, ".devcluster-probe-*")
 	if err != nil {
-		return unwrapPathErr(err)
+		return oserr.Cause(err)
 	}
 	_ = f.Close()
 	return os.Remove(f.Name())

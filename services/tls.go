@@ -1,21 +1,15 @@
 package services
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"go.temporal.io/server/common/config"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/certs"
+	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -43,85 +37,6 @@ func rootTLS(t profiles.TLS) config.RootTLS {
 	}
 }
 
-// ClientTLS returns the TLS config an SDK client uses to reach the frontend
-// (nil when TLS is off): the client certificate, the CA that signed the
-// frontend's certificate, and the expected server name.
-func ClientTLS(t profiles.TLS) (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(t.Client.CertFile, t.Client.KeyFile)
-	if err != nil {
-		return nil, &profiles.FieldError{Key: "tls.client", Value: t.Client.CertFile, Msg: fmt.Sprintf("cannot be loaded: %v", err)}
-	}
-	pool, err := certPool(t.Client.CAFile)
-	if err != nil {
-		return nil, &profiles.FieldError{Key: "tls.client.ca-file", Value: t.Client.CAFile, Msg: err.Error()}
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: t.ServerName, MinVersion: tls.VersionTLS12}, nil
-}
-
-func certPool(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot be read: %v", unwrapPathErr(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("holds no PEM certificate")
-	}
-	return pool, nil
-}
-
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
-}
-
-// dialOptions returns the transport credentials for the frontend and, with
-// a token, the bearer credentials every call carries in header (the
-// server's auth.header-name).
-func dialOptions(t profiles.TLS, header, token string) ([]grpc.DialOption, error) {
-	tc, err := ClientTLS(t)
-	if err != nil {
-		return nil, err
-	}
-	if tc == nil {
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
-	}
-	out := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}
-	if token != "" {
-		out = append(out, grpc.WithPerRPCCredentials(BearerToken{Header: header, Token: token}))
-	}
-	return out, nil
-}
-
-// BearerToken is per-RPC credentials sending "<Header>: Bearer <Token>";
-// an empty Header is "authorization", the server's default.
-type BearerToken struct {
-	Header, Token string
-}
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (b BearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{AuthHeader(b.Header): "Bearer " + b.Token}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials.
-func (BearerToken) RequireTransportSecurity() bool { return true }
-
-// AuthHeader is the gRPC metadata key the server reads tokens from:
-// auth.header-name in lower case (gRPC metadata keys are), "authorization"
-// when empty.
-func AuthHeader(name string) string {
-	if name == "" {
-		return "authorization"
-	}
-	return strings.ToLower(name)
-}
-
 // CheckTLSFiles checks the files a resolved TLS section names, as the
 // server and its clients will use them at now, so that a bad file stops
 // the start with its key and path instead of a start-up timeout: each
@@ -136,7 +51,7 @@ func CheckTLSFiles(t profiles.TLS, ip string, now time.Time) error {
 	}
 	name := t.ServerName
 	if name == "" {
-		name = dialHost(ip)
+		name = netaddr.Dial(ip)
 	}
 	var errs []error
 	for _, s := range []struct {
@@ -173,7 +88,7 @@ func CheckTLSFiles(t profiles.TLS, ip string, now time.Time) error {
 			}
 		}
 		if s.files.CAFile != "" {
-			if _, err := certPool(s.files.CAFile); err != nil {
+			if _, err := clientconn.CertPool(s.files.CAFile); err != nil {
 				errs = append(errs, &profiles.FieldError{Key: s.key + ".ca-file", Value: s.files.CAFile, Msg: err.Error()})
 			} else if p := certs.CheckCAFile(s.files.CAFile, now); p != nil {
 				errs = append(errs, &profiles.FieldError{Key: s.key + ".ca-file", Value: s.files.CAFile, Err: p.Err,
@@ -185,13 +100,4 @@ func CheckTLSFiles(t profiles.TLS, ip string, now time.Time) error {
 		return errors.Join(errs...)
 	}
 	return nil
-}
-
-// dialHost is the host clients dial for the cluster's ip: the ip itself,
-// or 127.0.0.1 when it is empty or a wildcard.
-func dialHost(ip string) string {
-	if ip == "" || ip == "0.0.0.0" || ip == "::" {
-		return "127.0.0.1"
-	}
-	return ip
 }

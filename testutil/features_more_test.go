@@ -383,7 +383,7 @@ func startBump(ctx context.Context, t *testing.T, c *testutil.Cluster) client.Wo
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the update operation has started", func() error {
+	testutil.WaitFor(t, 15*time.Second, "the update operation has started", func() error {
 		resp, err := c.Client().DescribeWorkflowExecution(ctx, run.GetID(), "")
 		if err != nil {
 			return err
@@ -426,7 +426,7 @@ func TestFeatureNexusUpdateCallbackOff(t *testing.T) {
 	c.NewWorker(moreNexusQueue, registerMoreNexus)
 	ctx := ctxFor(t)
 	run := startBump(ctx, t, c)
-	waitFor(t, "the update has completed", func() error {
+	testutil.WaitFor(t, 15*time.Second, "the update has completed", func() error {
 		v, err := c.Client().QueryWorkflow(ctx, "upd-target", "", "done")
 		if err != nil {
 			return err
@@ -538,7 +538,7 @@ func versionedWorker(c *testutil.Cluster, buildID string) {
 
 func setCurrent(ctx context.Context, t *testing.T, h client.WorkerDeploymentHandle, buildID string) {
 	t.Helper()
-	waitFor(t, "version "+buildID+" is registered and made current", func() error {
+	testutil.WaitFor(t, 15*time.Second, "version "+buildID+" is registered and made current", func() error {
 		_, err := h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: buildID})
 		return err
 	})
@@ -590,7 +590,7 @@ func TestFeatureWorkerDeployment(t *testing.T) {
 	c := testutil.NewCluster(t)
 	ctx := ctxFor(t)
 	h := deployAndDrain(ctx, t, c)
-	waitFor(t, "v1 is drained", func() error {
+	testutil.WaitFor(t, 15*time.Second, "v1 is drained", func() error {
 		d, err := drainage(ctx, h, "v1")
 		if err != nil {
 			return err

@@ -121,7 +121,7 @@ func TestFeatureSearchAttributeUsableAtOnce(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "visibility finds the workflow by the new attribute", func() error {
+	testutil.WaitFor(t, 15*time.Second, "visibility finds the workflow by the new attribute", func() error {
 		resp, err := c.Client().ListWorkflow(ctx, listRequest(c.Namespace(), `Region = "us"`))
 		if err != nil {
 			return err
@@ -231,7 +231,7 @@ func TestFeatureWorkflowPause(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pause: %v", err)
 	}
-	waitFor(t, "the workflow is reported paused", func() error {
+	testutil.WaitFor(t, 15*time.Second, "the workflow is reported paused", func() error {
 		d, err := c.Client().DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 		if err != nil {
 			return err

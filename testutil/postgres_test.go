@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -46,7 +47,7 @@ func TestWithPostgres(t *testing.T) {
 				if err := run.Get(ctx, nil); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "the workflow listed by CustomerId", func() error {
+				testutil.WaitFor(t, 15*time.Second, "the workflow listed by CustomerId", func() error {
 					resp, err := c.Client().ListWorkflow(ctx, listRequest(c.Namespace(), `CustomerId = "acme-`+name+`"`))
 					if err != nil {
 						return err

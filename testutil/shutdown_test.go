@@ -170,7 +170,7 @@ func startAndStop(ctx context.Context, t *testing.T, cl client.Client, taskQueue
 		}
 	}()
 	for _, typ := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
-		waitFor(t, fmt.Sprintf("%v pollers on %s", typ, taskQueue), func() error {
+		testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("%v pollers on %s", typ, taskQueue), func() error {
 			resp, err := cl.DescribeTaskQueue(ctx, taskQueue, typ)
 			if err != nil {
 				return err

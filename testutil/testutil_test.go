@@ -60,26 +60,6 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitFor polls f until it succeeds or the deadline passes.
-func waitFor(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after 15s: %v", what, err)
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		}
-	}
-}
-
 func TestNewClusterWithNamespaceAndSearchAttributes(t *testing.T) {
 	t.Parallel()
 	c := testutil.NewCluster(t, testutil.WithNamespace("orders"), testutil.WithSearchAttributes(map[string]string{"CustomerId": "Keyword"}))
@@ -96,7 +76,7 @@ func TestNewClusterWithNamespaceAndSearchAttributes(t *testing.T) {
 	if err := run.Get(ctx, &ns); err != nil || ns != "orders" {
 		t.Fatalf("ran in %q (%v), want orders", ns, err)
 	}
-	waitFor(t, "visibility lists the workflow by CustomerId", func() error {
+	testutil.WaitFor(t, 15*time.Second, "visibility lists the workflow by CustomerId", func() error {
 		resp, err := c.Client().ListWorkflow(ctx, listRequest(c.Namespace(), `CustomerId = "acme"`))
 		if err != nil {
 			return err
@@ -126,7 +106,7 @@ func TestSharedNamespacesAreIsolated(t *testing.T) {
 			if err := run.Get(ctx, &got); err != nil || got != name {
 				t.Fatalf("got %q (%v), want %q", got, err, name)
 			}
-			waitFor(t, "visibility lists exactly this namespace's workflow", func() error {
+			testutil.WaitFor(t, 15*time.Second, "visibility lists exactly this namespace's workflow", func() error {
 				resp, err := ns.Client().ListWorkflow(ctx, listRequest(ns.Name(), ""))
 				if err != nil {
 					return err
@@ -171,7 +151,7 @@ func TestSetDynamicConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SetDynamicConfig("limit.maxIDLength", 20)
-	waitFor(t, "a 50-character workflow ID is refused", func() error {
+	testutil.WaitFor(t, 15*time.Second, "a 50-character workflow ID is refused", func() error {
 		_, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: longID + "-2", TaskQueue: "tq"}, Echo, "no")
 		var invalid *serviceerror.InvalidArgument
 		if errors.As(err, &invalid) {
@@ -255,7 +235,7 @@ func TestOwnClustersAreIsolated(t *testing.T) {
 		if err := run.Get(ctx, &got); err != nil || got != fmt.Sprint(i) {
 			t.Fatalf("cluster %d: %q, %v", i, got, err)
 		}
-		waitFor(t, fmt.Sprintf("cluster %d lists exactly its own run", i), func() error {
+		testutil.WaitFor(t, 15*time.Second, fmt.Sprintf("cluster %d lists exactly its own run", i), func() error {
 			resp, err := c.Client().ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: c.Namespace()})
 			if err != nil {
 				return err

@@ -182,7 +182,7 @@ func TestTimeSkippingOtherStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var scheduled client.WorkflowRun
-	waitFor(t, "the schedule's workflow", func() error {
+	testutil.WaitFor(t, 15*time.Second, "the schedule's workflow", func() error {
 		desc, err := sched.Describe(ctx)
 		if err != nil {
 			return err
@@ -212,7 +212,7 @@ func TestFastForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The timer exists once the first workflow task completed.
-	waitFor(t, "the 48h timer", func() error { return hasEvent(ctx, ns.Client(), run, enumspb.EVENT_TYPE_TIMER_STARTED) })
+	testutil.WaitFor(t, 15*time.Second, "the 48h timer", func() error { return hasEvent(ctx, ns.Client(), run, enumspb.EVENT_TYPE_TIMER_STARTED) })
 	before := time.Now()
 	reached, err := ns.FastForward(ctx, "two-days", run.GetRunID(), 24*time.Hour)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestTimeSkippingSessionLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "time skipping to stop at the session limit", func() error {
+	testutil.WaitFor(t, 15*time.Second, "time skipping to stop at the session limit", func() error {
 		info, err := c.TimeSkippingInfo(ctx, "retry", run.GetRunID())
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"io"
 	"log"
 	"log/slog"
@@ -51,7 +52,7 @@ func newFront(cfg Config, upstream string) (*front, error) {
 	addr := net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.Port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("UI port %s: %w", addr, unwrapOp(err))
+		return nil, fmt.Errorf("UI port %s: %w", addr, oserr.Cause(err))
 	}
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {

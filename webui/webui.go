@@ -22,6 +22,8 @@ import (
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	"github.com/temporalio/ui-server/v2/server/server_options"
 
+	"github.com/devcluster/devcluster/internal/netaddr"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/labstack/echo/v4"
 	"github.com/temporalio/ui-server/v2/server/api"
@@ -105,9 +107,9 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	if err != nil {
 		if fr != nil {
 			fr.close()
-			return nil, fmt.Errorf("UI internal port %s: %w", uiAddr, unwrapOp(err))
+			return nil, fmt.Errorf("UI internal port %s: %w", uiAddr, oserr.Cause(err))
 		}
-		return nil, fmt.Errorf("UI port %s: %w", addr, unwrapOp(err))
+		return nil, fmt.Errorf("UI port %s: %w", addr, oserr.Cause(err))
 	}
 	_ = ln.Close()
 
@@ -150,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		}))
 	}
 	s := uiserver.NewServer(opts...)
-	srv = &Server{s: s, addr: net.JoinHostPort(advertise(cfg.IP), strconv.Itoa(cfg.Port)), health: net.JoinHostPort(advertise(uiHost), strconv.Itoa(uiPort)),
+	srv = &Server{s: s, addr: net.JoinHostPort(netaddr.Dial(cfg.IP), strconv.Itoa(cfg.Port)), health: net.JoinHostPort(netaddr.Dial(uiHost), strconv.Itoa(uiPort)),
 		front: fr, done: make(chan error, 2)}
 	if cfg.Auth != nil {
 		srv.signIn = cfg.Auth.SignInToken
@@ -185,21 +187,6 @@ func callerToken(r *http.Request, header string) metadata.MD {
 		return metadata.Pairs(header, a)
 	}
 	return nil
-}
-
-func advertise(ip string) string {
-	if ip == "0.0.0.0" || ip == "" {
-		return "127.0.0.1"
-	}
-	return ip
-}
-
-func unwrapOp(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err
-	}
-	return err
 }
 
 // waitAnswering polls the ui-server's health route until it answers. With

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -163,7 +164,7 @@ func configExportAction(c *cli.Context) error {
 	}
 	if out != "" {
 		if err := os.WriteFile(out, dynamic, 0o644); err != nil {
-			return cli.Exit(fmt.Sprintf("flag --dynamic-config-out: %s cannot be written: %v", out, unwrapPath(err)), exitUsage)
+			return cli.Exit(fmt.Sprintf("flag --dynamic-config-out: %s cannot be written: %v", out, oserr.Cause(err)), exitUsage)
 		}
 	} else if len(dynamic) > 0 {
 		fmt.Fprintf(c.App.ErrWriter, "# dynamic config (Temporal's file format; --dynamic-config-out FILE writes it):\n%s", dynamic)

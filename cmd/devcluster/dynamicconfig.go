@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/dynamicconfig"

@@ -108,8 +108,8 @@ func startFlags() []cli.Flag {
 func configKeyFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagIP, Value: "127.0.0.1", Usage: "IP address every service binds to (0.0.0.0 for all interfaces)"},
-		&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Value: 7233, Usage: "frontend gRPC port (0: a free port)"},
-		&cli.IntFlag{Name: flagHTTPPort, Value: 7243, Usage: "frontend HTTP API port (0: a free port, -1: off)"},
+		&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Value: profiles.DefaultFrontendPort, Usage: "frontend gRPC port (0: a free port)"},
+		&cli.IntFlag{Name: flagHTTPPort, Value: profiles.DefaultHTTPPort, Usage: "frontend HTTP API port (0: a free port, -1: off)"},
 		&cli.IntFlag{Name: flagHistoryPort, Usage: "history gRPC port (default: a free port)"},
 		&cli.IntFlag{Name: flagMatchingPort, Usage: "matching gRPC port (default: a free port)"},
 		&cli.IntFlag{Name: flagWorkerPort, Usage: "worker gRPC port (default: a free port)"},

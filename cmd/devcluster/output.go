@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/atomicfile"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -23,16 +25,9 @@ func logWriter(w io.Writer, file string) (io.Writer, func(), error) {
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot be opened for appending: %v; choose a writable path", unwrapPath(err))
+		return nil, nil, fmt.Errorf("cannot be opened for appending: %v; choose a writable path", oserr.Cause(err))
 	}
 	return f, func() { _ = f.Close() }, nil
-}
-
-func unwrapPath(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // Ports is what --ports-file receives: every address a script needs.
@@ -92,20 +87,8 @@ func writePortsFile(path string, c *bootstrap.Cluster, group *bootstrap.Clusters
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ports-*.json")
-	if err != nil {
-		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", unwrapPath(err))
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("cannot be written: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot be written: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot be written: %v", unwrapPath(err))
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", oserr.Cause(err))
 	}
 	return nil
 }

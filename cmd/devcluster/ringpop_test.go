@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 // ringpopShards is enough shards that two history nodes each get some
@@ -134,24 +135,6 @@ func shardOwners(ctx context.Context, admin adminservice.AdminServiceClient) (ma
 	return owners, nil
 }
 
-// pollUntil calls f until it returns nil or d passes.
-func pollUntil(t *testing.T, what string, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	step := 50 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
-		}
-		<-time.After(step)
-		step = min(step*2, 500*time.Millisecond)
-	}
-}
-
 // startBatch starts n SleepyDouble workflows and returns their runs.
 func startBatch(t *testing.T, ctx context.Context, c client.Client, prefix string, n int) []client.WorkflowRun {
 	t.Helper()
@@ -242,7 +225,7 @@ func TestRingpopNodes(t *testing.T) {
 	hist1, hist2 := ports[h1].Services["history"], ports[h2].Services["history"]
 
 	// The second history process takes over part of the shards.
-	pollUntil(t, "both history nodes own shards", 60*time.Second, func() error {
+	testutil.WaitFor(t, 60*time.Second, "both history nodes own shards", func() error {
 		owners, err := shardOwners(ctx, admin)
 		if err != nil {
 			return err
@@ -276,7 +259,7 @@ func TestRingpopNodes(t *testing.T) {
 	killed := time.Now()
 	checkBatch(t, ctx, runs)
 	t.Logf("40 workflows completed %s after the history node's SIGKILL", time.Since(killed).Round(time.Millisecond))
-	pollUntil(t, "every shard on the surviving history node", 60*time.Second, func() error {
+	testutil.WaitFor(t, 60*time.Second, "every shard on the surviving history node", func() error {
 		owners, err := shardOwners(ctx, admin)
 		if err != nil {
 			return err
@@ -287,7 +270,7 @@ func TestRingpopNodes(t *testing.T) {
 		return nil
 	})
 	t.Logf("every shard on the survivor %s after the SIGKILL", time.Since(killed).Round(time.Millisecond))
-	pollUntil(t, "the frontend's membership drops the killed node", 60*time.Second, func() error {
+	testutil.WaitFor(t, 60*time.Second, "the frontend's membership drops the killed node", func() error {
 		resp, err := admin.DescribeCluster(ctx, &adminservice.DescribeClusterRequest{})
 		if err != nil {
 			return err

@@ -11,8 +11,10 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/atomicfile"
+	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 // The temporal CLI's TLS flag names, reused by wait-ready.
@@ -38,7 +40,7 @@ func waitReadyTLS(c *cli.Context) (*tls.Config, error) {
 	if name == "" {
 		name = profiles.Default().TLS.ServerName
 	}
-	return services.ClientTLS(profiles.TLS{Enabled: true, ServerName: name,
+	return clientconn.TLSConfig(profiles.TLS{Enabled: true, ServerName: name,
 		Client: profiles.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca}})
 }
 
@@ -94,7 +96,7 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 			return "", fmt.Errorf("%s is not a client config file (%v); fix or move it", path, err)
 		}
 	} else if !os.IsNotExist(err) {
-		return "", fmt.Errorf("%s cannot be read: %v", path, unwrapPath(err))
+		return "", fmt.Errorf("%s cannot be read: %v", path, oserr.Cause(err))
 	}
 	if conf.Profiles == nil {
 		conf.Profiles = map[string]*envconfig.ClientConfigProfile{}
@@ -118,20 +120,15 @@ func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
 		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("%s cannot be created: %v", filepath.Dir(path), unwrapPath(err))
+		return "", fmt.Errorf("%s cannot be created: %v", filepath.Dir(path), oserr.Cause(err))
 	}
-	tmp := path + ".devcluster-tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return "", fmt.Errorf("%s cannot be written: %v", path, unwrapPath(err))
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return "", fmt.Errorf("%s cannot be written: %v", path, unwrapPath(err))
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return "", fmt.Errorf("%s cannot be written: %v", path, oserr.Cause(err))
 	}
 	return path, nil
 }
 
 // authHeader is the metadata key the cluster's server reads tokens from.
 func authHeader(c *bootstrap.Cluster) string {
-	return services.AuthHeader(c.Config().Auth.HeaderName)
+	return clientconn.Header(c.Config().Auth.HeaderName)
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/timeskip"
 )
@@ -26,7 +27,7 @@ const (
 // the banner prints (or the temporal CLI's environment).
 func connectFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagAddress, Value: "127.0.0.1:7233", Usage: "frontend gRPC address"},
+		&cli.StringFlag{Name: flagAddress, Value: netaddr.HostPort("127.0.0.1", profiles.DefaultFrontendPort), Usage: "frontend gRPC address"},
 		&cli.StringFlag{Name: flagTLSCert, Usage: "client certificate (PEM) for a cluster with mTLS", EnvVars: []string{"TEMPORAL_TLS_CLIENT_CERT_PATH"}},
 		&cli.StringFlag{Name: flagTLSKey, Usage: "client key (PEM)", EnvVars: []string{"TEMPORAL_TLS_CLIENT_KEY_PATH"}},
 		&cli.StringFlag{Name: flagTLSCA, Usage: "CA that signed the frontend's certificate (PEM)", EnvVars: []string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH"}},
