@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -397,4 +398,70 @@ func TestStartNormalizes(t *testing.T) {
 		t.Errorf("retention of a namespace that names none: %s, want %s", got, profiles.DefaultRetention)
 	}
 	dial(t, c, "orders")
+}
+
+// TestStartInterruptedLeavesNothingRunning: a start whose context ends
+// while the server is starting returns an error only once everything it
+// started has stopped: the frontend's port is free again at once.
+func TestStartInterruptedLeavesNothingRunning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster")
+	}
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		cfg := testConfig()
+		cfg.Services.Frontend.GRPCPort = port
+		cfg.Services.Frontend.HTTPPort = -1
+		cfg.UI.Enabled = false
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
+		ctx, cancel := context.WithCancel(context.Background())
+		type result struct {
+			c   *bootstrap.Cluster
+			err error
+		}
+		res := make(chan result, 1)
+		go func() {
+			c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
+			res <- result{c, err}
+		}()
+		// Interrupt once the frontend listens: the server is starting.
+		var r result
+		got := false
+		for !got {
+			if conn, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+				_ = conn.Close()
+				cancel()
+				break
+			}
+			select {
+			case r = <-res:
+				got = true
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		if !got {
+			r = <-res
+		}
+		cancel()
+		if r.err == nil {
+			// Ready before the interrupt landed: try again.
+			stopCluster(t, r.c)
+			if attempt == 5 {
+				t.Fatal("the start was never interrupted while the server was starting")
+			}
+			continue
+		}
+		if l, err := net.Listen("tcp", addr); err != nil {
+			t.Fatalf("the frontend's port is still bound after Start returned %v: %v", r.err, err)
+		} else {
+			_ = l.Close()
+		}
+		return
+	}
 }

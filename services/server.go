@@ -271,7 +271,35 @@ func (s *Server) startServer(ctx context.Context) error {
 			return err
 		}
 	}
-	var err error
+	s.slog = s.newServerLog()
+	opts, err := s.serverOptions(s.slog)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Server.BinaryChecksum != "" {
+		// The SDK hashes the whole executable when its first worker starts
+		// unless a checksum is set; the setting is process-wide.
+		sdkworker.SetBinaryChecksum(s.cfg.Server.BinaryChecksum)
+	}
+	var srv temporal.Server
+	err = guard(s, func() error {
+		var err error
+		srv, err = temporal.NewServerFx(s.topLevelModule(), opts...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create server: %w", err)
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	return s.runStart(ctx, srv)
+}
+
+// newServerLog is the logger the server writes to: devcluster's, from
+// warn up unless log.level is debug, with a hint when the disk under a
+// database file fills up.
+func (s *Server) newServerLog() *serverLogger {
 	minLevel := slog.LevelWarn
 	if s.cfg.Log.Level == "debug" {
 		minLevel = slog.LevelDebug
@@ -287,9 +315,14 @@ func (s *Server) startServer(ctx context.Context) error {
 				files...)
 		}
 	}
-	s.slog = serverLog
+	return serverLog
+}
 
-	// The worker role is built by workerServiceProvider below.
+// serverOptions are the server options for this process: its config and
+// roles, membership, logging, dynamic config, auth, devcluster's frontend
+// interceptors and the metrics handler.
+func (s *Server) serverOptions(serverLog *serverLogger) ([]temporal.ServerOption, error) {
+	// The worker role is built by workerServiceProvider (topLevelModule).
 	var roles []string
 	for _, r := range s.cfg.Roles() {
 		if r != profiles.Worker {
@@ -310,74 +343,67 @@ func (s *Server) startServer(ctx context.Context) error {
 	opts = append(opts, s.authOptions(serverLog)...)
 	// Chained frontend interceptors go in one option: a second call would
 	// replace the first (the option assigns).
-	var interceptors []grpc.UnaryServerInterceptor
-	if s.cfg.Server.CorrectStickyBacklogHint {
-		interceptors = append(interceptors, stickyBacklogHint)
-	}
-	s.polls = nil
-	if s.cfg.Server.StopSystemWorkersFirst {
-		s.polls = newLongPolls()
-		interceptors = append(interceptors, s.polls.intercept)
-	}
-	// Inside longPolls: see shutdownPolls.
-	interceptors = append(interceptors, newShutdownPolls().intercept)
-	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
-		interceptors = append(interceptors, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
-	}
-	// Always there: testutil turns skipping on for namespaces registered
-	// while the cluster runs.
-	interceptors = append(interceptors, s.skips.intercept)
-	opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(interceptors...))
+	opts = append(opts, temporal.WithChainedFrontendGrpcInterceptors(s.interceptors()...))
 	if s.opts.Metrics != nil {
 		h, err := s.opts.Metrics(serverLog)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// The server stops a custom handler at its Stop; with none it would
 		// start its own listener that nothing stops.
 		opts = append(opts, temporal.WithCustomMetricsHandler(h))
 	}
-	// Offline by default: trace exporters that the server would pick up
-	// from OTEL_* variables are dropped.
+	return opts, nil
+}
+
+// interceptors are devcluster's frontend interceptors, outermost first.
+func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
+	var out []grpc.UnaryServerInterceptor
+	if s.cfg.Server.CorrectStickyBacklogHint {
+		out = append(out, stickyBacklogHint)
+	}
+	s.polls = nil
+	if s.cfg.Server.StopSystemWorkersFirst {
+		s.polls = newLongPolls()
+		out = append(out, s.polls.intercept)
+	}
+	// Inside longPolls: see shutdownPolls.
+	out = append(out, newShutdownPolls().intercept)
+	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
+		out = append(out, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
+	}
+	// Always there: testutil turns skipping on for namespaces registered
+	// while the cluster runs.
+	return append(out, s.skips.intercept)
+}
+
+// topLevelModule is the server's fx module with devcluster's changes:
+// trace exporters the server would pick up from OTEL_* variables are
+// dropped (offline by default), and the worker role, when this process
+// runs it, is devcluster's (see workerServiceProvider).
+func (s *Server) topLevelModule() fx.Option {
 	top := fx.Options(temporal.TopLevelModule,
 		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
 	if s.cfg.Runs(profiles.Worker) {
 		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
 	}
-	if s.cfg.Server.BinaryChecksum != "" {
-		// The SDK hashes the whole executable when its first worker starts
-		// unless a checksum is set; the setting is process-wide.
-		sdkworker.SetBinaryChecksum(s.cfg.Server.BinaryChecksum)
-	}
+	return top
+}
 
-	var srv temporal.Server
-	err = guard(s, func() error {
-		var err error
-		srv, err = temporal.NewServerFx(top, opts...)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create server: %w", err)
-	}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
-
+// runStart runs the server's Start. The server's Start cannot be
+// interrupted: when ctx ends first, runStart still waits for it to
+// return, then stops what it started, so that nothing of this server runs
+// on after Start has returned. On failure it stops the server too.
+func (s *Server) runStart(ctx context.Context, srv temporal.Server) error {
 	done := make(chan error, 1)
 	go func() { done <- guard(s, srv.Start) }()
+	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		s.logger.Info("start interrupted: waiting for the server's start to return, to stop it")
+		<-done
 		err = ctx.Err()
-		// Start cannot be interrupted; stop whatever it has started once
-		// it returns, bounded by the shutdown timeout.
-		go func() {
-			<-done
-			stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-			defer cancel()
-			_ = s.stopServer(stopCtx)
-		}()
-		return fmt.Errorf("start server: %w", err)
 	}
 	if err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
@@ -389,10 +415,7 @@ func (s *Server) startServer(ctx context.Context) error {
 	s.started = true
 	fatal := s.fatalErr
 	s.mu.Unlock()
-	if fatal != nil {
-		return fatal
-	}
-	return nil
+	return fatal
 }
 
 // guard runs f on a goroutine of its own so that a server Fatal (which ends
