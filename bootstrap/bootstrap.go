@@ -60,22 +60,10 @@ type settings struct {
 	logger      *slog.Logger
 	claimMapper authorization.ClaimMapper
 	authorizer  authorization.Authorizer
-	token       string    // set by Start when auth is on
-	key         *auth.Key // set by Start when auth is on
-	abort       context.Context
+	token       string                // set by Start when auth is on
+	key         *auth.Key             // set by Start when auth is on
 	replication *services.Replication // set by StartClusters
 	holdReady   bool                  // StartClusters says ready once all are connected
-}
-
-// withAbort returns ctx also cancelled when abort (the caller's context of
-// Start) is; nil abort changes nothing.
-func withAbort(ctx context.Context, abort context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	if abort == nil {
-		return ctx, cancel
-	}
-	stop := context.AfterFunc(abort, cancel)
-	return ctx, func() { stop(); cancel() }
 }
 
 // WithClaimMapper makes the server map callers to claims with cm instead of
@@ -127,10 +115,7 @@ func Options(cfg profiles.Config, opts ...Option) []fx.Option {
 			fl.UseErrorLevel(slog.LevelDebug)
 			return fl
 		}),
-		fx.StartTimeout(cfg.Startup.Timeout),
-		fx.StopTimeout(cfg.Shutdown.Timeout),
-		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer, newWebUI),
-		fx.Invoke(func(*services.Server, *webUI) {}),
+		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer, newWebUI, newSequence),
 	}
 }
 
@@ -173,29 +158,36 @@ type observer struct {
 	m         *metrics.Metrics
 	began     time.Time
 	framework string // metrics.framework
+	address   string // metrics.address
 }
 
-// newObserver binds metrics.address first of all (its hook runs before the
-// server's, so /readyz answers 503 while the cluster starts) and closes it
-// last.
-func newObserver(lc fx.Lifecycle, cfg profiles.Config) *observer {
-	o := &observer{began: time.Now(), framework: cfg.Metrics.Framework}
-	if cfg.Metrics.Address == "" {
-		return o
+// newObserver prepares the metrics endpoint (see start and stop).
+func newObserver(cfg profiles.Config) *observer {
+	o := &observer{began: time.Now(), framework: cfg.Metrics.Framework, address: cfg.Metrics.Address}
+	if cfg.Metrics.Address != "" {
+		o.m = metrics.New(Version, ServerVersion)
 	}
-	o.m = metrics.New(Version, ServerVersion)
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			if err := o.m.Listen(cfg.Metrics.Address); err != nil {
-				return &profiles.FieldError{Key: "metrics.address", Value: cfg.Metrics.Address,
-					Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or port 0 for a free one", err)}
-			}
-			o.m.Serve()
-			return nil
-		},
-		OnStop: func(ctx context.Context) error { return o.m.Stop(ctx) },
-	})
 	return o
+}
+
+// start binds metrics.address and serves it.
+func (o *observer) start(context.Context) error {
+	if o.m == nil {
+		return nil
+	}
+	if err := o.m.Listen(o.address); err != nil {
+		return &profiles.FieldError{Key: "metrics.address", Value: o.address,
+			Msg: fmt.Sprintf("cannot be bound: %v; choose another port, or port 0 for a free one", err)}
+	}
+	o.m.Serve()
+	return nil
+}
+
+func (o *observer) stop(ctx context.Context) error {
+	if o.m == nil {
+		return nil
+	}
+	return o.m.Stop(ctx)
 }
 
 func (o *observer) serverHandler() services.MetricsHandlerFunc {
@@ -220,6 +212,11 @@ func (o *observer) dynamicConfigLoaded(ok bool) {
 // webUI is the Web UI, started once the server is ready (its hook comes
 // after the server's) and stopped before it.
 type webUI struct {
+	cfg    profiles.Config
+	st     *settings
+	server *services.Server
+	logger *slog.Logger
+
 	mu  sync.Mutex
 	srv *webui.Server
 }
@@ -300,53 +297,53 @@ func checkPorts(cfg profiles.Config) error {
 // by itself (auth.SystemWorkerClaimMapper admits only the system worker's).
 // The URL the banner prints carries an admin token minted here, valid as
 // long as the cluster's other admin token.
-func newWebUI(lc fx.Lifecycle, cfg profiles.Config, st *settings, srv *services.Server, logger *slog.Logger) *webUI {
-	u := &webUI{}
-	if !cfg.UI.Enabled {
-		return u
+func newWebUI(cfg profiles.Config, st *settings, srv *services.Server, logger *slog.Logger) *webUI {
+	return &webUI{cfg: cfg, st: st, server: srv, logger: logger}
+}
+
+// start serves the UI (when ui.enabled) for the started server.
+func (u *webUI) start(ctx context.Context) error {
+	if !u.cfg.UI.Enabled {
+		return nil
 	}
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			resolved := srv.Config()
-			ip, port := uiAddr(cfg, resolved.IP)
-			if port == 0 {
-				p, err := services.FreePort(ip)
-				if err != nil {
-					return err
-				}
-				port = p
-			}
-			uc := webui.Config{IP: ip, Port: port, FrontendAddr: srv.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Logger: logger}
-			if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
-				uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
-			}
-			if resolved.Auth.Enabled {
-				a, err := webUIAuth(resolved, st.key)
-				if err != nil {
-					return err
-				}
-				uc.Auth = a
-			}
-			s, err := webui.Start(ctx, uc)
-			if err != nil {
-				return &profiles.FieldError{Key: "ui.port", Value: port,
-					Msg: fmt.Sprintf("%v; choose another with --ui-port, or turn the UI off with --headless", err)}
-			}
-			u.mu.Lock()
-			u.srv = s
-			u.mu.Unlock()
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			u.mu.Lock()
-			defer u.mu.Unlock()
-			if u.srv != nil {
-				u.srv.Stop()
-			}
-			return nil
-		},
-	})
-	return u
+	resolved := u.server.Config()
+	ip, port := uiAddr(u.cfg, resolved.IP)
+	if port == 0 {
+		p, err := services.FreePort(ip)
+		if err != nil {
+			return err
+		}
+		port = p
+	}
+	uc := webui.Config{IP: ip, Port: port, FrontendAddr: u.server.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Logger: u.logger}
+	if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
+		uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
+	}
+	if resolved.Auth.Enabled {
+		a, err := webUIAuth(resolved, u.st.key)
+		if err != nil {
+			return err
+		}
+		uc.Auth = a
+	}
+	s, err := webui.Start(ctx, uc)
+	if err != nil {
+		return &profiles.FieldError{Key: "ui.port", Value: port,
+			Msg: fmt.Sprintf("%v; choose another with --ui-port, or turn the UI off with --headless", err)}
+	}
+	u.mu.Lock()
+	u.srv = s
+	u.mu.Unlock()
+	return nil
+}
+
+func (u *webUI) stop(context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.srv != nil {
+		u.srv.Stop()
+	}
+	return nil
 }
 
 // webUIAuth is the UI's sign-in on a cluster with auth on (which requires
@@ -377,6 +374,11 @@ func webUIAuth(cfg profiles.Config, key *auth.Key) (*webui.Auth, error) {
 // fileWatch keeps the dynamic-config file (dynamic-config.file), if any,
 // in the client's file layer while the cluster runs.
 type fileWatch struct {
+	path   string // dynamic-config.file; empty: none
+	client *dynamicconfig.Client
+	logger *slog.Logger
+	obs    *observer
+
 	mu sync.Mutex
 	w  *dynamicconfig.Watcher
 }
@@ -391,84 +393,57 @@ func (f *fileWatch) Status() (dynamicconfig.Status, bool) {
 	return f.w.Status(), true
 }
 
-// newFileWatch loads the file before the server starts (its hook runs
-// first: the server's constructor depends on it) and stops watching last.
-func newFileWatch(lc fx.Lifecycle, cfg profiles.Config, client *dynamicconfig.Client, logger *slog.Logger, obs *observer) *fileWatch {
-	f := &fileWatch{}
-	path := cfg.DynamicConfig.File
-	if path == "" {
-		return f
+// newFileWatch prepares the watch of dynamic-config.file (see start).
+func newFileWatch(cfg profiles.Config, client *dynamicconfig.Client, logger *slog.Logger, obs *observer) *fileWatch {
+	return &fileWatch{path: cfg.DynamicConfig.File, client: client, logger: logger, obs: obs}
+}
+
+// start loads the file into the client's file layer and watches it.
+func (f *fileWatch) start(context.Context) error {
+	if f.path == "" {
+		return nil
 	}
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			w, err := dynamicconfig.WatchFile(path, client, logger.With("component", "dynamicconfig"), obs.dynamicConfigLoaded)
-			if err != nil {
-				return err
-			}
-			f.mu.Lock()
-			f.w = w
-			f.mu.Unlock()
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if f.w == nil {
-				return nil
-			}
-			return f.w.Close()
-		},
-	})
-	return f
+	w, err := dynamicconfig.WatchFile(f.path, f.client, f.logger.With("component", "dynamicconfig"), f.obs.dynamicConfigLoaded)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.w = w
+	f.mu.Unlock()
+	return nil
 }
 
-// fatalSink records a background failure of the running server and asks fx
-// to shut the cluster down.
+func (f *fileWatch) stop(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.w == nil {
+		return nil
+	}
+	err := f.w.Close()
+	f.w = nil
+	return err
+}
+
+// fatalSink records the first background failure of the running server;
+// the Cluster stops itself when it fires (see Cluster.watch).
 type fatalSink struct {
-	shutdowner fx.Shutdowner
-	errCh      chan error
+	once  sync.Once
+	fired chan struct{}
+	err   error
 }
 
-func newFatalSink(sd fx.Shutdowner) *fatalSink {
-	return &fatalSink{shutdowner: sd, errCh: make(chan error, 1)}
-}
+func newFatalSink() *fatalSink { return &fatalSink{fired: make(chan struct{})} }
 
 func (f *fatalSink) report(err error) {
-	select {
-	case f.errCh <- err:
-	default:
-	}
-	_ = f.shutdowner.Shutdown(fx.ExitCode(1))
+	f.once.Do(func() {
+		f.err = err
+		close(f.fired)
+	})
 }
 
-func newServer(lc fx.Lifecycle, cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, _ *fileWatch, obs *observer, sink *fatalSink) (*services.Server, error) {
-	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
+func newServer(cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, obs *observer, sink *fatalSink) (*services.Server, error) {
+	return services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
 		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token, Replication: st.replication})
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			ctx, cancel := withAbort(ctx, st.abort)
-			defer cancel()
-			if err := srv.Start(ctx); err != nil {
-				return err
-			}
-			if err := srv.WaitReady(ctx); err != nil {
-				// fx runs no OnStop for a hook whose OnStart failed.
-				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown.Timeout)
-				defer cancel()
-				_ = srv.Stop(stopCtx)
-				return err
-			}
-			return nil // ready once every hook has started (Start)
-		},
-		OnStop: func(ctx context.Context) error {
-			obs.ready(false)
-			return srv.Stop(ctx)
-		},
-	})
-	return srv, nil
 }
 
 // Start assembles the cluster for cfg, starts it and returns once it is
@@ -500,7 +475,6 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		st.logger = NewLogger(os.Stderr, cfg.Log)
 		opts = append(opts, WithLogger(st.logger))
 	}
-	opts = append(opts, func(s *settings) { s.abort = ctx })
 	cfg, set, cleanup, err := prepareTLS(cfg, st.logger)
 	if err != nil {
 		return nil, err
@@ -522,35 +496,24 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		return nil, err
 	}
 	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
-	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger))...)
+	// fx wires the parts; the start and stop sequence is c.seq's.
+	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
 	if err := app.Err(); err != nil {
 		cleanup()
 		return nil, unwrapFx(err)
 	}
-	c.app = app
 	if set != nil && c.obs.m != nil {
 		c.obs.m.CertificateExpires("devcluster", set.Expiry())
 	}
 
-	// fx gives up on a cancelled context at once, while the running start
-	// hook goes on (and what it then starts is never stopped). So fx gets a
-	// context that only times out, and the caller's cancellation reaches
-	// the hooks through st.abort; Start returns when they have.
-	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Startup.Timeout)
+	startCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
 	defer cancel()
-	err = app.Start(startCtx)
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		stopCtx, stopCancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
-		defer stopCancel()
-		_ = app.Stop(stopCtx)
+	if err := c.seq.start(startCtx); err != nil {
 		cleanup()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("start interrupted: %w", ctx.Err())
 		}
-		return nil, unwrapFx(err)
+		return nil, err
 	}
 	// Ready as the banner means it: the server answers and the Web UI (the
 	// last hook) serves.

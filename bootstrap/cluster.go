@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.uber.org/fx"
 	"google.golang.org/grpc"
 
 	"github.com/devcluster/devcluster/auth"
@@ -25,7 +24,7 @@ import (
 // Cluster is a running devcluster: a ready Temporal server in this process.
 // Its methods are safe for concurrent use.
 type Cluster struct {
-	app        *fx.App
+	seq        *sequence
 	server     *services.Server
 	dynamic    *dynamicconfig.Client
 	files      *fileWatch
@@ -50,19 +49,12 @@ type Cluster struct {
 func (c *Cluster) watch() {
 	select {
 	case <-c.done:
-	case sig := <-c.app.Wait():
-		if sig.ExitCode != 0 {
-			var err error
-			select {
-			case err = <-c.sink.errCh:
-			default:
-				err = errors.New("cluster shut down")
-			}
-			c.mu.Lock()
-			c.err = err
-			c.mu.Unlock()
-			c.logger.Error("cluster stopping after a fatal error", "err", err)
-		}
+	case <-c.sink.fired:
+		err := c.sink.err
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		c.logger.Error("cluster stopping after a fatal error", "err", err)
 		ctx, cancel := context.WithTimeout(context.Background(), c.server.Config().Shutdown.Timeout)
 		defer cancel()
 		_ = c.Stop(ctx)
@@ -78,7 +70,9 @@ func (c *Cluster) watch() {
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
 		c.obs.ready(false) // /readyz says 503 from the first stop step on
-		c.stopErr = c.app.Stop(ctx)
+		ctx, cancel := context.WithTimeout(ctx, c.server.Config().Shutdown.Timeout)
+		defer cancel()
+		c.stopErr = c.seq.stop(ctx)
 		c.cleanup() // a temporary certificate directory
 		close(c.done)
 	})
