@@ -209,9 +209,13 @@ func TestRingpopNodes(t *testing.T) {
 	if ports[h1].Frontend != "" {
 		t.Errorf("a history node's ports file names frontend %q", ports[h1].Frontend)
 	}
-	if !strings.Contains(h1.p.stdout.String(), "This node runs   history") {
-		t.Errorf("history node's banner does not say what it runs:\n%s", h1.p.stdout.String())
-	}
+	// The ports file is written just before the banner is printed.
+	testutil.WaitFor(t, 10*time.Second, "the history node's banner says what it runs", func() error {
+		if out := h1.p.stdout.String(); !strings.Contains(out, "This node runs   history") {
+			return fmt.Errorf("banner:\n%s", out)
+		}
+		return nil
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
