@@ -83,7 +83,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:         "start",
 				Usage:        "start a cluster and keep it running until Ctrl+C",
-				Flags:        startFlags(),
+				Flags:        append(startFlags(), nodesFlags()...),
 				Action:       startAction,
 				OnUsageError: onUsageError,
 			},
@@ -113,16 +113,28 @@ func startAction(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return cli.Exit(fmt.Sprintf("start takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
 	}
+	if c.IsSet(flagNodes) {
+		return nodesAction(c)
+	}
+	if c.IsSet(flagRestart) {
+		return cli.Exit(fmt.Sprintf("flag --%s restarts the nodes of --%s; add --%s N, or drop --%s", flagRestart, flagNodes, flagNodes, flagRestart), exitUsage)
+	}
+	supervised := supervisedNode(c)
 	loaded, err := loadConfig(c, os.Environ())
 	if err != nil {
 		return configExit(err, nil)
 	}
 	cfg := loaded.Config
 
-	// First SIGINT/SIGTERM: graceful stop. Second: exit at once.
+	// First SIGINT/SIGTERM: graceful stop. Second: exit at once, except
+	// on a node of --nodes (see supervisedNode).
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	second := (<-chan os.Signal)(sigs)
+	if supervised {
+		second = nil
+	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	go func() {
@@ -134,7 +146,7 @@ func startAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.ErrWriter, "devcluster: stopping (a second Ctrl+C exits at once)")
 		cancel()
 		select {
-		case <-sigs:
+		case <-second:
 			fmt.Fprintln(c.App.ErrWriter, "devcluster: second signal, exiting at once")
 			os.Exit(exitRuntime)
 		case <-time.After(cfg.Shutdown.Timeout + 5*time.Second):
@@ -188,9 +200,11 @@ func startAction(c *cli.Context) error {
 	}
 	// One write: a reader of the pipe (a script, a test) that sees the
 	// banner's first line then sees all of it.
-	var banner bytes.Buffer
-	printBanner(&banner, cluster, time.Since(began), loaded, clustersBanner(group)+profileNote)
-	_, _ = c.App.Writer.Write(banner.Bytes())
+	if !supervised {
+		var banner bytes.Buffer
+		printBanner(&banner, cluster, time.Since(began), loaded, clustersBanner(group)+profileNote)
+		_, _ = c.App.Writer.Write(banner.Bytes())
+	}
 
 	var running interface {
 		Done() <-chan struct{}
