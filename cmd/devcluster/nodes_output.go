@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/atomicfile"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -70,23 +69,10 @@ func (s *supervisor) rewritePorts() {
 	}
 }
 
-// writeFileAtomic writes path through a temporary file renamed over it,
-// so that a reader never sees half a file.
+// writeFileAtomic writes a ports file whole or not at all.
 func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ports-*.json")
-	if err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", oserr.Cause(err))
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(b); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("cannot be written: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot be written: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot be written: %v", oserr.Cause(err))
 	}
 	return nil
 }
