@@ -55,6 +55,10 @@ type figure struct {
 	LowerIsBetter    bool
 }
 
+// devclusterOnly figures have no stock column: start-dev runs every role
+// in one process, so a cluster of several processes has no counterpart.
+func (f figure) devclusterOnly() bool { return strings.HasPrefix(f.Key, "nodes_") }
+
 var figures = []figure{
 	{"start_ready_ms", "start to ready (in memory)", "ms", true},
 	{"start_ready_file_ms", "start to ready (new db file)", "ms", true},

@@ -7,7 +7,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -210,11 +210,7 @@ func (p *provider) Stop(logger log.Logger) {
 func (m *Metrics) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Err != nil {
-			err = oe.Err
-		}
-		return err
+		return oserr.Cause(err)
 	}
 	m.mu.Lock()
 	m.ln = ln

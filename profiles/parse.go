@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/knadh/koanf/maps"
 	toml "github.com/pelletier/go-toml/v2"
 	"go.yaml.in/yaml/v3"
@@ -22,11 +23,7 @@ func readFile(path, origin string) (map[string]any, *FieldError) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fe(fmt.Sprintf("cannot be read: %v; check the path", err))
+		return nil, fe(fmt.Sprintf("cannot be read: %v; check the path", oserr.Cause(err)))
 	}
 	var m map[string]any
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
