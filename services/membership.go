@@ -139,11 +139,21 @@ func (s *Server) waitMembers(ctx context.Context) error {
 		members, err := s.Members(ctx)
 		var missing []string
 		if err == nil {
-			if missing = MissingRoles(members); len(missing) == 0 {
+			// This node's own roles first: its heartbeat rows are written
+			// once its ringpop has started, and only then is it a member.
+			for _, role := range s.cfg.Roles() {
+				if !hasMember(members[role], s.MembershipAddr(role)) {
+					missing = append(missing, "this node's "+role)
+				}
+			}
+			if len(missing) == 0 {
+				missing = MissingRoles(members)
+			}
+			if len(missing) == 0 {
 				return nil
 			}
 			if now := strings.Join(missing, ", "); now != said {
-				s.logger.Info("waiting for the cluster's other roles to join", "runs", strings.Join(s.cfg.Roles(), ","), "waiting_for", now)
+				s.logger.Info("waiting for the cluster's roles to join", "runs", strings.Join(s.cfg.Roles(), ","), "waiting_for", now)
 				said = now
 			}
 			err = fmt.Errorf("no %s in the cluster yet: start the node(s) that run them with the same persistence.url", strings.Join(missing, ", "))
@@ -207,4 +217,13 @@ func (s *Server) checkMemberAddresses(ctx context.Context) error {
 				role, addr, m.Role, time.Since(m.LastHeartbeat).Round(time.Second))}
 	}
 	return nil
+}
+
+func hasMember(ms []Member, addr string) bool {
+	for _, m := range ms {
+		if m.Address == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -153,6 +153,28 @@ func runBinary(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, p.stdout.String(), p.stderr.String()
 }
 
+// dialWorker dials the frontend at addr in namespace and runs a worker on
+// taskQueue with the given workflows and the Double activity; the worker
+// stops, then the client closes, when t ends.
+func dialWorker(t *testing.T, addr, namespace, taskQueue string, workflows ...any) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: namespace})
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(c.Close)
+	w := worker.New(c, taskQueue, worker.Options{})
+	for _, wf := range workflows {
+		w.RegisterWorkflow(wf)
+	}
+	w.RegisterActivity(Double)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return c
+}
+
 func Double(ctx context.Context, n int) (int, error) {
 	activity.GetLogger(ctx).Info("doubling", "n", n)
 	return 2 * n, nil
@@ -197,17 +219,7 @@ func TestStartRunWorkflowAndInterrupt(t *testing.T) {
 		t.Fatalf("wait-ready exit %d: %s%s", code, out, errOut)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "orders"})
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	w := worker.New(c, "e2e", worker.Options{})
-	w.RegisterWorkflow(DoubleWorkflow)
-	w.RegisterActivity(Double)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := dialWorker(t, addr, "orders", "e2e", DoubleWorkflow)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "e2e"}, DoubleWorkflow, 21)
@@ -225,7 +237,6 @@ func TestStartRunWorkflowAndInterrupt(t *testing.T) {
 	if code := p.exitCode(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit code after SIGINT = %d, want 0", code)
 	}
-	w.Stop()
 }
 
 func TestWaitReadyTimesOut(t *testing.T) {
@@ -512,18 +523,7 @@ func TestProfileCIPortsFile(t *testing.T) {
 		t.Errorf("ci profile should log JSON, got %q", line)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: ports.Frontend, Namespace: "ci"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := worker.New(c, "ci", worker.Options{})
-	w.RegisterWorkflow(DoubleWorkflow)
-	w.RegisterActivity(Double)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := dialWorker(t, ports.Frontend, "ci", "ci", DoubleWorkflow)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "ci"}, DoubleWorkflow, 4)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
 )
@@ -96,18 +95,7 @@ func TestNodesRestart(t *testing.T) {
 		t.Errorf("want one banner of the supervisor naming %s, got:\n%s", ports.Frontend, out)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: ports.Frontend, Namespace: "default"})
-	if err != nil {
-		t.Fatalf("dial %s: %v", ports.Frontend, err)
-	}
-	defer c.Close()
-	w := worker.New(c, "nodes", worker.Options{})
-	w.RegisterWorkflow(DoubleWorkflow)
-	w.RegisterActivity(Double)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := dialWorker(t, ports.Frontend, "default", "nodes", DoubleWorkflow)
 	runDouble(t, c, "nodes", 21)
 
 	history, before := pids[1], string(ports.Nodes[1].Ports)

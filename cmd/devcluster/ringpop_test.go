@@ -21,7 +21,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/api/adminservice/v1"
 	"google.golang.org/grpc"
@@ -240,18 +239,7 @@ func TestRingpopNodes(t *testing.T) {
 		return nil
 	})
 
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := worker.New(c, "ringpop", worker.Options{})
-	w.RegisterWorkflow(SleepyDouble)
-	w.RegisterActivity(Double)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := dialWorker(t, addr, "default", "ringpop", SleepyDouble)
 
 	// Under load, one history node is killed: every workflow completes and
 	// its shards move to the survivor.
@@ -371,7 +359,8 @@ func TestRingpopRefusesClashes(t *testing.T) {
 	_ = l.Close()
 	a := startProc(t, "start", "--db-url", dbURL, "--services", "history", "--history-membership-port", ringPort, "--port", "0", "--headless")
 	waitFor(t, a, 90*time.Second, "the first node waits for the other roles", func() bool {
-		return strings.Contains(a.stderr.String(), "waiting for the cluster's other roles")
+		// Its own row is written: it waits for the roles it lacks only.
+		return strings.Contains(a.stderr.String(), `waiting_for="frontend, matching"`)
 	})
 	// Another node, bound elsewhere on loopback, announcing the same
 	// address (as two hosts given one --broadcast-address would).

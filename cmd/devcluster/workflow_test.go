@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -28,17 +27,7 @@ func TestWorkflowFastForward(t *testing.T) {
 	}
 	p := startProc(t, "start", "--profile", "test")
 	addr := p.waitBanner(t, 30*time.Second)
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "default"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := worker.New(c, "ff", worker.Options{})
-	w.RegisterWorkflow(SleepTwoDays)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	c := dialWorker(t, addr, "default", "ff", SleepTwoDays)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sleeper", TaskQueue: "ff"}, SleepTwoDays)
