@@ -45,17 +45,6 @@ func startClusters(t testing.TB, cfg profiles.Config) *bootstrap.Clusters {
 	return g
 }
 
-// dialCluster returns an SDK client of one cluster's own frontend.
-func dialCluster(t testing.TB, c *bootstrap.Cluster, namespace string) client.Client {
-	t.Helper()
-	cl, err := client.Dial(c.ClientOptions(namespace))
-	if err != nil {
-		t.Fatalf("dial %s: %v", c.FrontendAddr(), err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 // workflowStatus is the status of a workflow as one cluster sees it.
 func workflowStatus(ctx context.Context, cl client.Client, id string) (enumspb.WorkflowExecutionStatus, error) {
 	d, err := cl.DescribeWorkflowExecution(ctx, id, "")
@@ -104,7 +93,7 @@ func TestClustersReplicateAndFailOver(t *testing.T) {
 		t.Fatalf("both clusters on %s", a.FrontendAddr())
 	}
 	ns := profiles.DefaultNamespace
-	ca, cb := dialCluster(t, a, ns), dialCluster(t, b, ns)
+	ca, cb := dial(t, a, ns), dial(t, b, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -195,12 +184,12 @@ func TestClustersReplicateAndFailOver(t *testing.T) {
 	if err := g.RegisterNamespace(ctx, "added", 0); err != nil {
 		t.Fatal(err)
 	}
-	cbAdded := dialCluster(t, b, "added")
+	cbAdded := dial(t, b, "added")
 	d, err := cbAdded.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "added"})
 	if err != nil || !d.GetIsGlobalNamespace() || d.GetReplicationConfig().GetActiveClusterName() != "a" {
 		t.Fatalf("namespace added on b: %v, %v", d, err)
 	}
-	caAdded := dialCluster(t, a, "added")
+	caAdded := dial(t, a, "added")
 	run3, err := caAdded.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wf-3", TaskQueue: "q"}, WaitForSignal)
 	if err != nil {
 		t.Fatal(err)
@@ -306,12 +295,12 @@ func TestClustersFileRestart(t *testing.T) {
 
 	g := startClusters(t, cfg)
 	id := g.NamespaceID(profiles.DefaultNamespace)
-	ca := dialCluster(t, g.Get("a"), profiles.DefaultNamespace)
+	ca := dial(t, g.Get("a"), profiles.DefaultNamespace)
 	run, err := ca.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "kept", TaskQueue: "q"}, WaitForSignal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, dialCluster(t, g.Get("b"), profiles.DefaultNamespace), "b", run.GetID(), enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+	waitStatus(t, dial(t, g.Get("b"), profiles.DefaultNamespace), "b", run.GetID(), enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
 	ca.Close()
 	if err := g.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -323,7 +312,7 @@ func TestClustersFileRestart(t *testing.T) {
 	}
 
 	g2 := startClusters(t, cfg)
-	a2, b2 := dialCluster(t, g2.Get("a"), profiles.DefaultNamespace), dialCluster(t, g2.Get("b"), profiles.DefaultNamespace)
+	a2, b2 := dial(t, g2.Get("a"), profiles.DefaultNamespace), dial(t, g2.Get("b"), profiles.DefaultNamespace)
 	for _, cl := range []client.Client{a2, b2} {
 		d, err := cl.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: profiles.DefaultNamespace})
 		if err != nil || d.GetNamespaceInfo().GetId() != id {

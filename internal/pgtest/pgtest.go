@@ -11,7 +11,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
 // BinDir holds the PostgreSQL server binaries; DCTEST_PG_BIN overrides it.
@@ -59,7 +60,7 @@ type Server struct {
 	dir     string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	out     *lockedBuffer
+	out     *syncbuf.Buffer
 	exited  chan struct{}
 	stopped sync.Once
 }
@@ -218,7 +219,7 @@ exit $st
 	// whose exit then closes the pipe; postgres gets one orderly stop.
 	attr.Setpgid = true
 	cmd.SysProcAttr = attr
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -394,21 +395,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
