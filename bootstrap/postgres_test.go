@@ -195,3 +195,56 @@ func TestPostgresBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresChecksBothBeforeTouchingEither: when the user may set up the
+// main database but not the visibility one (it may not create the missing
+// visibility database, or may not create tables in an existing one), the
+// start is refused before either database is changed: the main database
+// keeps no table.
+func TestPostgresChecksBothBeforeTouchingEither(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	tests := []struct {
+		name    string
+		prepare func(db string)
+		parts   []string
+	}{
+		{"visibility database missing", func(db string) {
+			pg.MustExec(t, "postgres", fmt.Sprintf(`CREATE DATABASE %q OWNER %q`, db, pgtest.Limited))
+		}, []string{`user "limited" may not create databases`, "_visibility", "CREATEDB"}},
+		{"no CREATE in the visibility database", func(db string) {
+			pg.MustExec(t, "postgres",
+				fmt.Sprintf(`CREATE DATABASE %q OWNER %q`, db, pgtest.Limited),
+				fmt.Sprintf(`CREATE DATABASE %q`, db+"_visibility"))
+			pg.MustExec(t, db+"_visibility", `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+		}, []string{`user "limited" may not create tables in its schema public`, "_visibility", "GRANT CREATE ON SCHEMA public"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := pgtest.DatabaseName()
+			t.Cleanup(func() { pg.Drop(t, db, db+"_visibility") })
+			tc.prepare(db)
+			cfg := testConfig()
+			cfg.Persistence.URL = pg.RoleURL(pgtest.Limited, db)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
+			if err == nil {
+				stopCluster(t, c)
+				t.Fatal("started; want an error")
+			}
+			if !errors.Is(err, dbschema.ErrPermission) {
+				t.Errorf("error %v is not %v", err, dbschema.ErrPermission)
+			}
+			for _, p := range tc.parts {
+				if !strings.Contains(err.Error(), p) {
+					t.Errorf("error %q lacks %q", err, p)
+				}
+			}
+			if n := pg.QueryString(t, db, `SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public'`); n != "0" {
+				t.Errorf("the main database %s has %s tables after the refused start, want 0", db, n)
+			}
+		})
+	}
+}

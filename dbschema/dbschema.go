@@ -141,6 +141,13 @@ type Status struct {
 	// Tables are the database's tables (schema-qualified outside public),
 	// sorted; for messages about foreign databases.
 	Tables []string
+	// RecordedAs, for a Foreign database whose schema_version names
+	// another database (a database renamed or copied), is that name; its
+	// Version is the version recorded there.
+	RecordedAs string
+	// Unversioned: a Foreign database with this kind's tables, holding
+	// rows, and no version for it (its version row was removed).
+	Unversioned bool
 }
 
 // String renders one line for `devcluster db status`.
@@ -224,6 +231,15 @@ func (d Database) inspect(ctx context.Context, conn *pgx.Conn, st Status) (Statu
 		st.State = Foreign
 		if interrupted {
 			st.State = Interrupted
+			return st, nil
+		}
+		// The server reads the version by the database's own name: a
+		// renamed database keeps its old name in schema_version.
+		var other, otherVersion string
+		if conn.QueryRow(ctx, `SELECT db_name, curr_version FROM schema_version WHERE version_partition = 0 ORDER BY db_name LIMIT 1`).Scan(&other, &otherVersion) == nil && public[d.Kind.marker()] {
+			st.RecordedAs, st.Version = other, otherVersion
+		} else if public[d.Kind.marker()] {
+			st.Unversioned = true
 		}
 		return st, nil
 	case err != nil:
@@ -380,6 +396,12 @@ func (d Database) refuse(st Status, setup, upgrade bool) error {
 	case st.State == Newer:
 		return d.fail(ErrNewerSchema, "database %s has Temporal %s schema %s, newer than the %s this devcluster's server (Temporal %s) runs; it was left unchanged: use a devcluster built with a newer Temporal server, or another database",
 			db, d.Kind, st.Version, st.Want, serverVersion)
+	case st.State == Foreign && st.RecordedAs != "":
+		return d.fail(ErrForeign, "database %s holds Temporal's %s schema %s, recorded in its schema_version under the name %s (the database was renamed or copied): the server reads the version by the database's own name; it was left unchanged: rename it back, or record the new name (UPDATE schema_version SET db_name = '%s' WHERE db_name = '%s')",
+			db, d.Kind, st.Version, st.RecordedAs, db, st.RecordedAs)
+	case st.State == Foreign && st.Unversioned:
+		return d.fail(ErrForeign, "database %s holds Temporal's %s tables with rows (%s) but no schema version (its schema_version has no row for it): the version row was removed, or its setup did not finish; it was left unchanged: restore it from a backup, or point %s at a new or empty database",
+			db, d.Kind, tableList(st.Tables), d.Key)
 	case st.State == Foreign && st.Version != "":
 		return d.fail(ErrForeign, "database %s holds Temporal's %s schema (%s), not the %s one; it was left unchanged: give %s a database of its own (a missing one is created)",
 			db, d.Kind.other(), st.Version, d.Kind, d.Key)
@@ -419,10 +441,39 @@ func tableList(tables []string) string {
 // server's plugin tries the same two.
 var maintenanceDatabases = []string{"postgres", "defaultdb", "template1"}
 
-// create creates the database through the server's tooling, after
-// checking with a connection of its own that the user may (the tooling
-// hides why a connection failed).
-func (d Database) create(ctx context.Context) error {
+// Preflight reports, without changing anything, whether Prepare could do
+// what a database in state st needs: create a missing database (the user
+// may create databases), or create or alter tables in an empty, interrupted
+// or older one (the user may create in its public schema). Callers that
+// prepare several databases preflight every one before preparing any, so
+// that a refusal of the second leaves the first as it was.
+func Preflight(ctx context.Context, d Database, st Status) error {
+	switch st.State {
+	case Missing:
+		_, err := d.mayCreate(ctx)
+		return err
+	case Empty, Interrupted, Older:
+		conn, err := d.connect(ctx, d.SQL.DatabaseName)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = conn.Close(context.Background()) }()
+		var may bool
+		if err := conn.QueryRow(ctx, `SELECT has_schema_privilege(current_user, 'public', 'CREATE')`).Scan(&may); err != nil {
+			return d.queryError("read privileges", err)
+		}
+		if !may {
+			return d.fail(ErrPermission, "database %s is %s, and user %q may not create tables in its schema public; grant it (GRANT CREATE ON SCHEMA public TO \"%s\", or make the user the database's owner), or use another database",
+				d.SQL.DatabaseName, st.State, d.SQL.User, d.SQL.User)
+		}
+	}
+	return nil
+}
+
+// mayCreate checks with a connection of its own that the user may create
+// databases (the server's tooling hides why a connection failed), and
+// returns the maintenance database to create it from.
+func (d Database) mayCreate(ctx context.Context) (string, error) {
 	var conn *pgx.Conn
 	var maint string
 	var err error
@@ -432,18 +483,28 @@ func (d Database) create(ctx context.Context) error {
 		}
 	}
 	if errors.Is(err, errMissing) {
-		return d.fail(nil, "database %s does not exist, and there is no database to create it from (tried %s); create it first",
+		return "", d.fail(nil, "database %s does not exist, and there is no database to create it from (tried %s); create it first",
 			d.SQL.DatabaseName, strings.Join(maintenanceDatabases, ", "))
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	var may bool
 	qerr := conn.QueryRow(ctx, `SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&may)
 	_ = conn.Close(context.Background())
 	if qerr == nil && !may {
-		return d.fail(ErrPermission, "database %s does not exist, and user %q may not create databases; create it first (CREATE DATABASE \"%s\" OWNER \"%s\"), or use a user with CREATEDB",
+		return "", d.fail(ErrPermission, "database %s does not exist, and user %q may not create databases; create it first (CREATE DATABASE \"%s\" OWNER \"%s\"), or use a user with CREATEDB",
 			d.SQL.DatabaseName, d.SQL.User, d.SQL.DatabaseName, d.SQL.User)
+	}
+	return maint, nil
+}
+
+// create creates the database through the server's tooling, once
+// mayCreate has found that the user may.
+func (d Database) create(ctx context.Context) error {
+	maint, err := d.mayCreate(ctx)
+	if err != nil {
+		return err
 	}
 	if err := d.withTool(ctx, maint, func(c *sqltool.Connection) error { return c.CreateDatabase(d.SQL.DatabaseName) }); err != nil {
 		return d.queryError("create database "+d.SQL.DatabaseName, err)

@@ -82,6 +82,13 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 			return err
 		}
 	}
+	// Both databases are checked before either is touched: a visibility
+	// database the user may not create must not leave the main one set up.
+	for i, d := range dbs {
+		if err := dbschema.Preflight(ctx, d, states[i]); err != nil {
+			return err
+		}
+	}
 	s.db = dbNewFile
 	if st := states[0].State; st == dbschema.Older || st == dbschema.Current {
 		s.db = dbExistingFile // an existing database, as for a file

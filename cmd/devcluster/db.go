@@ -83,6 +83,11 @@ func dbAction(c *cli.Context, name string, action func(context.Context, dbschema
 			return configExit(err, loaded)
 		}
 	}
+	for i, d := range dbs {
+		if err := dbschema.Preflight(ctx, d, states[i]); err != nil {
+			return configExit(err, loaded)
+		}
+	}
 	for _, d := range dbs {
 		before, err := action(ctx, d)
 		if err != nil {
