@@ -117,6 +117,10 @@ func (d Database) connectError(ctx context.Context, db string, err error) error 
 	case strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") || strings.Contains(msg, "certificate"):
 		return d.fail(ErrTLS, "TLS with PostgreSQL at %s failed (%s); check sslrootcert, sslcert and sslkey in %s, or use a weaker sslmode",
 			addr, lastPart(msg), d.Key)
+	case strings.Contains(msg, "invalid body length") || strings.Contains(msg, "unknown message type"):
+		// What pgx makes of an HTTP (or other) server's first answer.
+		return d.fail(ErrUnreachable, "what answers at %s is not PostgreSQL (it does not speak PostgreSQL's protocol); fix HOST:PORT in %s",
+			addr, d.Key)
 	case ctx.Err() != nil:
 		return d.fail(ErrUnreachable, "PostgreSQL at %s did not answer before the startup timeout (%v); check HOST:PORT in %s and that the server runs",
 			addr, ctx.Err(), d.Key)

@@ -3,6 +3,8 @@ package dbschema
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -217,8 +219,51 @@ func TestInterruptedSetup(t *testing.T) {
 	// With a row in one of its tables it is somebody's data: refused.
 	pg.MustExec(t, name, `DELETE FROM schema_version`,
 		`INSERT INTO namespaces (partition_id, id, name, notification_version, data, data_encoding, is_global) VALUES (54321, '\x01', 'orders', 1, '\x00', 'Proto3', false)`)
-	if _, err := Prepare(ctx(t), d); !errors.Is(err, ErrForeign) {
+	_, err = Prepare(ctx(t), d)
+	if !errors.Is(err, ErrForeign) {
 		t.Errorf("Prepare over tables with rows and no version = %v, want ErrForeign", err)
+	}
+	for _, want := range []string{"holds Temporal's main tables with rows", "no schema version", "left unchanged"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "not a Temporal database") {
+		t.Errorf("a Temporal database without its version is called not a Temporal database: %v", err)
+	}
+}
+
+// TestRenamedDatabase: a Temporal database renamed after its setup keeps
+// its old name in schema_version; it is refused as such, with the fix,
+// not called "not a Temporal database".
+func TestRenamedDatabase(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	old, url := pg.NewDatabase(t)
+	if _, err := Prepare(ctx(t), database(t, url, Main)); err != nil {
+		t.Fatal(err)
+	}
+	renamed := pgtest.DatabaseName()
+	t.Cleanup(func() { pg.Drop(t, renamed) })
+	pg.MustExec(t, "postgres", fmt.Sprintf(`ALTER DATABASE %q RENAME TO %q`, old, renamed))
+	d := database(t, pg.URL(renamed), Main)
+	before := pg.QueryString(t, renamed, `SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public'`)
+	_, err := Prepare(ctx(t), d)
+	if !errors.Is(err, ErrForeign) {
+		t.Fatalf("Prepare of a renamed database = %v, want ErrForeign", err)
+	}
+	for _, want := range []string{"recorded in its schema_version under the name " + old, "renamed", "UPDATE schema_version SET db_name = '" + renamed + "'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	if after := pg.QueryString(t, renamed, `SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public'`); after != before {
+		t.Errorf("tables %s -> %s: the refused database changed", before, after)
+	}
+	// The fix the message gives works.
+	pg.MustExec(t, renamed, fmt.Sprintf(`UPDATE schema_version SET db_name = '%s' WHERE db_name = '%s'`, renamed, old))
+	if st, err := Prepare(ctx(t), d); err != nil || st.State != Current {
+		t.Errorf("after the fix: Prepare = %+v, %v; want current", st, err)
 	}
 }
 
@@ -228,6 +273,7 @@ func TestBadInput(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.Shared(t)
 	closed := freeClosedPort(t)
+	webAddr := httpLikeServer(t)
 	tests := []struct {
 		name  string
 		url   func(db string) string
@@ -236,6 +282,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unreachable", func(db string) string { return "postgres://u:p@127.0.0.1:" + closed + "/" + db },
 			ErrUnreachable, []string{"persistence.url: cannot reach PostgreSQL at 127.0.0.1:" + closed, "connection refused", "start the server, or fix HOST:PORT"}},
+		{"an HTTP server on the port", func(db string) string { return "postgres://u:p@" + webAddr + "/" + db },
+			ErrUnreachable, []string{"persistence.url: what answers at " + webAddr + " is not PostgreSQL", "fix HOST:PORT"}},
 		{"wrong password", func(db string) string {
 			return strings.Replace(pg.URL(db), ":"+pg.Password+"@", ":wrong@", 1)
 		}, ErrAuth, []string{`refused user "devcluster"`, "password authentication failed", "fix the user or password in persistence.url"}},
@@ -301,4 +349,28 @@ func TestPasswordFile(t *testing.T) {
 	if _, err := Inspect(ctx(t), main); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "or persistence.password-file") {
 		t.Errorf("wrong password from the file: %v", err)
 	}
+}
+
+// httpLikeServer listens on loopback and answers whatever it is sent as an
+// HTTP server answers a request it cannot parse; it returns its address.
+func httpLikeServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 512)
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
