@@ -57,6 +57,11 @@ const maxDBName = 63
 // ParseDatabaseURL parses a PostgreSQL URL. Its errors say what is wrong
 // without repeating the URL (which may hold a password).
 func ParseDatabaseURL(raw string) (DatabaseURL, error) {
+	if !strings.Contains(raw, "://") {
+		// host:port/db or user:pw@host would otherwise be parsed as a
+		// scheme or fail as a bad URL, with a hint about the password.
+		return DatabaseURL{}, fmt.Errorf("has no scheme (postgres:// in front); use %s", postgresURLForm)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// Not the parser's text: it quotes pieces of the URL, the
@@ -163,6 +168,14 @@ func (d DatabaseURL) String() string {
 // RedactURL hides the password of a URL for messages; a string that is not
 // a URL is cut down to its scheme.
 func RedactURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		// user:password@host/db without a scheme parses as an opaque URL
+		// that Redacted would show whole.
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx@" + raw[i+1:]
+		}
+		return raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		if scheme, _, ok := strings.Cut(raw, "://"); ok {

@@ -23,7 +23,8 @@ func TestParseDatabaseURL(t *testing.T) {
 		{name: "tls files", raw: "postgres://u@h/x?sslmode=verify-full&sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem",
 			want: DatabaseURL{Host: "h", Port: 5432, User: "u", Database: "x", SSLMode: "verify-full", SSLRootCert: "/ca.pem", SSLCert: "/c.pem", SSLKey: "/k.pem"}},
 		{name: "other scheme", raw: "mysql://u:secret@h/x", err: "has scheme mysql: devcluster runs on PostgreSQL or SQLite only"},
-		{name: "no scheme", raw: "h:5432/x", err: "use postgres://"},
+		{name: "no scheme", raw: "h:5432/x", err: "has no scheme (postgres:// in front)"},
+		{name: "no scheme with user", raw: "u:secret@h:5432/x", err: "has no scheme (postgres:// in front)"},
 		{name: "no host", raw: "postgres:///x", err: "names no host"},
 		{name: "no user", raw: "postgres://h/x", err: "names no user"},
 		{name: "bad port", raw: "postgres://u@h:99999/x", err: "has port"},
@@ -161,6 +162,20 @@ func TestPostgresKeysInEnv(t *testing.T) {
 	} {
 		if got := strings.Join(keys[env], "."); got != key {
 			t.Errorf("%s sets %q, want %q", env, got, key)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://u:secret@h:5432/x": "postgres://u:xxxxx@h:5432/x",
+		"u:secret@h:5432/x":            "xxxxx@h:5432/x",
+		"u:se:cr@et@h/x":               "xxxxx@h/x",
+		"h:5432/x":                     "h:5432/x",
+	} {
+		if got := RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
 		}
 	}
 }
