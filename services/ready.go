@@ -103,7 +103,14 @@ func (s *Server) WaitReady(ctx context.Context) error {
 // `devcluster wait-ready`). It honours ctx.
 func Probe(ctx context.Context, conn grpc.ClientConnInterface, namespaces []string) error {
 	wf := workflowservice.NewWorkflowServiceClient(conn)
-	return poll(ctx, nil, func(ctx context.Context) error { return probeOnce(ctx, wf, namespaces) })
+	return poll(ctx, nil, func(ctx context.Context) error {
+		err := probeOnce(ctx, wf, namespaces)
+		if clientconn.Permanent(err) {
+			// Wrong credentials, TLS or host: waiting mends none of them.
+			return fmt.Errorf("%w: %w", clientconn.ErrPermanent, err)
+		}
+		return err
+	})
 }
 
 // poll calls once until it returns nil, a *profiles.FieldError (a config
@@ -125,7 +132,7 @@ func poll(ctx context.Context, fatal func() error, once func(context.Context) er
 			return nil
 		}
 		var fe *profiles.FieldError
-		if errors.As(last, &fe) {
+		if errors.As(last, &fe) || errors.Is(last, clientconn.ErrPermanent) {
 			return last
 		}
 		select {

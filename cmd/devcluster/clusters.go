@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -128,15 +129,19 @@ func failoverAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	addr, err := addressFlag(c)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
 	defer cancel()
 	ns, to := c.String(flagNamespace), c.String(flagTo)
-	took, err := bootstrap.Failover(ctx, c.String(flagAddress), tc, c.String(flagAPIKey), ns, to)
+	took, err := bootstrap.Failover(ctx, addr, tc, c.String(flagAPIKey), ns, to)
 	if err != nil {
 		if errors.Is(err, bootstrap.ErrNotGlobal) {
 			return cli.Exit(err.Error()+"; only the namespaces of devcluster start --clusters (or registered as global) fail over", exitUsage)
 		}
-		return cli.Exit(err.Error(), exitRuntime)
+		return cli.Exit(clientconn.Explain(addr, err).Error(), exitRuntime)
 	}
 	fmt.Fprintf(c.App.Writer, "namespace %s is active on %s; every cluster agrees (%s)\n", ns, to, took.Round(time.Millisecond))
 	return nil

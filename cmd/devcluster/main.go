@@ -19,6 +19,7 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -361,9 +362,17 @@ func waitReadyAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	addr, err := addressFlag(c)
+	if err != nil {
+		return err
+	}
 	began := time.Now()
-	if err := bootstrap.WaitReady(ctx, c.String(flagAddress), c.StringSlice(flagNamespace), tc, c.String(flagAPIKey)); err != nil {
-		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", c.String(flagAddress), c.Duration(flagTimeout), err), exitRuntime)
+	if err := bootstrap.WaitReady(ctx, addr, c.StringSlice(flagNamespace), tc, c.String(flagAPIKey)); err != nil {
+		if errors.Is(err, clientconn.ErrPermanent) {
+			// Credentials, TLS or host: the whole timeout would not help.
+			return cli.Exit(fmt.Sprintf("cluster at %s: %v", addr, clientconn.Explain(addr, err)), exitRuntime)
+		}
+		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", addr, c.Duration(flagTimeout), err), exitRuntime)
 	}
 	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))
 	return nil

@@ -239,6 +239,41 @@ func TestStartRunWorkflowAndInterrupt(t *testing.T) {
 	}
 }
 
+// TestClientCommandsBadAddress: a malformed --address is a usage error
+// naming the flag, at once; an address where nothing listens is said so in
+// words, not as a gRPC status.
+func TestClientCommandsBadAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	_ = l.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"wait-ready, no port", []string{"wait-ready", "--address", "localhost", "--timeout", "30s"}, exitUsage, "flag --address: \"localhost\" is not HOST:PORT"},
+		{"failover, bad port", []string{"failover", "--address", "127.0.0.1:99999", "--to", "b"}, exitUsage, "flag --address: \"127.0.0.1:99999\" has port"},
+		{"workflow, no port", []string{"workflow", "time", "--address", "127.0.0.1", "--workflow-id", "w"}, exitUsage, "flag --address"},
+		{"failover, nothing listens", []string{"failover", "--address", closed, "--to", "b", "--timeout", "5s"}, exitRuntime, "nothing listens at " + closed},
+		{"workflow, nothing listens", []string{"workflow", "time", "--address", closed, "--workflow-id", "w", "--timeout", "5s"}, exitRuntime, "nothing listens at " + closed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			began := time.Now()
+			code, _, errOut := runBinary(t, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "rpc error") {
+				t.Errorf("exit %d, stderr %q; want %d and %q without a raw gRPC status", code, errOut, tc.code, tc.want)
+			}
+			if took := time.Since(began); tc.code == exitUsage && took > 5*time.Second {
+				t.Errorf("a usage error took %s", took)
+			}
+		})
+	}
+}
+
 func TestWaitReadyTimesOut(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -576,8 +611,28 @@ func TestSecureProfile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("wait-ready with TLS flags: exit %d %s %s", code, out, errOut)
 	}
-	if code, _, _ := runBinary(t, "wait-ready", "--address", addr, "--timeout", "1s"); code != 1 {
-		t.Errorf("wait-ready without TLS against an mTLS cluster: exit %d, want 1", code)
+	// Mistakes waiting cannot mend end wait-ready at once with what to
+	// change, not after the whole timeout with a gRPC status.
+	tlsFlags := []string{"--tls-cert-path", prof.TLS.ClientCertPath, "--tls-key-path", prof.TLS.ClientKeyPath,
+		"--tls-ca-path", prof.TLS.ServerCACertPath, "--tls-server-name", prof.TLS.ServerName}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no TLS against mTLS", nil, "may require TLS"},
+		{"no token", tlsFlags, "give a token"},
+		{"another CA", []string{"--tls-cert-path", prof.TLS.ClientCertPath, "--tls-key-path", prof.TLS.ClientKeyPath,
+			"--tls-ca-path", prof.TLS.ClientCertPath, "--tls-server-name", prof.TLS.ServerName, "--api-key", prof.APIKey}, "TLS handshake"},
+	} {
+		began := time.Now()
+		code, _, errOut := runBinary(t, append([]string{"wait-ready", "--address", addr, "--timeout", "30s"}, tc.args...)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "rpc error") {
+			t.Errorf("wait-ready, %s: exit %d, stderr %q; want 1 and %q without a raw gRPC status", tc.name, code, errOut, tc.want)
+		}
+		if took := time.Since(began); took > 10*time.Second {
+			t.Errorf("wait-ready, %s: took %s of its 30s timeout; it cannot succeed by waiting", tc.name, took)
+		}
 	}
 	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/timeskip"
@@ -78,6 +79,16 @@ func workflowCommand() *cli.Command {
 	}
 }
 
+// addressFlag returns --address, or a usage error (exit 2) naming the flag
+// when no client could dial it.
+func addressFlag(c *cli.Context) (string, error) {
+	addr := c.String(flagAddress)
+	if err := clientconn.CheckAddress(addr); err != nil {
+		return "", cli.Exit(fmt.Sprintf("flag --%s: %v", flagAddress, err), exitUsage)
+	}
+	return addr, nil
+}
+
 // withExecution dials the cluster and runs action for the execution the
 // flags name; usage errors exit 2, failed calls 1.
 func withExecution(action func(*cli.Context, context.Context, workflowservice.WorkflowServiceClient, timeskip.Execution) error) cli.ActionFunc {
@@ -89,7 +100,11 @@ func withExecution(action func(*cli.Context, context.Context, workflowservice.Wo
 		if err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
-		conn, err := bootstrap.Dial(c.String(flagAddress), tc, c.String(flagAPIKey))
+		addr, err := addressFlag(c)
+		if err != nil {
+			return err
+		}
+		conn, err := bootstrap.Dial(addr, tc, c.String(flagAPIKey))
 		if err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
@@ -105,7 +120,7 @@ func withExecution(action func(*cli.Context, context.Context, workflowservice.Wo
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("%w (flag --%s %s)", err, flagTimeout, c.Duration(flagTimeout))
 			}
-			return cli.Exit(err.Error(), exitRuntime)
+			return cli.Exit(clientconn.Explain(addr, err).Error(), exitRuntime)
 		}
 		return nil
 	}
