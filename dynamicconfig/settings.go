@@ -118,6 +118,14 @@ func ParseValue(key string, value any) (any, error) {
 	s, ok := Lookup(key)
 	if !ok {
 		msg := fmt.Sprintf("%s: %q is not a setting of this server", ErrUnknownKey, key)
+		if l, ok := LookupLegacy(key); ok {
+			fix := "drop it"
+			if l.NewKey != "" {
+				fix = "use " + l.NewKey
+			}
+			msg = fmt.Sprintf("%s: %s: %s (devcluster server start-dev, the Temporal CLI's drop-in, accepts the old key with a warning)", ErrUnknownKey, l, fix)
+			return nil, &keyError{key: key, msg: msg, err: ErrUnknownKey}
+		}
 		if sug := Suggest(key); len(sug) > 0 {
 			msg += "; did you mean " + strings.Join(sug, ", ") + "?"
 		} else {
