@@ -315,7 +315,8 @@ func (u *webUI) start(ctx context.Context) error {
 		}
 		port = p
 	}
-	uc := webui.Config{IP: ip, Port: port, FrontendAddr: u.server.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Logger: u.logger}
+	uc := webui.Config{IP: ip, Port: port, FrontendAddr: u.server.FrontendAddr(), DefaultNamespace: resolved.Namespaces[0].Name, Logger: u.logger,
+		PublicPath: resolved.UI.PublicPath, CodecEndpoint: resolved.UI.CodecEndpoint, AssetPath: resolved.UI.AssetPath}
 	if t := resolved.TLS; t.Enabled { // the UI is a frontend client like any other
 		uc.TLS = &webui.TLS{CAFile: t.Client.CAFile, CertFile: t.Client.CertFile, KeyFile: t.Client.KeyFile, ServerName: t.ServerName}
 	}

@@ -329,6 +329,15 @@ type UI struct {
 	// Port; 0: the frontend's gRPC port + 1000, or a free port when that
 	// is 0 too.
 	Port int `koanf:"port" json:"port"`
+	// PublicPath is the base path the UI is served under ("" or "/": the
+	// root), as behind a reverse proxy at https://host/temporal.
+	PublicPath string `koanf:"public-path" json:"public-path"`
+	// CodecEndpoint is the HTTP endpoint of a remote payload codec the UI
+	// decodes payloads with (the CLI's --ui-codec-endpoint).
+	CodecEndpoint string `koanf:"codec-endpoint" json:"codec-endpoint"`
+	// AssetPath is a directory of UI assets served instead of the embedded
+	// ones (the CLI's --ui-asset-path).
+	AssetPath string `koanf:"asset-path" json:"asset-path"`
 }
 
 // UIPortOffset puts the UI at the frontend's port + 1000 by default, as the

@@ -3,6 +3,8 @@ package profiles
 import (
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -91,6 +93,19 @@ func (c Config) validateAddresses(add addFunc) {
 		ports.check("ui.port", c.UI.Port, false)
 		if c.UI.IP != "" && c.UI.IP != "localhost" && net.ParseIP(c.UI.IP) == nil {
 			add("ui.ip", strconv.Quote(c.UI.IP), "is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0")
+		}
+		if p := c.UI.PublicPath; p != "" && !strings.HasPrefix(p, "/") {
+			add("ui.public-path", strconv.Quote(p), "is not a path; start it with /, e.g. /temporal")
+		}
+		if e := c.UI.CodecEndpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("ui.codec-endpoint", strconv.Quote(e), "is not an http:// or https:// URL; give the codec server's URL, e.g. http://localhost:8888")
+			}
+		}
+		if d := c.UI.AssetPath; d != "" {
+			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+				add("ui.asset-path", strconv.Quote(d), "is not a directory; give the directory of the UI's built assets")
+			}
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -45,6 +46,9 @@ type Config struct {
 	// Logger receives the UI's own messages (refused TLS handshakes, proxy
 	// errors) at debug level; nil drops them.
 	Logger *slog.Logger
+	// PublicPath, CodecEndpoint and AssetPath are the ui-server's
+	// publicPath, codec.endpoint and uiAssetPath (see profiles.UI).
+	PublicPath, CodecEndpoint, AssetPath string
 }
 
 // TLS names the client certificate the UI presents to the frontend.
@@ -82,6 +86,7 @@ type Server struct {
 	health string // the ui-server's own host:port
 	front  *front // nil without auth
 	signIn string
+	path   string // the public path, without a trailing slash
 	done   chan error
 }
 
@@ -123,8 +128,11 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		NotifyOnNewVersion:  false,
 		HideLogs:            true,
 		// The CSRF cookie is Secure when browsers reach the UI over HTTPS.
-		CORS: uiconfig.CORS{CookieInsecure: cfg.Auth == nil},
+		CORS:        uiconfig.CORS{CookieInsecure: cfg.Auth == nil},
+		PublicPath:  strings.TrimSuffix(cfg.PublicPath, "/"),
+		UIAssetPath: cfg.AssetPath,
 	}
+	uc.Codec.Endpoint = cfg.CodecEndpoint
 	if cfg.TLS != nil {
 		uc.TLS = uiconfig.TLS{CaFile: cfg.TLS.CAFile, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 			ServerName: cfg.TLS.ServerName, EnableHostVerification: true}
@@ -153,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}
 	s := uiserver.NewServer(opts...)
 	srv = &Server{s: s, addr: net.JoinHostPort(netaddr.Dial(cfg.IP), strconv.Itoa(cfg.Port)), health: net.JoinHostPort(netaddr.Dial(uiHost), strconv.Itoa(uiPort)),
-		front: fr, done: make(chan error, 2)}
+		front: fr, done: make(chan error, 2), path: uc.PublicPath}
 	if cfg.Auth != nil {
 		srv.signIn = cfg.Auth.SignInToken
 	}
@@ -219,12 +227,12 @@ func (s *Server) waitAnswering(ctx context.Context) error {
 // token is then a secret: print it only to who may use it).
 func (s *Server) URL() string {
 	if s.front == nil {
-		return "http://" + s.addr
+		return "http://" + s.addr + s.path
 	}
 	if s.signIn == "" {
-		return "https://" + s.addr
+		return "https://" + s.addr + s.path
 	}
-	return "https://" + s.addr + "/?" + tokenParam + "=" + s.signIn
+	return "https://" + s.addr + s.path + "/?" + tokenParam + "=" + s.signIn
 }
 
 // Addr is the UI's advertised host:port.
