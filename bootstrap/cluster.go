@@ -235,6 +235,13 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 	return waitPeers(ctx, conn, namespaces, tlsConfig, token)
 }
 
+// CheckReady reports, without waiting, whether the cluster at conn is
+// ready: its frontend answers and every namespace exists (what
+// `operator cluster health` checks).
+func CheckReady(ctx context.Context, conn *grpc.ClientConn, namespaces []string) error {
+	return services.ProbeOnce(ctx, conn, namespaces)
+}
+
 // Dial connects to a cluster's frontend at addr for raw API calls: over TLS
 // when tlsConfig is set, with token as a bearer token when set (a token
 // needs TLS). The caller closes the connection.

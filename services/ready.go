@@ -113,6 +113,12 @@ func Probe(ctx context.Context, conn grpc.ClientConnInterface, namespaces []stri
 	})
 }
 
+// ProbeOnce is one round of Probe: the frontend answers and every
+// namespace is describable, now; it does not wait.
+func ProbeOnce(ctx context.Context, conn grpc.ClientConnInterface, namespaces []string) error {
+	return probeOnce(ctx, workflowservice.NewWorkflowServiceClient(conn), namespaces)
+}
+
 // poll calls once until it returns nil, a *profiles.FieldError (a config
 // conflict does not go away by waiting), or ctx ends (ErrNotReady with the
 // last error). fatal, if not nil, is checked on every round so a server

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -87,6 +88,9 @@ var startFlagKeys = map[string]string{
 	flagUIIP:               "ui.ip",
 	flagTLS:                "tls.enabled",
 	flagTimeSkipping:       "time-skipping",
+	flagUIPublicPath:       "ui.public-path",
+	flagUICodecEndpoint:    "ui.codec-endpoint",
+	flagUIAssetPath:        "ui.asset-path",
 	flagCertDir:            "tls.cert-dir",
 	flagNamespace:          "namespaces[*].name",
 	flagRetention:          "namespaces[*].retention",
@@ -106,7 +110,7 @@ func startFlags() []cli.Flag {
 }
 
 func configKeyFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagIP, Value: "127.0.0.1", Usage: "IP address every service binds to (0.0.0.0 for all interfaces)"},
 		&cli.IntFlag{Name: flagPort, Aliases: []string{"p"}, Value: profiles.DefaultFrontendPort, Usage: "frontend gRPC port (0: a free port)"},
 		&cli.IntFlag{Name: flagHTTPPort, Value: profiles.DefaultHTTPPort, Usage: "frontend HTTP API port (0: a free port, -1: off)"},
@@ -120,7 +124,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagServices, Usage: "roles this process runs, e.g. history or frontend,worker (default all four); fewer than four joins the other processes of the cluster through ringpop on a shared --db-url"},
 		&cli.StringFlag{Name: flagMembership, Usage: "how roles find each other: static (all in this process), ringpop (on the membership ports, seeded from the shared database) or auto (ringpop when --services lists fewer than four)"},
 		&cli.StringFlag{Name: flagBroadcastAddress, Usage: "IP the other nodes reach this one at, when --ip is not reachable by them (default --ip, or 127.0.0.1 for 0.0.0.0)"},
-		&cli.StringFlag{Name: flagDBFile, Aliases: []string{"f"}, Usage: "SQLite database file, created if new (default: in memory, lost at exit)"},
+		&cli.StringFlag{Name: flagDBFile, Aliases: []string{"f", "db-filename"}, Usage: "SQLite database file, created if new (default: in memory, lost at exit)"},
 		&cli.StringFlag{Name: flagDBURL, Usage: "run on PostgreSQL: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require]; devcluster creates the database (and DB_visibility), installs or upgrades the schema"},
 		&cli.StringFlag{Name: flagDBPasswordFile, Usage: "file holding the PostgreSQL password, for a --db-url without one"},
 		&cli.IntFlag{Name: flagShards, Value: 1, Usage: "number of history shards (fixed when the database is created)"},
@@ -143,7 +147,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagWriteClientProfile, Usage: "once ready, write a temporal CLI/SDK client profile NAME (address, namespace, TLS files) to the client config file"},
 		&cli.StringFlag{Name: flagDataDir, Usage: "directory for relative paths (database file, archives); created at start"},
 		&cli.StringFlag{Name: flagClusters, Usage: "run several clusters that replicate to each other, e.g. a,b (NAME or NAME:PORT, at least two): every namespace is global and active on the first; --port is the first's frontend, the others get free ports"},
-	}
+	}, cliOnlyFlags()...)
 }
 
 // usageError is a bad flag value found before the config exists; exit 2.
@@ -186,6 +190,11 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		}
 	}
 	opts.ProfilesOrigin = flagOrEnvOrigin(c, flagProfile, envProfile, environ)
+	startDev := isStartDev(c)
+	if startDev {
+		// The CLI's defaults first; profiles the harness names go over them.
+		opts.Profiles = append([]string{startDevProfile}, opts.Profiles...)
+	}
 	opts.FileOrigin = flagOrEnvOrigin(c, flagConfig, envConfig, environ)
 
 	for _, flag := range sortedFlagNames() {
@@ -199,16 +208,33 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 			value = splitList(c.String(flag))
 		case flagServices: // "frontend,worker" or "frontend+worker"
 			value = profiles.ParseRoles(c.String(flag))
+		case flagLogLevel:
+			if startDev {
+				value = cliLogLevel(c.String(flag))
+			}
+		case flagLogFormat:
+			if startDev {
+				value = cliLogFormat(c.String(flag))
+			}
 		}
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: profiles.KeyPath(key), Value: value, Origin: "flag --" + flag})
 	}
 	if c.IsSet(flagHeadless) {
 		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"ui", "enabled"}, Value: !c.Bool(flagHeadless), Origin: "flag --" + flagHeadless})
 	}
+	for _, kv := range c.StringSlice(flagSQLitePragma) {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, &usageError{fmt.Sprintf("flag --%s: %q is not PRAGMA=VALUE; e.g. --%s journal_mode=wal", flagSQLitePragma, kv, flagSQLitePragma)}
+		}
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"persistence", "pragmas", strings.TrimSpace(name)}, Value: strings.TrimSpace(value), Origin: "flag --" + flagSQLitePragma})
+	}
 	var dcValues []string
 	if w, ok := c.Generic(flagDynamicConfigValue).(*wholeValues); ok {
 		dcValues = *w
 	}
+	dcParsed := map[string]any{}
+	var dcOrder []string
 	for _, kv := range dcValues {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
@@ -226,7 +252,27 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		}
 		// Numbers as the server takes them (300, not the string "300" that
 		// config show printed for a json.Number).
-		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"dynamic-config", "values", key}, Value: dynamicconfig.Normalise(v), Origin: "flag --" + flagDynamicConfigValue})
+		if _, seen := dcParsed[key]; !seen {
+			dcOrder = append(dcOrder, key)
+		}
+		dcParsed[key] = dynamicconfig.Normalise(v)
+	}
+	if startDev {
+		// Keys documentation and SDK harnesses pass that the server
+		// renamed or removed: applied under the new name, or dropped.
+		var warnings []string
+		dcParsed, warnings = dynamicconfig.UpgradeLegacy(dcParsed)
+		for _, w := range warnings {
+			fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+w)
+		}
+		dcOrder = dcOrder[:0]
+		for k := range dcParsed {
+			dcOrder = append(dcOrder, k)
+		}
+		sort.Strings(dcOrder)
+	}
+	for _, key := range dcOrder {
+		opts.Settings = append(opts.Settings, profiles.Setting{Path: []string{"dynamic-config", "values", key}, Value: dcParsed[key], Origin: "flag --" + flagDynamicConfigValue})
 	}
 
 	sas := map[string]string{}
@@ -243,9 +289,12 @@ func loadConfig(c *cli.Context, environ []string) (*profiles.Loaded, error) {
 		sas[name] = canon
 	}
 	extra := c.StringSlice(flagNamespace)
-	if len(extra) > 0 || len(sas) > 0 || c.IsSet(flagRetention) {
+	if len(extra) > 0 || len(sas) > 0 || c.IsSet(flagRetention) || c.IsSet(flagMetricsPort) || startDev {
 		opts.Adjust = func(cfg *profiles.Config) map[string]string {
 			origins := map[string]string{}
+			if key, origin, ok := metricsAddress(c, cfg, startDev); ok {
+				origins[key] = origin
+			}
 			for _, ns := range extra {
 				if !hasNamespace(cfg.Namespaces, ns) {
 					cfg.Namespaces = append(cfg.Namespaces, profiles.Namespace{Name: ns, Retention: profiles.DefaultRetention})
@@ -321,3 +370,25 @@ type wholeValues []string
 func (w *wholeValues) Set(v string) error { *w = append(*w, v); return nil }
 
 func (w *wholeValues) String() string { return strings.Join(*w, " ") }
+
+// metricsAddress puts the metrics endpoint on --ip at --metrics-port; for
+// start-dev, on --ip at a free port unless a config or profile chose an
+// address (as the CLI binds metrics beside the frontend: a container's
+// --ip 0.0.0.0 publishes them). It returns the key it set and its origin.
+func metricsAddress(c *cli.Context, cfg *profiles.Config, startDev bool) (string, string, bool) {
+	ip := cfg.IP
+	if ip == "" || ip == "localhost" {
+		ip = "127.0.0.1"
+	}
+	switch {
+	case c.IsSet(flagMetricsPort):
+		cfg.Metrics.Address = netaddr.HostPort(ip, c.Int(flagMetricsPort))
+		return "metrics.address", "flag --" + flagMetricsPort, true
+	case startDev && cfg.Metrics.Address == startDevMetricsAddress:
+		cfg.Metrics.Address = netaddr.HostPort(ip, 0)
+	}
+	return "", "", false
+}
+
+// startDevMetricsAddress is metrics.address in the start-dev profile.
+const startDevMetricsAddress = "127.0.0.1:0"

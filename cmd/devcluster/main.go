@@ -35,6 +35,11 @@ func main() {
 
 // run executes the command line and returns the exit code; only main exits.
 func run(args []string, stdout, stderr io.Writer) int {
+	args, cmd := hoistCLIGlobals(args)
+	if temporalName(args[0]) && cmd == "" && !helpOrVersion(args[1:]) {
+		fmt.Fprintf(stderr, "temporal: this is devcluster installed as temporal: it implements only `temporal server start-dev` and `temporal operator cluster health`; use the Temporal CLI for %q\n", strings.Join(args[1:], " "))
+		return exitUsage
+	}
 	app := NewApp(stdout, stderr)
 	err := app.Run(args)
 	if err == nil {
@@ -98,6 +103,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
 			},
+			serverCommand(),
+			operatorCommand(),
 			failoverCommand(),
 			configCommand(),
 			dbCommand(),
@@ -126,6 +133,17 @@ func startAction(c *cli.Context) error {
 		return configExit(err, nil)
 	}
 	cfg := loaded.Config
+	startDev := isStartDev(c)
+	if startDev {
+		if ignored := ignoredCLIFlags(c); len(ignored) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "devcluster: note: %s: Temporal CLI options with no effect on a server, ignored\n", strings.Join(ignored, ", "))
+		}
+	}
+	if c.Bool(flagLogConfig) {
+		if err := logServerConfig(c.App.ErrWriter, cfg); err != nil {
+			return configExit(err, loaded)
+		}
+	}
 
 	// First SIGINT/SIGTERM: graceful stop. Second: exit at once, except
 	// on a node of --nodes (see supervisedNode).
@@ -176,6 +194,13 @@ func startAction(c *cli.Context) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
+			if startDev {
+				// As the CLI: a harness that stops its server right after
+				// its first successful call (before devcluster's own
+				// readiness finished) asked for a stop, and gets exit 0.
+				logger.Info("stopped while starting, as asked")
+				return nil
+			}
 			return cli.Exit("interrupted while starting", exitRuntime)
 		}
 		if len(profiles.FieldErrors(err)) > 0 || isDynamicConfigError(err) {
@@ -203,7 +228,11 @@ func startAction(c *cli.Context) error {
 	// banner's first line then sees all of it.
 	if !supervised {
 		var banner bytes.Buffer
-		printBanner(&banner, cluster, time.Since(began), loaded, clustersBanner(group)+profileNote)
+		if startDev {
+			printStartDevBanner(&banner, cluster, c.IsSet(flagHTTPPort))
+		} else {
+			printBanner(&banner, cluster, time.Since(began), loaded, clustersBanner(group)+profileNote)
+		}
 		_, _ = c.App.Writer.Write(banner.Bytes())
 	}
 

@@ -74,7 +74,14 @@ func startProc(t *testing.T, args ...string) *proc {
 // startProcEnv is startProc with extra environment variables.
 func startProcEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	return startExe(t, binary, env, args...)
+}
+
+// startExe is startProcEnv for another executable (the binary under
+// another name).
+func startExe(t *testing.T, exe string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(exe, args...), done: make(chan struct{})}
 	p.cmd.Env = append(hermeticEnv(), env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
