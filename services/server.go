@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -378,16 +379,27 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 }
 
 // topLevelModule is the server's fx module with devcluster's changes:
-// trace exporters the server would pick up from OTEL_* variables are
-// dropped (offline by default), and the worker role, when this process
-// runs it, is devcluster's (see workerServiceProvider).
+// trace exporters are the server's own only when OTEL_TRACES_EXPORTER asks
+// for them (as with the Temporal CLI: OTEL_TRACES_EXPORTER=otlp and the
+// standard OTEL_EXPORTER_OTLP_* variables export the server's spans), and
+// none otherwise, so a start builds no exporter; and the worker role, when
+// this process runs it, is devcluster's (see workerServiceProvider).
 func (s *Server) topLevelModule() fx.Option {
-	top := fx.Options(temporal.TopLevelModule,
-		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+	top := temporal.TopLevelModule
+	if !TracesExported() {
+		top = fx.Options(top, fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+	}
 	if s.cfg.Runs(profiles.Worker) {
 		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
 	}
 	return top
+}
+
+// TracesExported reports whether the environment asks for the server's
+// spans to be exported (OTEL_TRACES_EXPORTER set to anything but none).
+func TracesExported() bool {
+	v, ok := os.LookupEnv("OTEL_TRACES_EXPORTER")
+	return ok && v != "" && v != "none"
 }
 
 // runStart runs the server's Start. The server's Start cannot be
