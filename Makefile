@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 GO ?= go
 ARGS ?=
 
-.PHONY: start build test test-short bench lint tidy browser soak
+.PHONY: start build test test-short test-typescript bench lint tidy browser soak
 
 build:
 	$(GO) build -o bin/devcluster ./cmd/devcluster
@@ -23,6 +23,15 @@ test: lint
 	# is left to the SQLite pass: on PostgreSQL its start timed out once
 	# under load, in the server.
 	DCTEST_POSTGRES=1 $(GO) test -count=1 -timeout 10m -skip 'TestFeatureStandaloneNexusOperation$$' ./testutil/...
+	$(MAKE) test-typescript
+
+# The TypeScript SDK's own test environment (TestWorkflowEnvironment.createLocal,
+# @temporalio/testing 1.24.0 from the lock file) running devcluster as its dev
+# server. Needs Node.js and npm.
+test-typescript: build
+	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the TypeScript SDK test"; exit 1; }
+	cd sdktests/typescript && npm ci --no-audit --no-fund --loglevel=error
+	cd sdktests/typescript && DCTEST_DEVCLUSTER_BIN=$(CURDIR)/bin/devcluster npm test
 
 test-short:
 	$(GO) test -short -count=1 ./...
