@@ -62,6 +62,7 @@ func (f figure) devclusterOnly() bool { return strings.HasPrefix(f.Key, "nodes_"
 var figures = []figure{
 	{"start_ready_ms", "start to ready (in memory)", "ms", true},
 	{"start_ready_file_ms", "start to ready (new db file)", "ms", true},
+	{"startdev_first_call_ms", "server start-dev launch to first SDK call", "ms", true},
 	{"stop_ms", "SIGINT to exit (after load, in memory)", "ms", true},
 	{"rss_ready_mb", "RSS when ready (in memory)", "MB", true},
 	{"rss_after_load_mb", "RSS after load (in memory)", "MB", true},
@@ -287,6 +288,9 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 						return nil, fmt.Errorf("%s on %d history processes: %w", c.Name, histories, err)
 					}
 				}
+			}
+			if err := measureStartDev(ctx, bin, c, dir, rec, log); err != nil {
+				return nil, fmt.Errorf("%s server start-dev: %w", c.Name, err)
 			}
 			if err := measureDC(ctx, o, bin, c, dir, rec, log); err != nil {
 				return nil, fmt.Errorf("%s dynamic config: %w", c.Name, err)
