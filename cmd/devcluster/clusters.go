@@ -125,11 +125,7 @@ func failoverAction(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return cli.Exit(fmt.Sprintf("failover takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
 	}
-	tc, err := waitReadyTLS(c)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	addr, err := addressFlag(c)
+	addr, tc, err := connectArgs(c)
 	if err != nil {
 		return err
 	}

@@ -387,11 +387,7 @@ func isDynamicConfigError(err error) bool {
 func waitReadyAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
 	defer cancel()
-	tc, err := waitReadyTLS(c)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	addr, err := addressFlag(c)
+	addr, tc, err := connectArgs(c)
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,7 @@ func operatorCommand() *cli.Command {
 }
 
 func healthAction(c *cli.Context) error {
-	tc, err := waitReadyTLS(c)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	addr, err := addressFlag(c)
+	addr, tc, err := connectArgs(c)
 	if err != nil {
 		return err
 	}

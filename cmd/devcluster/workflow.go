@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -79,14 +80,18 @@ func workflowCommand() *cli.Command {
 	}
 }
 
-// addressFlag returns --address, or a usage error (exit 2) naming the flag
-// when no client could dial it.
-func addressFlag(c *cli.Context) (string, error) {
+// connectArgs returns --address and the client TLS config of the TLS
+// flags (nil without them), or a usage error (exit 2) naming the flag.
+func connectArgs(c *cli.Context) (string, *tls.Config, error) {
+	tc, err := waitReadyTLS(c)
+	if err != nil {
+		return "", nil, cli.Exit(err.Error(), exitUsage)
+	}
 	addr := c.String(flagAddress)
 	if err := clientconn.CheckAddress(addr); err != nil {
-		return "", cli.Exit(fmt.Sprintf("flag --%s: %v", flagAddress, err), exitUsage)
+		return "", nil, cli.Exit(fmt.Sprintf("flag --%s: %v", flagAddress, err), exitUsage)
 	}
-	return addr, nil
+	return addr, tc, nil
 }
 
 // withExecution dials the cluster and runs action for the execution the
@@ -96,11 +101,7 @@ func withExecution(action func(*cli.Context, context.Context, workflowservice.Wo
 		if c.Args().Len() > 0 {
 			return cli.Exit(fmt.Sprintf("%s takes no arguments, got %q; flags start with --", c.Command.Name, c.Args().First()), exitUsage)
 		}
-		tc, err := waitReadyTLS(c)
-		if err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-		addr, err := addressFlag(c)
+		addr, tc, err := connectArgs(c)
 		if err != nil {
 			return err
 		}
