@@ -32,6 +32,11 @@ import (
 // SQLite database. devcluster refuses it rather than half-using it.
 var ErrForeignDatabase = errors.New("not a devcluster database")
 
+// ErrDamagedDatabase reports a database file (or its -wal) that a start
+// would lose data from: damaged, or copied without its log. devcluster
+// refuses it and leaves both files as they are.
+var ErrDamagedDatabase = errors.New("damaged database")
+
 const storeName = "sqlite-default"
 
 // filePragmas are the defaults for a database file: a WAL journal with
@@ -169,11 +174,19 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	if err != nil || !bytes.Equal(header, []byte("SQLite format 3\x00")) {
 		return refuse(ErrForeignDatabase, "is not an SQLite database; give a new path (it is created) or remove the file")
 	}
-	if err := checkWAL(path); err != nil {
-		return refuse(ErrForeignDatabase, "%v", err)
+	wal, err := checkWAL(path)
+	if err != nil {
+		return refuse(ErrDamagedDatabase, "%v", err)
 	}
 	if err := writable(path); err != nil {
 		return refuse(nil, "%v", err)
+	}
+	marker, err := fileMarker(path)
+	if err != nil {
+		return refuse(nil, "cannot be read: %v", oserr.Cause(err))
+	}
+	if err := checkLeftState(path, marker, wal); err != nil {
+		return refuse(ErrDamagedDatabase, "%v", err)
 	}
 
 	// Read-only look at the tables, through a connection of our own that is
@@ -216,6 +229,16 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	case len(missing) > 0:
 		return refuse(ErrForeignDatabase, "is an incomplete Temporal database (no table %s): damaged, or left by a start of devcluster before 2026-12 that was interrupted; it is left as it is: remove it to start afresh, or restore a backup", strings.Join(missing, ", "))
 	}
+	if marker == markerRunning || marker == markerRunningJournal {
+		// Not stopped cleanly: a crash, or damage the server would meet
+		// only while serving, after it had written into the file.
+		if err := quickCheck(db); err != nil {
+			return refuse(ErrDamagedDatabase, "is damaged (SQLite's quick_check: %v); it was not stopped cleanly and is left as it is: restore it from a backup, or give a new path", err)
+		}
+	}
+	if err := checkClusterName(db, path, clusterName); err != nil {
+		return 0, fileInfo{}, err
+	}
 	sas, err := fileSearchAttributes(db)
 	if err != nil {
 		return refuse(nil, "namespaces cannot be read: %v", err)
@@ -231,26 +254,26 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-// checkWAL refuses a write-ahead log SQLite would throw away: one whose
-// header is not a WAL header (a torn last frame is normal crash recovery;
-// a damaged header loses every transaction in the log).
-func checkWAL(path string) error {
+// checkWAL refuses a write-ahead log whose replay would lose committed
+// transactions without a word: a damaged header (SQLite would ignore the
+// whole log), or commit frames after a frame SQLite stops at (see
+// scanWAL). A torn tail, which a crash leaves, is accepted: SQLite drops
+// only what was never committed.
+func checkWAL(path string) (walScan, error) {
 	wal := path + "-wal"
-	f, err := os.Open(wal)
+	w, err := scanWAL(wal)
 	if err != nil {
-		return nil // no log: the file holds everything
+		return w, fmt.Errorf("has a write-ahead log %s that cannot be read: %v", wal, oserr.Cause(err))
 	}
-	defer func() { _ = f.Close() }()
-	head := make([]byte, 32)
-	n, _ := io.ReadFull(f, head)
-	if n == 0 {
-		return nil
+	base := filepath.Base(wal)
+	switch {
+	case w.HeaderDamaged && w.Frames > 0:
+		return w, fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or move %s aside to start on what the database file alone holds", wal, base)
+	case w.Damaged():
+		return w, fmt.Errorf("has a damaged write-ahead log %s: frame %d of %d is broken and %d committed transaction(s) follow it; SQLite would replay the %d frame(s) before it, then drop %d frame(s) for good; both files are left as they are: restore them from a backup, or run devcluster db accept-loss --db-file %s to keep what comes before the damage (the log is kept as %s.damaged)",
+			wal, w.Valid+1, w.Frames, w.LaterCommits, w.Replayed, w.Dropped(), path, base)
 	}
-	magic := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
-	if n < 32 || (magic != 0x377f0682 && magic != 0x377f0683) {
-		return fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or move %s aside to start on what the database file alone holds", wal, filepath.Base(wal))
-	}
-	return nil
+	return w, nil
 }
 
 // writable reports, for an existing database file, whether this process
@@ -462,30 +485,6 @@ func syncFile(path string) error {
 	}
 	defer func() { _ = f.Close() }()
 	return f.Sync()
-}
-
-// checkpoint copies the write-ahead log of a database file into the file
-// and empties the log, so that after a clean stop the file alone holds
-// everything (a copy of it is a whole database). The server's own
-// connection stays open but idle once it has stopped; this one is opened
-// and closed here.
-func checkpoint(path string) error {
-	if fileSize(path+"-wal") <= 0 {
-		return nil
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout%3d5000")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = db.Close() }()
-	var busy, logFrames, done int
-	if err := db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if busy != 0 {
-		return fmt.Errorf("checkpoint %s: the database was busy; %d of %d log frames copied", path, done, logFrames)
-	}
-	return nil
 }
 
 // namespaceConfigs builds the rows CreateNamespaces inserts for the
