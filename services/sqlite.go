@@ -185,9 +185,6 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	if err != nil {
 		return refuse(nil, "cannot be read: %v", oserr.Cause(err))
 	}
-	if err := checkLeftState(path, marker, wal); err != nil {
-		return refuse(ErrDamagedDatabase, "%v", err)
-	}
 
 	// Read-only look at the tables, through a connection of our own that is
 	// closed before the server opens the file.
@@ -228,6 +225,9 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 		return refuse(ErrForeignDatabase, "is an SQLite database of another program (no table %s); it is left as it is: give a new path", strings.Join(missing, ", "))
 	case len(missing) > 0:
 		return refuse(ErrForeignDatabase, "is an incomplete Temporal database (no table %s): damaged, or left by a start of devcluster before 2026-12 that was interrupted; it is left as it is: remove it to start afresh, or restore a backup", strings.Join(missing, ", "))
+	}
+	if err := checkLeftState(path, marker, wal); err != nil {
+		return refuse(ErrDamagedDatabase, "%v", err)
 	}
 	if marker == markerRunning || marker == markerRunningJournal {
 		// Not stopped cleanly: a crash, or damage the server would meet

@@ -121,13 +121,16 @@ func (m *marking) markClean() error {
 // devcluster ran or after a crash. The log held the latest transactions
 // (and, before SQLite's first checkpoint, every workflow), so starting on
 // the file alone would serve an older state, or an empty cluster, and
-// write over it.
+// write over it. The one case it cannot tell from such a copy: another
+// SQLite program (sqlite3) opened the file writable after a crash and, as
+// the last connection to close, folded the log in and deleted it; nothing
+// is lost then, and the message says so.
 func checkLeftState(path string, marker uint32, wal walScan) error {
 	if marker != markerRunning || !wal.Empty {
 		return nil
 	}
 	log := filepath.Base(path) + "-wal"
-	return fmt.Errorf("was copied or moved without its write-ahead log %s: it was in use or left by a crash (it was not stopped cleanly), and its latest transactions are in that log; it is left as it is: copy %s beside it too (while devcluster is stopped), or copy the file after a clean stop; to start on what the file alone holds, losing what the log held, run devcluster db accept-loss --db-file %s",
+	return fmt.Errorf("was copied or moved without its write-ahead log %s: it was in use or left by a crash (it was not stopped cleanly), and its latest transactions are in that log; it is left as it is: copy %s beside it too (while devcluster is stopped), or copy the file after a clean stop; to start on what the file alone holds, losing what the log held, run devcluster db accept-loss --db-file %s (nothing is lost if it is the file itself and another SQLite program, such as sqlite3, opened it since and folded the log in)",
 		log, log, path)
 }
 
