@@ -295,3 +295,67 @@ func TestMarkers(t *testing.T) {
 		t.Fatalf("clean file: %v", err)
 	}
 }
+
+// TestAcceptLoss: a damaged log is kept aside, what comes before the
+// damage is folded in, and the file is marked clean; a copy without its
+// log is accepted as it is; a whole file is left alone.
+func TestAcceptLoss(t *testing.T) {
+	t.Parallel()
+	const rows = 60
+	w := openWALDB(t)
+	w.insert(t, 0, rows)
+
+	db := w.snapshot(t)
+	writeAt(t, db+"-wal", fileSize(db+"-wal")/2, garbage(8<<10))
+	s := scan(t, db)
+	what, err := AcceptLoss(db, "persistence.file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("dropped %d frame(s)", s.Dropped()); !strings.Contains(what, want) {
+		t.Errorf("AcceptLoss said %q, want %q in it", what, want)
+	}
+	if fileSize(db+"-wal.damaged") <= 0 {
+		t.Errorf("the damaged log was not kept")
+	}
+	if m, _ := fileMarker(db); m != markerClean {
+		t.Errorf("marker %x after AcceptLoss, want clean", m)
+	}
+	if n := rowsIn(t, db); n == 0 || n >= rows {
+		t.Errorf("%d rows after AcceptLoss, want those before the damage", n)
+	}
+	if _, err := AcceptLoss(db, "persistence.file"); err != nil {
+		t.Errorf("a second AcceptLoss: %v", err)
+	}
+
+	// A copy, without its log, of a file marked running.
+	src := filepath.Join(t.TempDir(), "src.db")
+	copyFileT(t, w.snapshot(t), src)
+	mk, err := markRunning(src, "wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mk.markClean() }()
+	cp := filepath.Join(t.TempDir(), "cp.db")
+	copyFileT(t, src, cp)
+	if what, err := AcceptLoss(cp, "persistence.file"); err != nil || !strings.Contains(what, "accepted without its write-ahead log") {
+		t.Fatalf("AcceptLoss on a copy without its log: %q, %v", what, err)
+	}
+	if m, _ := fileMarker(cp); m != markerClean {
+		t.Errorf("marker %x after AcceptLoss, want clean", m)
+	}
+	before, _ := os.ReadFile(cp)
+	if what, err := AcceptLoss(cp, "persistence.file"); err != nil || !strings.Contains(what, "nothing to accept") {
+		t.Fatalf("AcceptLoss on a whole file: %q, %v", what, err)
+	}
+	if after, _ := os.ReadFile(cp); string(after) != string(before) {
+		t.Errorf("AcceptLoss changed a file with nothing to accept")
+	}
+}
+
+func copyFileT(t *testing.T, from, to string) {
+	t.Helper()
+	if err := copyFile(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
