@@ -117,10 +117,13 @@ type fileInfo struct {
 
 // inspectFile decides whether path is a new database or an existing
 // Temporal database, and refuses everything else with the file's name and
-// what to do. It never changes the file: a database devcluster cannot use
-// is left byte for byte as it was (new databases are built beside it and
-// renamed into place, see setupSchema, so a file at path was either made
-// whole by devcluster or not made by it).
+// what to do: among others a damaged -wal (checkWAL), a copy made without
+// its -wal (checkLeftState), a file left by a crash that fails quick_check,
+// and another cluster's file (checkClusterName). It never changes the
+// file: a database devcluster cannot use is left byte for byte as it was
+// (new databases are built beside it and renamed into place, see
+// setupSchema, so a file at path was either made whole by devcluster or
+// not made by it).
 func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	refuse := func(err error, format string, args ...any) (dbState, fileInfo, error) {
 		return 0, fileInfo{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
@@ -229,9 +232,10 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	if err := checkLeftState(path, marker, wal); err != nil {
 		return refuse(ErrDamagedDatabase, "%v", err)
 	}
-	if marker == markerRunning || marker == markerRunningJournal {
-		// Not stopped cleanly: a crash, or damage the server would meet
-		// only while serving, after it had written into the file.
+	// Not stopped cleanly (a file without the marker, of an earlier
+	// devcluster, has a log left only by a crash): check now what the
+	// server would meet only while serving, after writing into the file.
+	if marker == markerRunning || marker == markerRunningJournal || (marker != markerClean && !wal.Empty) {
 		if err := quickCheck(db); err != nil {
 			return refuse(ErrDamagedDatabase, "is damaged (SQLite's quick_check: %v); it was not stopped cleanly and is left as it is: restore it from a backup, or give a new path", err)
 		}
@@ -252,28 +256,6 @@ func fileSize(path string) int64 {
 		return -1
 	}
 	return fi.Size()
-}
-
-// checkWAL refuses a write-ahead log whose replay would lose committed
-// transactions without a word: a damaged header (SQLite would ignore the
-// whole log), or commit frames after a frame SQLite stops at (see
-// scanWAL). A torn tail, which a crash leaves, is accepted: SQLite drops
-// only what was never committed.
-func checkWAL(path string) (walScan, error) {
-	wal := path + "-wal"
-	w, err := scanWAL(wal)
-	if err != nil {
-		return w, fmt.Errorf("has a write-ahead log %s that cannot be read: %v", wal, oserr.Cause(err))
-	}
-	base := filepath.Base(wal)
-	switch {
-	case w.HeaderDamaged && w.Frames > 0:
-		return w, fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or move %s aside to start on what the database file alone holds", wal, base)
-	case w.Damaged():
-		return w, fmt.Errorf("has a damaged write-ahead log %s: frame %d of %d is broken and %d committed transaction(s) follow it; SQLite would replay the %d frame(s) before it, then drop %d frame(s) for good; both files are left as they are: restore them from a backup, or run devcluster db accept-loss --db-file %s to keep what comes before the damage (the log is kept as %s.damaged)",
-			wal, w.Valid+1, w.Frames, w.LaterCommits, w.Replayed, w.Dropped(), path, base)
-	}
-	return w, nil
 }
 
 // writable reports, for an existing database file, whether this process

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+
+	"github.com/devcluster/devcluster/internal/oserr"
 )
 
 // The write-ahead log format (https://www.sqlite.org/fileformat2.html#walformat):
@@ -172,6 +175,28 @@ func scanWAL(path string) (walScan, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkWAL refuses a write-ahead log whose replay would lose committed
+// transactions without a word: a damaged header (SQLite would ignore the
+// whole log), or commit frames after a frame SQLite stops at (see
+// scanWAL). A torn tail, which a crash leaves, is accepted: SQLite drops
+// only what was never committed.
+func checkWAL(path string) (walScan, error) {
+	wal := path + "-wal"
+	w, err := scanWAL(wal)
+	if err != nil {
+		return w, fmt.Errorf("has a write-ahead log %s that cannot be read: %v", wal, oserr.Cause(err))
+	}
+	base := filepath.Base(wal)
+	switch {
+	case w.HeaderDamaged && w.Frames > 0:
+		return w, fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or run devcluster db accept-loss --db-file %s to start on what the database file alone holds (the log is kept as %s.damaged)", wal, path, base)
+	case w.Damaged():
+		return w, fmt.Errorf("has a damaged write-ahead log %s: frame %d of %d is broken and %d committed transaction(s) follow it; SQLite would replay the %d frame(s) before it, then drop %d frame(s) for good; both files are left as they are: restore them from a backup, or run devcluster db accept-loss --db-file %s to keep what comes before the damage (the log is kept as %s.damaged)",
+			wal, w.Valid+1, w.Frames, w.LaterCommits, w.Replayed, w.Dropped(), path, base)
+	}
+	return w, nil
 }
 
 // walChecksum continues SQLite's WAL checksum (s1, s2) over b, whose
