@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -32,7 +33,7 @@ func AcceptLoss(path, key string) (string, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fail("cannot be read: %v; give the path of the database file the start refused", err)
+		return fail("cannot be read: %v; give the path of the database file the start refused", oserr.Cause(err))
 	}
 	header := make([]byte, 16)
 	_, err = io.ReadFull(f, header)
@@ -46,7 +47,7 @@ func AcceptLoss(path, key string) (string, error) {
 	}
 	marker, err := fileMarker(path)
 	if err != nil {
-		return fail("cannot be read: %v", err)
+		return fail("cannot be read: %v", oserr.Cause(err))
 	}
 	var what string
 	switch {
