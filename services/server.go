@@ -90,6 +90,9 @@ type Server struct {
 	skips  *timeSkipping
 	// memberDB reads the ringpop membership (see Members).
 	memberDB sqlplugin.DB
+	// marks hold each database file marked running (see marking) until
+	// the server has stopped.
+	marks []*marking
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -232,6 +235,9 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 			if err := setupSchema(s.cfg.Visibility.File, "visibility.file"); err != nil {
 				return err
 			}
+		}
+		if err := s.markFiles(); err != nil {
+			return err
 		}
 	}
 	nsConfigs, err := namespaceConfigs(s.cfg)
@@ -469,6 +475,7 @@ func (s *Server) stopServer(ctx context.Context) error {
 	s.mu.Unlock()
 	s.closeMembershipDB()
 	if srv == nil {
+		s.checkpointFiles() // a start that failed before the server was made
 		return nil
 	}
 	if s.polls != nil {
@@ -488,17 +495,42 @@ func (s *Server) stopServer(ctx context.Context) error {
 	}
 }
 
-// checkpointFiles moves each database file's write-ahead log into the
-// file once the server has stopped, so that the file alone is the whole
-// database (a user may copy just that file). A failure is only logged: the
-// log is still beside the file and SQLite reads it at the next open.
-func (s *Server) checkpointFiles() {
+// markFiles marks each database file as running before anything is
+// written into it (see marking): a copy of the file without its log, or
+// a file left by a crash, is then known at the next start.
+func (s *Server) markFiles() error {
+	journal := s.cfg.Persistence.Pragmas["journal_mode"]
+	if journal == "" {
+		journal = filePragmas["journal_mode"]
+	}
 	for _, f := range []string{s.cfg.Persistence.File, s.cfg.Visibility.File} {
-		if f == "" || s.db == dbMemory {
+		if f == "" {
 			continue
 		}
-		if err := checkpoint(f); err != nil {
-			s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", f, "err", err)
+		m, err := markRunning(f, journal)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.marks = append(s.marks, m)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// checkpointFiles marks each database file stopped and moves its
+// write-ahead log into the file once the server has stopped, so that the
+// file alone is the whole database (a user may copy just that file). A
+// failure is only logged: the log is still beside the file, which stays
+// marked running, and SQLite reads the log at the next start. Idempotent.
+func (s *Server) checkpointFiles() {
+	s.mu.Lock()
+	marks := s.marks
+	s.marks = nil
+	s.mu.Unlock()
+	for _, m := range marks {
+		if err := m.markClean(); err != nil {
+			s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", m.path, "err", err)
 		}
 	}
 }

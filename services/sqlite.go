@@ -32,6 +32,11 @@ import (
 // SQLite database. devcluster refuses it rather than half-using it.
 var ErrForeignDatabase = errors.New("not a devcluster database")
 
+// ErrDamagedDatabase reports a database file (or its -wal) that a start
+// would lose data from: damaged, or copied without its log. devcluster
+// refuses it and leaves both files as they are.
+var ErrDamagedDatabase = errors.New("damaged database")
+
 const storeName = "sqlite-default"
 
 // filePragmas are the defaults for a database file: a WAL journal with
@@ -112,10 +117,13 @@ type fileInfo struct {
 
 // inspectFile decides whether path is a new database or an existing
 // Temporal database, and refuses everything else with the file's name and
-// what to do. It never changes the file: a database devcluster cannot use
-// is left byte for byte as it was (new databases are built beside it and
-// renamed into place, see setupSchema, so a file at path was either made
-// whole by devcluster or not made by it).
+// what to do: among others a damaged -wal (checkWAL), a copy made without
+// its -wal (checkLeftState), a file left by a crash that fails quick_check,
+// and another cluster's file (checkClusterName). It never changes the
+// file: a database devcluster cannot use is left byte for byte as it was
+// (new databases are built beside it and renamed into place, see
+// setupSchema, so a file at path was either made whole by devcluster or
+// not made by it).
 func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	refuse := func(err error, format string, args ...any) (dbState, fileInfo, error) {
 		return 0, fileInfo{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
@@ -169,11 +177,16 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	if err != nil || !bytes.Equal(header, []byte("SQLite format 3\x00")) {
 		return refuse(ErrForeignDatabase, "is not an SQLite database; give a new path (it is created) or remove the file")
 	}
-	if err := checkWAL(path); err != nil {
-		return refuse(ErrForeignDatabase, "%v", err)
+	wal, err := checkWAL(path)
+	if err != nil {
+		return refuse(ErrDamagedDatabase, "%v", err)
 	}
 	if err := writable(path); err != nil {
 		return refuse(nil, "%v", err)
+	}
+	marker, err := fileMarker(path)
+	if err != nil {
+		return refuse(nil, "cannot be read: %v", oserr.Cause(err))
 	}
 
 	// Read-only look at the tables, through a connection of our own that is
@@ -216,6 +229,20 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 	case len(missing) > 0:
 		return refuse(ErrForeignDatabase, "is an incomplete Temporal database (no table %s): damaged, or left by a start of devcluster before 2026-12 that was interrupted; it is left as it is: remove it to start afresh, or restore a backup", strings.Join(missing, ", "))
 	}
+	if err := checkLeftState(path, marker, wal); err != nil {
+		return refuse(ErrDamagedDatabase, "%v", err)
+	}
+	// Not stopped cleanly (a file without the marker, of an earlier
+	// devcluster, has a log left only by a crash): check now what the
+	// server would meet only while serving, after writing into the file.
+	if marker == markerRunning || marker == markerRunningJournal || (marker != markerClean && !wal.Empty) {
+		if err := quickCheck(db); err != nil {
+			return refuse(ErrDamagedDatabase, "is damaged (SQLite's quick_check: %v); it was not stopped cleanly and is left as it is: restore it from a backup, or give a new path", err)
+		}
+	}
+	if err := checkClusterName(db, path, clusterName); err != nil {
+		return 0, fileInfo{}, err
+	}
 	sas, err := fileSearchAttributes(db)
 	if err != nil {
 		return refuse(nil, "namespaces cannot be read: %v", err)
@@ -229,28 +256,6 @@ func fileSize(path string) int64 {
 		return -1
 	}
 	return fi.Size()
-}
-
-// checkWAL refuses a write-ahead log SQLite would throw away: one whose
-// header is not a WAL header (a torn last frame is normal crash recovery;
-// a damaged header loses every transaction in the log).
-func checkWAL(path string) error {
-	wal := path + "-wal"
-	f, err := os.Open(wal)
-	if err != nil {
-		return nil // no log: the file holds everything
-	}
-	defer func() { _ = f.Close() }()
-	head := make([]byte, 32)
-	n, _ := io.ReadFull(f, head)
-	if n == 0 {
-		return nil
-	}
-	magic := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
-	if n < 32 || (magic != 0x377f0682 && magic != 0x377f0683) {
-		return fmt.Errorf("has a damaged write-ahead log %s (not an SQLite WAL header): SQLite would discard the transactions in it; both files are left as they are: restore them from a backup, or move %s aside to start on what the database file alone holds", wal, filepath.Base(wal))
-	}
-	return nil
 }
 
 // writable reports, for an existing database file, whether this process
@@ -462,30 +467,6 @@ func syncFile(path string) error {
 	}
 	defer func() { _ = f.Close() }()
 	return f.Sync()
-}
-
-// checkpoint copies the write-ahead log of a database file into the file
-// and empties the log, so that after a clean stop the file alone holds
-// everything (a copy of it is a whole database). The server's own
-// connection stays open but idle once it has stopped; this one is opened
-// and closed here.
-func checkpoint(path string) error {
-	if fileSize(path+"-wal") <= 0 {
-		return nil
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout%3d5000")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = db.Close() }()
-	var busy, logFrames, done int
-	if err := db.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if busy != 0 {
-		return fmt.Errorf("checkpoint %s: the database was busy; %d of %d log frames copied", path, done, logFrames)
-	}
-	return nil
 }
 
 // namespaceConfigs builds the rows CreateNamespaces inserts for the

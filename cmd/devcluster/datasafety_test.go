@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/devcluster/devcluster/profiles"
 )
 
 // TestCleanStopLeavesWholeFile: after a clean stop the database file alone
@@ -90,6 +92,16 @@ func TestRefusedStartsLeaveFilesAlone(t *testing.T) {
 		t.Fatalf("the killed cluster left no -wal; the cases below need one")
 	}
 
+	// A file of a group of replicating clusters a and b, stopped cleanly.
+	group := filepath.Join(t.TempDir(), "group.db")
+	g := startOnFile(t, group, "--clusters", "a,b")
+	g.frontend(t, 60*time.Second)
+	g.stop(t)
+	otherName := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(otherName, []byte("cluster:\n  name: other\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +144,26 @@ func TestRefusedStartsLeaveFilesAlone(t *testing.T) {
 			}
 			_ = f.Close()
 		}, nil, []string{"persistence.file", "damaged write-ahead log", "-wal", "backup"}},
+		{"log damaged in the middle", func(t *testing.T, db string) {
+			// Committed transactions follow the damage: SQLite would drop
+			// them for good.
+			copyDB(t, base, db)
+			damageWALMiddle(t, db)
+		}, nil, []string{"persistence.file", "damaged write-ahead log", "committed transaction", "accept-loss"}},
+		{"copy of a crashed file without its log", func(t *testing.T, db string) {
+			// The file is marked running: its log holds the latest state.
+			copyFile(t, base, db)
+		}, nil, []string{"persistence.file", "without its write-ahead log", "dev.db-wal", "accept-loss", "left as it is"}},
+		{"damaged data page in a crashed file", func(t *testing.T, db string) {
+			copyDB(t, base, db)
+			damageDataPage(t, db)
+		}, nil, []string{"persistence.file", "is damaged", "quick_check", "left as it is"}},
+		{"another cluster's file", func(t *testing.T, db string) {
+			copyDB(t, base, db)
+		}, []string{"--config", otherName}, []string{"cluster.name", `"other"`, `"active"`, "left as it is"}},
+		{"member file of a group started alone", func(t *testing.T, db string) {
+			copyDB(t, profiles.ClusterFile(group, "a"), db)
+		}, nil, []string{"cluster.name", `"active"`, `"a", "b"`}},
 		{"incomplete Temporal database", func(t *testing.T, db string) {
 			copyDB(t, base, db)
 			sqliteExec(t, db, "DROP TABLE executions")

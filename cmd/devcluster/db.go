@@ -9,6 +9,7 @@ import (
 
 	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
 )
 
 // dbCommand manages the PostgreSQL databases of persistence.url without
@@ -25,11 +26,18 @@ func dbCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "db",
-		Usage: "set up, upgrade or inspect the PostgreSQL databases of --db-url (start does both as needed)",
+		Usage: "set up, upgrade or inspect the PostgreSQL databases of --db-url (start does both as needed), or accept the loss in a damaged database file",
 		Subcommands: []*cli.Command{
 			sub("setup", "create missing databases and install the embedded server's schema on empty ones", dbschema.Setup),
 			sub("upgrade", "upgrade databases with an older schema to the embedded server's (and set up missing or empty ones, as start does)", dbschema.Prepare),
 			sub("status", "print each database's schema state; exit 0 when both are current, 1 when start would change or refuse one", nil),
+			{
+				Name:         "accept-loss",
+				Usage:        "make a database file that start refuses for a damaged or missing -wal usable again: keep what comes before the damage (the log is kept as PATH-wal.damaged) and say what is dropped; run it only while devcluster is stopped",
+				Flags:        startFlags(),
+				Action:       acceptLossAction,
+				OnUsageError: onUsageError,
+			},
 		},
 	}
 }
@@ -109,4 +117,36 @@ func dbDone(before dbschema.Status) string {
 		return fmt.Sprintf("%s (%s): schema upgraded from %s to %s", before.Database, before.Kind, before.Version, before.Want)
 	}
 	return fmt.Sprintf("%s (%s): schema %s, current; nothing to do", before.Database, before.Kind, before.Version)
+}
+
+// acceptLossAction runs services.AcceptLoss on persistence.file and
+// visibility.file, and prints what it did to each.
+func acceptLossAction(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return cli.Exit(fmt.Sprintf("db accept-loss takes no arguments, got %q; flags start with --", c.Args().First()), exitUsage)
+	}
+	loaded, err := loadConfig(c, os.Environ())
+	if err != nil {
+		return configExit(err, nil)
+	}
+	cfg := loaded.Config
+	if cfg.Persistence.File == "" {
+		return configExit(&profiles.FieldError{Key: "persistence.file", Msg: fmt.Sprintf(
+			"is not set; db accept-loss works on a database file: pass --%s PATH", flagDBFile)}, loaded)
+	}
+	files := []struct{ key, path string }{{"persistence.file", cfg.Persistence.File}}
+	if cfg.Visibility.File != "" {
+		files = append(files, struct{ key, path string }{"visibility.file", cfg.Visibility.File})
+	}
+	for _, f := range files {
+		what, err := services.AcceptLoss(f.path, f.key)
+		if err != nil {
+			if len(profiles.FieldErrors(err)) > 0 {
+				return configExit(err, loaded)
+			}
+			return cli.Exit(err.Error(), exitRuntime)
+		}
+		fmt.Fprintln(c.App.Writer, what)
+	}
+	return nil
 }
