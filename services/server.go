@@ -89,6 +89,21 @@ type Server struct {
 	skips  *timeSkipping
 	// memberDB reads the ringpop membership (see Members).
 	memberDB sqlplugin.DB
+	// abort, closed by endStart, ends the worker service's wait for its
+	// SDK client (see systemClientGate); one per start attempt.
+	abort     chan struct{}
+	abortOnce *sync.Once
+}
+
+// endStart closes abort: the start is over (it ended, or the server
+// stops), so a system worker still dialing the frontend gives up.
+func (s *Server) endStart() {
+	s.mu.Lock()
+	abort, once := s.abort, s.abortOnce
+	s.mu.Unlock()
+	if once != nil {
+		once.Do(func() { close(abort) })
+	}
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -272,6 +287,9 @@ func (s *Server) startServer(ctx context.Context) error {
 		}
 	}
 	s.slog = s.newServerLog()
+	s.mu.Lock()
+	s.abort, s.abortOnce = make(chan struct{}), new(sync.Once)
+	s.mu.Unlock()
 	opts, err := s.serverOptions(s.slog)
 	if err != nil {
 		return err
@@ -385,15 +403,21 @@ func (s *Server) topLevelModule() fx.Option {
 	top := fx.Options(temporal.TopLevelModule,
 		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
 	if s.cfg.Runs(profiles.Worker) {
-		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
+		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst, s.abort)))
 	}
 	return top
 }
 
-// runStart runs the server's Start. The server's Start cannot be
-// interrupted: when ctx ends first, runStart still waits for it to
-// return, then stops what it started, so that nothing of this server runs
-// on after Start has returned. On failure it stops the server too.
+// runStart runs the server's Start. The server's Start takes no context:
+// when ctx ends first (the start deadline, or an interrupt), runStart
+// ends the system worker's wait for the frontend (endStart), the one wait
+// in the server's Start that is not bounded by its own 15 s service
+// timeouts, and waits for Start to return, at most the shutdown timeout,
+// then stops what it started. Should Start still not return, runStart
+// returns anyway and the server is stopped in the background once it
+// does: a deadline ends the start whatever the server does. On failure it
+// stops the server too. The error of an ended start names the server's
+// last warning, which says what it was waiting for.
 func (s *Server) runStart(ctx context.Context, srv temporal.Server) error {
 	done := make(chan error, 1)
 	go func() { done <- guard(s, srv.Start) }()
@@ -401,9 +425,25 @@ func (s *Server) runStart(ctx context.Context, srv temporal.Server) error {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		s.logger.Info("start interrupted: waiting for the server's start to return, to stop it")
-		<-done
+		s.logger.Info("start interrupted: stopping the server's start")
+		s.endStart()
 		err = ctx.Err()
+		if w := s.slog.lastWarning(); w != "" {
+			err = fmt.Errorf("%w; the server's last warning: %s", err, w)
+		}
+		s.slog.stop() // what the aborted start logs now is expected
+		select {
+		case <-done:
+		case <-time.After(s.cfg.Shutdown.Timeout):
+			s.logger.Warn("the server's start did not return within the shutdown timeout; stopping it in the background once it does")
+			go func() {
+				<-done
+				stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+				defer cancel()
+				_ = s.stopServer(stopCtx)
+			}()
+			return fmt.Errorf("start server: %w", err)
+		}
 	}
 	if err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
@@ -459,6 +499,7 @@ func (s *Server) stopServer(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
+	s.endStart()
 	if s.polls != nil {
 		s.polls.stop()
 	}
