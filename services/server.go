@@ -93,6 +93,7 @@ type Server struct {
 	// SDK client (see systemClientGate); one per start attempt.
 	abort     chan struct{}
 	abortOnce *sync.Once
+	sys       *systemCalls // the system worker's calls, seen by the frontend
 }
 
 // endStart closes abort: the start is over (it ended, or the server
@@ -390,6 +391,9 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
 		out = append(out, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
 	}
+	// Sees the system worker's answers; readiness waits on it.
+	s.sys = newSystemCalls()
+	out = append(out, s.sys.intercept)
 	// Always there: testutil turns skipping on for namespaces registered
 	// while the cluster runs.
 	return append(out, s.skips.intercept)
