@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,17 +95,10 @@ type Server struct {
 	abort     chan struct{}
 	abortOnce *sync.Once
 	sys       *systemCalls // the system worker's calls, seen by the frontend
-}
-
-// endStart closes abort: the start is over (it ended, or the server
-// stops), so a system worker still dialing the frontend gives up.
-func (s *Server) endStart() {
-	s.mu.Lock()
-	abort, once := s.abort, s.abortOnce
-	s.mu.Unlock()
-	if once != nil {
-		once.Do(func() { close(abort) })
-	}
+	// impl is the server's ServerImpl; implStarted is set once its Start
+	// hook succeeded (see topLevelModule and stopServices).
+	impl        *temporal.ServerImpl
+	implStarted atomic.Bool
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -404,88 +398,21 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 // dropped (offline by default), and the worker role, when this process
 // runs it, is devcluster's (see workerServiceProvider).
 func (s *Server) topLevelModule() fx.Option {
+	s.implStarted.Store(false)
 	top := fx.Options(temporal.TopLevelModule,
-		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
+		fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }),
+		// After ServerLifetimeHooks (TopLevelModule's last Invoke): this
+		// start hook runs only once ServerImpl.Start succeeded.
+		fx.Invoke(func(lc fx.Lifecycle, impl *temporal.ServerImpl) {
+			s.mu.Lock()
+			s.impl = impl
+			s.mu.Unlock()
+			lc.Append(fx.StartHook(func() { s.implStarted.Store(true) }))
+		}))
 	if s.cfg.Runs(profiles.Worker) {
 		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst, s.abort)))
 	}
 	return top
-}
-
-// runStart runs the server's Start. The server's Start takes no context:
-// when ctx ends first (the start deadline, or an interrupt), runStart
-// ends the system worker's wait for the frontend (endStart), the one wait
-// in the server's Start that is not bounded by its own 15 s service
-// timeouts, and waits for Start to return, at most the shutdown timeout,
-// then stops what it started. Should Start still not return, runStart
-// returns anyway and the server is stopped in the background once it
-// does: a deadline ends the start whatever the server does. On failure it
-// stops the server too. The error of an ended start names the server's
-// last warning, which says what it was waiting for.
-func (s *Server) runStart(ctx context.Context, srv temporal.Server) error {
-	done := make(chan error, 1)
-	go func() { done <- guard(s, srv.Start) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		s.logger.Info("start interrupted: stopping the server's start")
-		s.endStart()
-		err = ctx.Err()
-		if w := s.slog.lastWarning(); w != "" {
-			err = fmt.Errorf("%w; the server's last warning: %s", err, w)
-		}
-		s.slog.stop() // what the aborted start logs now is expected
-		select {
-		case <-done:
-		case <-time.After(s.cfg.Shutdown.Timeout):
-			s.logger.Warn("the server's start did not return within the shutdown timeout; stopping it in the background once it does")
-			go func() {
-				<-done
-				stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-				defer cancel()
-				_ = s.stopServer(stopCtx)
-			}()
-			return fmt.Errorf("start server: %w", err)
-		}
-	}
-	if err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-		defer cancel()
-		_ = s.stopServer(stopCtx)
-		return fmt.Errorf("start server: %w", err)
-	}
-	s.mu.Lock()
-	s.started = true
-	fatal := s.fatalErr
-	s.mu.Unlock()
-	return fatal
-}
-
-// guard runs f on a goroutine of its own so that a server Fatal (which ends
-// its goroutine, see serverLogger) or panic becomes an error here.
-func guard(s *Server, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		returned := false
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("%w: panic: %v", ErrServerFatal, r)
-				return
-			}
-			if !returned {
-				if err := s.Err(); err != nil {
-					done <- err
-				} else {
-					done <- fmt.Errorf("%w: goroutine exited", ErrServerFatal)
-				}
-			}
-		}()
-		err := f()
-		returned = true
-		done <- err
-	}()
-	return <-done
 }
 
 // Stop stops every service, bounded by ctx. It is safe to call when Start
