@@ -79,7 +79,9 @@ func EnsureKey(dir string) (*Key, error) {
 		}
 		return k, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("%s cannot be read: %w", path, err)
+		// Not "missing": making a new key over a file one cannot read
+		// would invalidate every token minted with it.
+		return nil, fmt.Errorf("signing key %s cannot be read: %w; make it readable by this user, or remove it to have a new one made (tokens minted with it then stop working)", path, oserr.Cause(err))
 	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -100,8 +102,11 @@ func EnsureKey(dir string) (*Key, error) {
 func LoadKey(dir string) (*Key, error) {
 	path := filepath.Join(dir, KeyFile)
 	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("no signing key in %s (%v): start the cluster with --cert-dir %s and auth on first", dir, oserr.Cause(err), dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("no signing key in %s (%s does not exist): start the cluster with --cert-dir %s and auth on first", dir, path, dir)
+	case err != nil:
+		return nil, fmt.Errorf("signing key %s (in --cert-dir %s) cannot be read: %w; make it readable by this user", path, dir, oserr.Cause(err))
 	}
 	k, err := parseKey(b)
 	if err != nil {

@@ -180,3 +180,49 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableKey: a signing key that exists but cannot be read is
+// reported as unreadable, naming the file and the reason, never as
+// missing, and EnsureKey does not make a new key over it. The permission
+// row needs a user that file modes bind (root reads anything); the
+// directory row fails the read as root too.
+func TestUnreadableKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		want string
+	}{
+		{"a directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a directory"},
+		{"mode 000", func(t *testing.T, path string) {
+			if os.Geteuid() == 0 {
+				t.Skip("root reads a file of mode 000")
+			}
+			if err := os.WriteFile(path, []byte("x"), 0o000); err != nil {
+				t.Fatal(err)
+			}
+		}, "permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, KeyFile)
+			tc.make(t, path)
+			for fn, load := range map[string]func(string) (*Key, error){"LoadKey": LoadKey, "EnsureKey": EnsureKey} {
+				_, err := load(dir)
+				if err == nil || !strings.Contains(err.Error(), path+" ") || !strings.Contains(err.Error(), "cannot be read: "+tc.want) ||
+					strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "no signing key") {
+					t.Errorf("%s: %v; want %s named as unreadable (%s)", fn, err, path, tc.want)
+				}
+			}
+		})
+	}
+	_, err := LoadKey(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("LoadKey of an empty dir: %v; want does not exist", err)
+	}
+}

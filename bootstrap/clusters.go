@@ -101,8 +101,11 @@ func StartClusters(ctx context.Context, cfg profiles.Config, opts ...Option) (*C
 	connectCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
 	defer cancel()
 	if err := g.connect(connectCtx, cfgs); err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = fmt.Errorf("start interrupted: %w", ctx.Err())
+		case errors.Is(connectCtx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("%w %s (--startup-timeout): waiting for the clusters to connect: %w", ErrStartTimeout, cfg.Startup.Timeout, err)
 		}
 		return fail(err)
 	}

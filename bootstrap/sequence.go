@@ -29,10 +29,16 @@ type sequence struct {
 	steps    []step
 	started  int           // steps started, in order
 	shutdown time.Duration // bounds the rollback of a failed start
+	timeout  time.Duration // startup.timeout, for ErrStartTimeout
 }
 
+// ErrStartTimeout reports a start that did not finish within
+// startup.timeout; the error names the step it was waiting for and that
+// step's last status.
+var ErrStartTimeout = errors.New("the start did not finish within startup.timeout")
+
 func newSequence(cfg profiles.Config, obs *observer, files *fileWatch, srv *services.Server, ui *webUI) *sequence {
-	return &sequence{shutdown: cfg.Shutdown.Timeout, steps: []step{
+	return &sequence{shutdown: cfg.Shutdown.Timeout, timeout: cfg.Startup.Timeout, steps: []step{
 		{"metrics", obs.start, obs.stop},
 		{"dynamic-config file", files.start, files.stop},
 		{"server", func(ctx context.Context) error { return startServer(ctx, srv, cfg.Shutdown.Timeout) },
@@ -58,13 +64,18 @@ func startServer(ctx context.Context, srv *services.Server, shutdown time.Durati
 
 // start runs each step's start in order. When one fails, the steps
 // already started are stopped (bounded by the shutdown timeout) and its
-// error is returned: a failed start leaves nothing running.
+// error is returned: a failed start leaves nothing running. A step that
+// ends because ctx's deadline passed is an ErrStartTimeout naming the
+// step it was waiting for.
 func (q *sequence) start(ctx context.Context) error {
 	for _, s := range q.steps {
 		if err := s.start(ctx); err != nil {
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.shutdown)
 			defer cancel()
 			_ = q.stop(stopCtx)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%w %s (--startup-timeout): waiting for the %s: %w", ErrStartTimeout, q.timeout, s.name, err)
+			}
 			return err
 		}
 		q.started++

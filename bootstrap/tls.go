@@ -19,7 +19,13 @@ import (
 // name; see services.CheckTLSFiles), the others are
 // taken from a generated set (tls.cert-dir, reused while valid, or a fresh
 // temporary directory that cleanup removes). The returned config names every
-// file, which is what services maps onto the server's global.tls.
+// file, which is what services maps onto the server's global.tls. A mix of
+// the user's and generated files works where devcluster can make it work
+// (the user's frontend with generated client certificates: the frontend
+// also trusts the generated CA, and clients check the frontend with
+// tls.frontend.ca-file); one that cannot (a user's client certificate for a
+// generated frontend CA) is refused here naming the keys
+// (services.CheckTLSChains), with nothing started.
 func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *certs.Set, func(), error) {
 	noop := func() {}
 	if !cfg.TLS.Enabled {
@@ -31,7 +37,11 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 	}
 	t := &out.TLS
 	if t.Internode.Set() && t.Frontend.Set() && t.SystemWorker.Set() && t.Client.Set() {
-		return out, nil, noop, nil // every file the user's own
+		// Every file the user's own.
+		if err := services.CheckTLSChains(out.TLS, cfg.TLS, out.IP, time.Now()); err != nil {
+			return cfg, nil, noop, err
+		}
+		return out, nil, noop, nil
 	}
 	dir, cleanup := t.CertDir, noop
 	if dir == "" {
@@ -72,14 +82,33 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 	if !t.Internode.Set() {
 		t.Internode = profiles.TLSFiles{CertFile: set.InternodeCert, KeyFile: set.InternodeKey, CAFile: set.InternodeCA}
 	}
-	if !t.Frontend.Set() {
+	userFrontend := t.Frontend.Set()
+	if !userFrontend {
 		t.Frontend = profiles.TLSFiles{CertFile: set.FrontendCert, KeyFile: set.FrontendKey, CAFile: set.FrontendCA}
+	}
+	if userFrontend && (!t.SystemWorker.Set() || !t.Client.Set()) {
+		// The user's frontend with generated client certificates: only
+		// devcluster's frontend CA can issue those (the user's CA key is
+		// not ours), so the frontend accepts client certificates from it
+		// too.
+		t.FrontendClientCAFiles = append(t.FrontendClientCAFiles, set.FrontendCA)
 	}
 	if !t.SystemWorker.Set() {
 		t.SystemWorker = profiles.TLSFiles{CertFile: set.SystemWorkerCert, KeyFile: set.SystemWorkerKey}
 	}
 	if !t.Client.Set() {
-		t.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: set.FrontendCA}
+		// Clients check the frontend with the CA that signed it: the
+		// user's own (tls.frontend.ca-file; CheckTLSChains says so when it
+		// did not sign the frontend's certificate), or the generated one.
+		ca := set.FrontendCA
+		if userFrontend {
+			ca = t.Frontend.CAFile
+		}
+		t.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: ca}
+	}
+	if err := services.CheckTLSChains(out.TLS, cfg.TLS, out.IP, time.Now()); err != nil {
+		cleanup()
+		return cfg, nil, noop, err
 	}
 	return out, set, cleanup, nil
 }

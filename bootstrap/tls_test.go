@@ -297,3 +297,114 @@ func TestUserCertificateFiles(t *testing.T) {
 		t.Fatalf("without a client certificate, tls.require-client-auth off: %v", err)
 	}
 }
+
+// TestUserFrontendWithGeneratedClients: the frontend's certificate, key
+// and CA of one's own (a CA made here, not devcluster's) with everything
+// else generated. The system worker's and the client's certificates can
+// only come from devcluster's CA, so the frontend trusts that one for
+// client certificates too, and clients check the frontend with the user's
+// CA. The cluster becomes ready, which includes its system worker having
+// started the scanner workflows through the frontend.
+func TestUserFrontendWithGeneratedClients(t *testing.T) {
+	t.Parallel()
+	user, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "user")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := secureConfig(t)
+	cfg.TLS.Frontend = profiles.TLSFiles{CertFile: user.FrontendCert, KeyFile: user.FrontendKey, CAFile: user.FrontendCA}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	began := time.Now()
+	c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatalf("start with the user's frontend files: %v", err)
+	}
+	t.Cleanup(func() { stopCluster(t, c) })
+	t.Logf("ready in %s", time.Since(began).Round(time.Millisecond))
+	got, _ := c.TLS()
+	if got.Frontend.CertFile != user.FrontendCert || got.Client.CAFile != user.FrontendCA {
+		t.Errorf("frontend %s, client CA %s; want the user's %s and %s", got.Frontend.CertFile, got.Client.CAFile, user.FrontendCert, user.FrontendCA)
+	}
+	if strings.HasPrefix(got.SystemWorker.CertFile, filepath.Dir(user.FrontendCert)) {
+		t.Errorf("system worker certificate %s is the user's; want a generated one", got.SystemWorker.CertFile)
+	}
+	if err := describe(dial(t, c, "default"), "default"); err != nil {
+		t.Fatalf("SDK with the generated client certificate: %v", err)
+	}
+	// The user's own client certificate (from the user's CA) is accepted too.
+	own := c.TLSConfig().Clone()
+	pair, err := tls.LoadX509KeyPair(user.ClientCert, user.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.Certificates, own.GetClientCertificate = []tls.Certificate{pair}, nil
+	if err := call(t, c.FrontendAddr(), credentials.NewTLS(own)); err != nil {
+		t.Errorf("the user's client certificate: %v", err)
+	}
+}
+
+// TestTLSMixRefused: a mix of one's own and generated files that cannot
+// work is refused by Start at once, before anything starts, naming the
+// keys and what must come from the user, with the temporary key directory
+// removed.
+func TestTLSMixRefused(t *testing.T) {
+	t.Parallel()
+	user, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "user")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "other")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*profiles.TLS)
+		want map[string]string // key -> text its message has
+	}{
+		{"own system worker, generated frontend", func(t *profiles.TLS) {
+			t.SystemWorker = profiles.TLSFiles{CertFile: user.SystemWorkerCert, KeyFile: user.SystemWorkerKey}
+		}, map[string]string{"tls.system-worker.cert-file": "give tls.frontend.{cert-file,key-file,ca-file} too"}},
+		{"own client, generated frontend", func(t *profiles.TLS) {
+			t.Client = profiles.TLSFiles{CertFile: user.ClientCert, KeyFile: user.ClientKey, CAFile: user.FrontendCA}
+		}, map[string]string{"tls.client.ca-file": "does not verify the frontend's generated certificate",
+			"tls.client.cert-file": "give tls.frontend.{cert-file,key-file,ca-file} too"}},
+		{"frontend CA that did not sign the frontend", func(t *profiles.TLS) {
+			t.Frontend = profiles.TLSFiles{CertFile: user.FrontendCert, KeyFile: user.FrontendKey, CAFile: other.FrontendCA}
+		}, map[string]string{"tls.frontend.ca-file": "give tls.client.{cert-file,key-file,ca-file} with that CA"}},
+		{"own system worker from another CA than the frontend's", func(t *profiles.TLS) {
+			t.Frontend = profiles.TLSFiles{CertFile: user.FrontendCert, KeyFile: user.FrontendKey, CAFile: user.FrontendCA}
+			t.SystemWorker = profiles.TLSFiles{CertFile: other.SystemWorkerCert, KeyFile: other.SystemWorkerKey}
+		}, map[string]string{"tls.system-worker.cert-file": "is not accepted by the frontend (tls.frontend.ca-file " + user.FrontendCA}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := secureConfig(t)
+			cfg.TLS.CertDir = filepath.Join(t.TempDir(), "generated")
+			tc.set(&cfg.TLS)
+			began := time.Now()
+			c, err := bootstrap.Start(context.Background(), cfg, bootstrap.WithLogger(testLogger(t)))
+			if err == nil {
+				stopCluster(t, c)
+				t.Fatal("started")
+			}
+			if took := time.Since(began); took > 5*time.Second {
+				t.Errorf("refused after %s; want at once", took)
+			}
+			fes := profiles.FieldErrors(err)
+			got := map[string]string{}
+			for _, fe := range fes {
+				got[fe.Key] = fe.Error()
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("errors for %d keys, want %v:\n%v", len(got), tc.want, err)
+			}
+			for key, text := range tc.want {
+				if !strings.Contains(got[key], text) {
+					t.Errorf("%s: %q; want it to say %q", key, got[key], text)
+				}
+			}
+		})
+	}
+}

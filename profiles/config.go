@@ -289,6 +289,12 @@ type TLS struct {
 	// Client: the certificate SDKs, the CLI and the UI present (ca-file is
 	// the CA that signed the frontend's certificate).
 	Client TLSFiles `koanf:"client" json:"client"`
+	// FrontendClientCAFiles are further CAs the frontend accepts client
+	// certificates from; not a config key. Start fills it in when
+	// tls.frontend is the user's but the system worker's or the client's
+	// certificate is generated: the frontend then trusts devcluster's
+	// frontend CA too, which alone can issue those.
+	FrontendClientCAFiles []string `koanf:"-" json:"-"`
 }
 
 // Auth turns on the server's default JWT ClaimMapper and Authorizer with a
@@ -534,6 +540,7 @@ func (c Config) Clone() Config {
 	out.DynamicConfig.Values = cloneMap(c.DynamicConfig.Values)
 	out.Temporal = deepCopy(c.Temporal)
 	out.TLS.Hosts = append([]string(nil), c.TLS.Hosts...)
+	out.TLS.FrontendClientCAFiles = append([]string(nil), c.TLS.FrontendClientCAFiles...)
 	out.Clusters = append([]string(nil), c.Clusters...)
 	out.Services.Run = append([]string(nil), c.Services.Run...)
 	return out

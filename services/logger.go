@@ -37,6 +37,10 @@ type serverLogger struct {
 	// retries, so without it a user sees writes time out.
 	onDiskFull func()
 	diskFullAt *atomic.Int64 // unix nanoseconds of the last onDiskFull
+	// lastWarn is the last warning or error the server logged (message
+	// and error tag), whatever the level shown: a start that ends by its
+	// deadline names it as what the server was waiting for.
+	lastWarn *atomic.Pointer[string]
 	// with are the tags of With, turned into attributes only when a message
 	// is logged: the server derives a logger for every task it runs and
 	// almost never logs through it (formatting them at With was 1.2% of
@@ -48,7 +52,20 @@ type serverLogger struct {
 // dropped (the server is chatty: min is warn unless the user asked for
 // debug); onFatal receives Fatal and Panic messages as errors.
 func newServerLogger(l *slog.Logger, min slog.Level, onFatal func(error)) *serverLogger {
-	return &serverLogger{l: l, min: min, onFatal: onFatal, stopping: new(atomic.Bool), diskFullAt: new(atomic.Int64)}
+	return &serverLogger{l: l, min: min, onFatal: onFatal, stopping: new(atomic.Bool), diskFullAt: new(atomic.Int64),
+		lastWarn: new(atomic.Pointer[string])}
+}
+
+// lastWarning returns the last warning or error the server logged, as
+// "message: error", or "" when there was none. Safe on a nil logger.
+func (s *serverLogger) lastWarning() string {
+	if s == nil {
+		return ""
+	}
+	if p := s.lastWarn.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // stop marks the server as stopping: from then on its warnings and errors
@@ -58,6 +75,15 @@ func (s *serverLogger) stop() { s.stopping.Store(true) }
 func (s *serverLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 	if level >= slog.LevelError && s.onDiskFull != nil {
 		s.checkDiskFull(tags)
+	}
+	if level >= slog.LevelWarn && !s.stopping.Load() {
+		w := msg
+		for _, t := range tags {
+			if t.Key() == "error" {
+				w += ": " + fmt.Sprint(t.Value())
+			}
+		}
+		s.lastWarn.Store(&w)
 	}
 	if level > slog.LevelDebug && level < slog.LevelError+4 && s.stopping.Load() {
 		level = slog.LevelDebug

@@ -88,14 +88,44 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		names[i] = ns.Name
 	}
 	wf := workflowservice.NewWorkflowServiceClient(conn)
-	if err := poll(ctx, s.Err, func(ctx context.Context) error { return probeOnce(ctx, wf, names) }); err != nil {
+	if err := poll(ctx, s.failure, func(ctx context.Context) error { return probeOnce(ctx, wf, names) }); err != nil {
 		return err
 	}
-	if !s.opts.Replication.reconciles(s.cfg.Cluster.Name) {
+	if s.opts.Replication.reconciles(s.cfg.Cluster.Name) {
+		op := operatorservice.NewOperatorServiceClient(conn)
+		if err := poll(ctx, s.failure, func(ctx context.Context) error { return reconcileNamespaces(ctx, wf, op, s.cfg.Namespaces) }); err != nil {
+			return err
+		}
+	}
+	return s.waitSystemWorkflows(ctx)
+}
+
+// failure is what ends a wait for readiness at once: a fatal error of the
+// server, or a call of its system worker the frontend refused as invalid
+// (naming the dynamic-config value behind it when known).
+func (s *Server) failure() error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if s.sys == nil {
 		return nil
 	}
-	op := operatorservice.NewOperatorServiceClient(conn)
-	return poll(ctx, s.Err, func(ctx context.Context) error { return reconcileNamespaces(ctx, wf, op, s.cfg.Namespaces) })
+	if err := s.sys.failure(); err != nil {
+		return namedSetting(err, s.cfg.DynamicConfig.Values)
+	}
+	return nil
+}
+
+// waitSystemWorkflows waits until the scanner workflows the worker service
+// starts at every start have started: a cluster whose own system
+// workflows cannot run is not ready. A refusal ends the wait at once (see
+// failure).
+func (s *Server) waitSystemWorkflows(ctx context.Context) error {
+	if s.sys == nil {
+		return nil
+	}
+	wanted := wantedScannerWorkflows(s.cfg, s.opts.DynamicConfig, s.slog)
+	return poll(ctx, s.failure, func(context.Context) error { return s.sys.check(wanted) })
 }
 
 // Probe polls the cluster at conn until its frontend answers and every

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,15 @@ type Server struct {
 	// marks hold each database file marked running (see marking) until
 	// the server has stopped.
 	marks []*marking
+	// abort, closed by endStart, ends the worker service's wait for its
+	// SDK client (see systemClientGate); one per start attempt.
+	abort     chan struct{}
+	abortOnce *sync.Once
+	sys       *systemCalls // the system worker's calls, seen by the frontend
+	// impl is the server's ServerImpl; implStarted is set once its Start
+	// hook succeeded (see topLevelModule and stopServices).
+	impl        *temporal.ServerImpl
+	implStarted atomic.Bool
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -279,6 +289,9 @@ func (s *Server) startServer(ctx context.Context) error {
 		}
 	}
 	s.slog = s.newServerLog()
+	s.mu.Lock()
+	s.abort, s.abortOnce = make(chan struct{}), new(sync.Once)
+	s.mu.Unlock()
 	opts, err := s.serverOptions(s.slog)
 	if err != nil {
 		return err
@@ -379,6 +392,9 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 	if dyn, ok := s.opts.DynamicConfig.(*dynamicconfig.Client); ok && s.cfg.Server.FreshReadsAfterChange {
 		out = append(out, newFreshReads(dyn, freshReadsWindow(s.cfg.DynamicConfig.Values)).intercept)
 	}
+	// Sees the system worker's answers; readiness waits on it.
+	s.sys = newSystemCalls()
+	out = append(out, s.sys.intercept)
 	// Always there: testutil turns skipping on for namespaces registered
 	// while the cluster runs.
 	return append(out, s.skips.intercept)
@@ -391,12 +407,21 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 // none otherwise, so a start builds no exporter; and the worker role, when
 // this process runs it, is devcluster's (see workerServiceProvider).
 func (s *Server) topLevelModule() fx.Option {
-	top := temporal.TopLevelModule
+	s.implStarted.Store(false)
+	top := fx.Options(temporal.TopLevelModule,
+		// After ServerLifetimeHooks (TopLevelModule's last Invoke): this
+		// start hook runs only once ServerImpl.Start succeeded.
+		fx.Invoke(func(lc fx.Lifecycle, impl *temporal.ServerImpl) {
+			s.mu.Lock()
+			s.impl = impl
+			s.mu.Unlock()
+			lc.Append(fx.StartHook(func() { s.implStarted.Store(true) }))
+		}))
 	if !TracesExported() {
 		top = fx.Options(top, fx.Decorate(func([]otelsdktrace.SpanExporter) []otelsdktrace.SpanExporter { return nil }))
 	}
 	if s.cfg.Runs(profiles.Worker) {
-		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst)))
+		top = fx.Options(top, fx.Provide(workerServiceProvider(s.cfg.Server.StopSystemWorkersFirst, s.abort)))
 	}
 	return top
 }
@@ -406,60 +431,6 @@ func (s *Server) topLevelModule() fx.Option {
 func TracesExported() bool {
 	v, ok := os.LookupEnv("OTEL_TRACES_EXPORTER")
 	return ok && v != "" && v != "none"
-}
-
-// runStart runs the server's Start. The server's Start cannot be
-// interrupted: when ctx ends first, runStart still waits for it to
-// return, then stops what it started, so that nothing of this server runs
-// on after Start has returned. On failure it stops the server too.
-func (s *Server) runStart(ctx context.Context, srv temporal.Server) error {
-	done := make(chan error, 1)
-	go func() { done <- guard(s, srv.Start) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		s.logger.Info("start interrupted: waiting for the server's start to return, to stop it")
-		<-done
-		err = ctx.Err()
-	}
-	if err != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-		defer cancel()
-		_ = s.stopServer(stopCtx)
-		return fmt.Errorf("start server: %w", err)
-	}
-	s.mu.Lock()
-	s.started = true
-	fatal := s.fatalErr
-	s.mu.Unlock()
-	return fatal
-}
-
-// guard runs f on a goroutine of its own so that a server Fatal (which ends
-// its goroutine, see serverLogger) or panic becomes an error here.
-func guard(s *Server, f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		returned := false
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("%w: panic: %v", ErrServerFatal, r)
-				return
-			}
-			if !returned {
-				if err := s.Err(); err != nil {
-					done <- err
-				} else {
-					done <- fmt.Errorf("%w: goroutine exited", ErrServerFatal)
-				}
-			}
-		}()
-		err := f()
-		returned = true
-		done <- err
-	}()
-	return <-done
 }
 
 // Stop stops every service, bounded by ctx. It is safe to call when Start
@@ -478,6 +449,7 @@ func (s *Server) stopServer(ctx context.Context) error {
 		s.checkpointFiles() // a start that failed before the server was made
 		return nil
 	}
+	s.endStart()
 	if s.polls != nil {
 		s.polls.stop()
 	}

@@ -1,7 +1,9 @@
 package services
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	sdkclient "go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -21,7 +23,8 @@ import (
 // keep retrying after the server has stopped.
 //
 // workerServiceProvider builds the worker service exactly as
-// temporal.WorkerServiceProvider does, but, with stopFirst (the config key
+// temporal.WorkerServiceProvider does, but with its sdk.ClientFactory
+// behind a systemClientGate on abort, and, with stopFirst (the config key
 // server.stop-system-workers-first), with an sdk.ClientFactory that records
 // every worker it creates, and stops whatever is still running right after
 // the worker service's own Stop (so before the frontend stops).
@@ -55,16 +58,65 @@ func (t *workerTracker) stopAll() {
 	wg.Wait()
 }
 
-func workerServiceProvider(stopFirst bool) func(temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
+// systemClientGate ends the wait for the worker service's SDK client when
+// abort closes. The server's GetSystemClient dials the frontend with
+// retries for a minute, ignoring any context, and then Fatals (which ends
+// its goroutine; see serverLogger): a start that could never connect (a
+// frontend that rejects the system worker's certificate, say) would hold
+// the server's Start, and so the start deadline, for that minute. Worse,
+// the other callers waiting on its sync.Once then get a nil client and
+// crash the process. Through the gate every caller waits for the dial on a
+// goroutine of its own and, once abort closes (the start ended, or the
+// server stops), ends its own goroutine with runtime.Goexit, which fx
+// turns into a failed start hook and which ends the scanner's goroutines
+// quietly; no caller ever sees a nil client.
+type systemClientGate struct {
+	sdk.ClientFactory
+	abort  <-chan struct{}
+	client atomic.Pointer[sdkclient.Client] // once the dial worked
+}
+
+func (g *systemClientGate) GetSystemClient() sdkclient.Client {
+	if c := g.client.Load(); c != nil {
+		return *c
+	}
+	got := make(chan sdkclient.Client, 1)
+	go func() { got <- g.ClientFactory.GetSystemClient() }()
+	select {
+	case c := <-got:
+		if c != nil {
+			g.client.Store(&c)
+			return c
+		}
+	case <-g.abort:
+	}
+	runtime.Goexit()
+	return nil
+}
+
+// NewClient waits for the system client as GetSystemClient does: the
+// server's NewClient builds on it.
+func (g *systemClientGate) NewClient(o sdkclient.Options) sdkclient.Client {
+	g.GetSystemClient()
+	return g.ClientFactory.NewClient(o)
+}
+
+func workerServiceProvider(stopFirst bool, abort <-chan struct{}) func(temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
 	return func(p temporal.ServiceProviderParamsCommon) (temporal.ServicesGroupOut, error) {
-		opts := []fx.Option{p.GetCommonServiceOptions(primitives.WorkerService)}
+		// One decorator: fx allows one per type in a scope.
+		var t *workerTracker
+		opts := []fx.Option{p.GetCommonServiceOptions(primitives.WorkerService),
+			fx.Decorate(func(f sdk.ClientFactory) sdk.ClientFactory {
+				var out sdk.ClientFactory = &systemClientGate{ClientFactory: f, abort: abort}
+				if t != nil {
+					t.ClientFactory = out
+					out = t
+				}
+				return out
+			})}
 		if stopFirst {
-			t := &workerTracker{}
+			t = &workerTracker{}
 			opts = append(opts,
-				fx.Decorate(func(f sdk.ClientFactory) sdk.ClientFactory {
-					t.ClientFactory = f
-					return t
-				}),
 				// Invoked before worker.Module's ServiceLifetimeHooks, and
 				// after *worker.Service (hence every provider) is built:
 				// this OnStop runs right after the service's Stop.

@@ -29,7 +29,7 @@ func rootTLS(t profiles.TLS) config.RootTLS {
 		},
 		Frontend: config.GroupTLS{
 			Server: config.ServerTLS{CertFile: t.Frontend.CertFile, KeyFile: t.Frontend.KeyFile,
-				ClientCAFiles: []string{t.Frontend.CAFile}, RequireClientAuth: t.RequireClientAuth},
+				ClientCAFiles: frontendClientCAs(t), RequireClientAuth: t.RequireClientAuth},
 			Client: config.ClientTLS{ServerName: t.ServerName, RootCAFiles: []string{t.Client.CAFile}},
 		},
 		SystemWorker: config.WorkerTLS{CertFile: t.SystemWorker.CertFile, KeyFile: t.SystemWorker.KeyFile,

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 )
@@ -360,6 +361,18 @@ func TestBadInput(t *testing.T) {
 	expiredCert := file("expired-cert.yaml", "tls:\n  enabled: true\n"+frontendFiles(expired.FrontendCert, expired.FrontendKey))
 	wrongKey := file("wrong-key.yaml", "tls:\n  enabled: true\n"+frontendFiles(good.FrontendCert, good.ClientKey))
 	wrongName := file("wrong-name.yaml", "tls:\n  enabled: true\n  server-name: temporal.example.org\n"+frontendFiles(good.FrontendCert, good.FrontendKey))
+	// The user's system-worker certificate for a frontend whose client CA
+	// devcluster generates: no mix of files can make that work.
+	ownWorker := file("own-worker.yaml", "tls:\n  enabled: true\n  system-worker: {cert-file: "+good.SystemWorkerCert+", key-file: "+good.SystemWorkerKey+"}\n")
+	// A signing key that exists but cannot be read (a directory: root
+	// reads files of any mode).
+	written["keydir"] = true
+	if err := os.MkdirAll(filepath.Join(cdir, "keydir", auth.KeyFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The server logs what its refused system worker met: keep stderr to
+	// the one line.
+	serverLog := "DEVCLUSTER_LOG_FILE=" + filepath.Join(t.TempDir(), "server.log")
 
 	cases := []struct {
 		name string
@@ -461,6 +474,15 @@ func TestBadInput(t *testing.T) {
 			[]string{"persistence.shards", "must be at least 1", "flag --shards"}, nil},
 		{"negative startup timeout", []string{"start", free, "--startup-timeout", "-1s"}, 2,
 			[]string{"startup.timeout", "must be positive"}, nil},
+		{"a system-worker certificate the generated frontend CA did not sign", []string{"start", free, "--http-port", "0", "--config", ownWorker}, 2,
+			[]string{"tls.system-worker.cert-file: " + good.SystemWorkerCert, "is not accepted by the frontend", "give tls.frontend.{cert-file,key-file,ca-file} too", "own-worker.yaml"}, nil},
+		{"dynamic config the system workflows cannot start with", []string{"start", free, "--http-port", "0", "--headless", "--dynamic-config-value", "limit.maxIDLength=20"}, 2,
+			[]string{"dynamic-config.values.limit.maxIDLength: 20 is too small for the server's own system workflows", "WorkflowId exceeds maximum allowed length", "flag --dynamic-config-value"},
+			[]string{serverLog}},
+		{"startup timeout too short to start", []string{"start", free, "--http-port", "0", "--headless", "--startup-timeout", "1ms"}, 1,
+			[]string{"the start did not finish within startup.timeout 1ms (--startup-timeout): waiting for the server"}, []string{serverLog}},
+		{"token with an unreadable signing key", []string{"token", "--cert-dir", filepath.Join(cdir, "keydir"), "--role", "read"}, 2,
+			[]string{filepath.Join(cdir, "keydir", auth.KeyFile), "cannot be read: is a directory"}, nil},
 		{"token without a cert dir", []string{"token", "--role", "read"}, 2,
 			[]string{"--cert-dir"}, nil},
 		{"token with an unknown role", []string{"token", "--cert-dir", cdir, "--role", "owner"}, 2,
