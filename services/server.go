@@ -89,6 +89,9 @@ type Server struct {
 	skips  *timeSkipping
 	// memberDB reads the ringpop membership (see Members).
 	memberDB sqlplugin.DB
+	// dbUnlock releases the PostgreSQL preparation lock while it is held
+	// past preparation (holdDBLock); nil otherwise. Under mu.
+	dbUnlock func()
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -145,6 +148,7 @@ const startAttempts = 3
 func (s *Server) Start(ctx context.Context) error {
 	requested := s.cfg
 	var err error
+	defer s.releaseDBLock()
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		if s.cfg, err = ResolvePorts(requested); err != nil {
 			return err
@@ -290,6 +294,9 @@ func (s *Server) startServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create server: %w", err)
 	}
+	// The server's construction wrote this cluster's metadata row: the
+	// other nodes may now prepare and start.
+	s.releaseDBLock()
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
