@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,8 +25,9 @@ import (
 )
 
 const (
-	flagNodes   = "nodes"
-	flagRestart = "restart"
+	flagNodes      = "nodes"
+	flagRestart    = "restart"
+	flagNodesLimit = "nodes-limit"
 	// flagSupervised (hidden) marks a node started by --nodes: see
 	// supervisedNode.
 	flagSupervised = "supervised"
@@ -38,6 +40,7 @@ func nodesFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagNodes, Usage: "run a local cluster of several processes and supervise them: N full nodes, or one process per comma-separated role set, e.g. frontend+worker,history,matching; needs --db-url"},
 		&cli.BoolFlag{Name: flagRestart, Usage: "with --nodes, start a node that exits again, on the same ports"},
+		&cli.IntFlag{Name: flagNodesLimit, Usage: fmt.Sprintf("the most processes --nodes may start (default %d per CPU core, %d here); raise it on purpose", nodesPerCPU, defaultNodesLimit())},
 		&cli.BoolFlag{Name: flagSupervised, Hidden: true},
 	}
 }
@@ -62,7 +65,7 @@ func supervisedNode(c *cli.Context) bool {
 
 // nodeFlags are the start flags the supervisor sets per node (or refuses);
 // every other flag reaches each node as the user gave it.
-var nodeFlags = []string{flagNodes, flagRestart, flagSupervised, flagPortsFile, flagPort, flagHTTPPort, flagUIPort, flagHeadless,
+var nodeFlags = []string{flagNodes, flagRestart, flagNodesLimit, flagSupervised, flagPortsFile, flagPort, flagHTTPPort, flagUIPort, flagHeadless,
 	flagHistoryPort, flagMatchingPort, flagWorkerPort, flagFrontendMember, flagHistoryMember, flagMatchingMember, flagWorkerMember,
 	flagServices, flagClusters, flagMembership, flagWriteClientProfile}
 
@@ -145,11 +148,41 @@ func parseNodes(spec string) (nodes []nodeSpec, warning string, err error) {
 	return nodes, warning, nil
 }
 
+// nodesPerCPU bounds --nodes by default: each node is a whole Temporal
+// server process (about 150 MB and a burst of CPU at start, up to 40
+// database connections), so a cluster of many more nodes than cores
+// starts slowly, starves, and stops slowly.
+const nodesPerCPU = 4
+
+// defaultNodesLimit is the most nodes --nodes starts unless --nodes-limit
+// says otherwise: nodesPerCPU per CPU this process may use.
+func defaultNodesLimit() int { return nodesPerCPU * runtime.NumCPU() }
+
+// checkNodesLimit refuses more nodes than --nodes-limit (or the default),
+// before anything is launched.
+func checkNodesLimit(c *cli.Context, nodes int) error {
+	limit, why := defaultNodesLimit(), fmt.Sprintf("%d per CPU core: each node is a whole Temporal server process with its own database connections, and a machine runs only so many", nodesPerCPU)
+	if c.IsSet(flagNodesLimit) {
+		if limit = c.Int(flagNodesLimit); limit < 1 {
+			return &usageError{fmt.Sprintf("flag --%s: %d is not a positive number; give the most nodes --%s may start, e.g. --%s %d", flagNodesLimit, limit, flagNodes, flagNodesLimit, defaultNodesLimit())}
+		}
+		why = "--" + flagNodesLimit
+	}
+	if nodes > limit {
+		return &usageError{fmt.Sprintf("flag --%s: %d nodes are more than the limit of %d (%s); start fewer, or raise the limit on purpose with --%s %d",
+			flagNodes, nodes, limit, why, flagNodesLimit, nodes)}
+	}
+	return nil
+}
+
 // nodesAction is `start --nodes`: it checks the input (exit 2), starts
 // the nodes, waits until all are ready, and supervises them until a signal.
 func nodesAction(c *cli.Context) error {
 	specs, warning, err := parseNodes(c.String(flagNodes))
 	if err != nil {
+		return configExit(err, nil)
+	}
+	if err := checkNodesLimit(c, len(specs)); err != nil {
 		return configExit(err, nil)
 	}
 	for _, f := range []string{flagServices, flagClusters} {
@@ -176,6 +209,9 @@ func nodesAction(c *cli.Context) error {
 	probe := cfg.Clone()
 	probe.Membership.Mode, probe.Services.Run = profiles.MembershipRingpop, nil
 	if err := probe.Validate(); err != nil {
+		return configExit(err, loaded)
+	}
+	if err := removeStalePortsFile(cfg.PortsFile); err != nil {
 		return configExit(err, loaded)
 	}
 	exe, err := os.Executable()

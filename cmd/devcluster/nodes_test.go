@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -206,6 +207,13 @@ func TestNodesBadInput(t *testing.T) {
 		{"with static membership", []string{"--nodes", "2", "--membership", "static", pgURL}, "flag --membership static cannot be combined with --nodes"},
 		{"with tls", []string{"--nodes", "2", "--tls", pgURL}, "tls.enabled"},
 		{"restart alone", []string{"--restart"}, "flag --restart restarts the nodes of --nodes"},
+		{"over the machine's limit", []string{"--nodes", "1000", pgURL}, fmt.Sprintf("flag --nodes: 1000 nodes are more than the limit of %d (%d per CPU core", defaultNodesLimit(), nodesPerCPU)},
+		{"over the machine's limit as role sets", []string{"--nodes", strings.Repeat("history,", defaultNodesLimit()) + "frontend,matching", pgURL},
+			fmt.Sprintf("flag --nodes: %d nodes are more than the limit of %d", defaultNodesLimit()+2, defaultNodesLimit())},
+		{"over --nodes-limit", []string{"--nodes", "3", "--nodes-limit", "2", pgURL}, "flag --nodes: 3 nodes are more than the limit of 2 (--nodes-limit); start fewer, or raise the limit on purpose with --nodes-limit 3"},
+		{"nodes-limit zero", []string{"--nodes", "3", "--nodes-limit", "0", pgURL}, "flag --nodes-limit: 0 is not a positive number"},
+		{"nodes-limit alone", []string{"--nodes-limit", "3"}, "flag --nodes-limit bounds the processes of --nodes"},
+		{"ports file is a directory", []string{"--nodes", "2", pgURL, "--ports-file", t.TempDir()}, "ports-file: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
