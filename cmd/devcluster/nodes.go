@@ -8,6 +8,7 @@ package main
 // --restart) and stops them all at Ctrl+C.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,9 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -149,9 +152,10 @@ func parseNodes(spec string) (nodes []nodeSpec, warning string, err error) {
 }
 
 // nodesPerCPU bounds --nodes by default: each node is a whole Temporal
-// server process (about 150 MB and a burst of CPU at start, up to 40
-// database connections), so a cluster of many more nodes than cores
-// starts slowly, starves, and stops slowly.
+// server process (about 150 MB, a burst of CPU at start, about 25
+// database connections at rest), so a cluster of many more nodes than
+// cores starts slowly, starves, stops slowly and exhausts the database's
+// connections.
 const nodesPerCPU = 4
 
 // defaultNodesLimit is the most nodes --nodes starts unless --nodes-limit
@@ -173,6 +177,32 @@ func checkNodesLimit(c *cli.Context, nodes int) error {
 			flagNodes, nodes, limit, why, flagNodesLimit, nodes)}
 	}
 	return nil
+}
+
+// nodeConnections is about how many PostgreSQL connections a full node
+// holds at rest (measured: 50 for two nodes on PostgreSQL 15, its main
+// pool filled to its cap of 20 and a few of the visibility pool's); under
+// load and with each role in a process of its own it differs.
+const nodeConnections = 25
+
+// connectionsWarning reads the database server's connection limit and
+// returns a warning when nodes full nodes would likely exhaust it (they
+// would then fail with "too many clients", at start or later under load);
+// "" when they fit or the server cannot be asked (the nodes report why).
+// It is a warning, not a refusal: the figure per node is an estimate.
+func connectionsWarning(ctx context.Context, cfg profiles.Config, nodes int) string {
+	main, _, err := dbschema.Databases(cfg)
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := dbschema.Connections(ctx, main)
+	if err != nil || nodes*nodeConnections <= l.Free() {
+		return ""
+	}
+	return fmt.Sprintf("--nodes: %d nodes hold about %d database connections (about %d each), and the PostgreSQL server at %s has %d free (max_connections %d, %d reserved, %d in use); nodes may fail with \"too many clients\": start fewer nodes, or raise max_connections",
+		nodes, nodes*nodeConnections, nodeConnections, main.SQL.ConnectAddr, max(l.Free(), 0), l.Max, l.Reserved, l.InUse)
 }
 
 // nodesAction is `start --nodes`: it checks the input (exit 2), starts
@@ -219,6 +249,9 @@ func nodesAction(c *cli.Context) error {
 		return cli.Exit("start --nodes: find this executable: "+err.Error(), exitRuntime)
 	}
 	if warning != "" {
+		fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+warning)
+	}
+	if warning := connectionsWarning(c.Context, cfg, len(specs)); warning != "" {
 		fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+warning)
 	}
 	s := &supervisor{

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/profiles"
 )
 
 // waitNodesPorts polls the ports file of `start --nodes` until it exists
@@ -154,9 +155,9 @@ func TestNodesSupervisorKilled(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.Shared(t)
 	_, dbURL := pg.NewDatabase(t)
-	dir := t.TempDir()
+	dir, tmp := t.TempDir(), t.TempDir()
 	portsFile, logFile := filepath.Join(dir, "ports.json"), filepath.Join(dir, "nodes.log")
-	p := startProcEnv(t, []string{"DEVCLUSTER_LOG_FILE=" + logFile}, "start", "--nodes", "frontend+worker,history+matching", "--db-url", dbURL,
+	p := startProcEnv(t, []string{"DEVCLUSTER_LOG_FILE=" + logFile, "TMPDIR=" + tmp}, "start", "--nodes", "frontend+worker,history+matching", "--db-url", dbURL,
 		"--port", "0", "--http-port", "0", "--headless", "--ports-file", portsFile)
 	ports := waitNodesPorts(t, p, portsFile, 60*time.Second, func(NodesPorts) error { return nil })
 	if err := p.cmd.Process.Kill(); err != nil {
@@ -180,6 +181,19 @@ func TestNodesSupervisorKilled(t *testing.T) {
 	}
 	if got := strings.Count(string(b), `msg="cluster stopped"`); got != len(ports.Nodes) {
 		t.Errorf("%d nodes logged a graceful stop, want %d; log:\n%s", got, len(ports.Nodes), b)
+	}
+	// What the README says a killed supervisor leaves: its ports file,
+	// and its directory of the nodes' ports files, empty (each node
+	// removed its own in its graceful stop).
+	if fileSize(portsFile) <= 0 {
+		t.Errorf("the killed supervisor's ports file is gone; the README says it is left")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "devcluster-nodes-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("want the supervisor's nodes directory left in TMPDIR, got %v", dirs)
+	}
+	if entries, err := os.ReadDir(dirs[0]); err != nil || len(entries) != 0 {
+		t.Errorf("%s: %d entries (%v), want it empty", dirs[0], len(entries), err)
 	}
 }
 
@@ -273,5 +287,32 @@ func TestNodesRestartDelay(t *testing.T) {
 		if got := restartDelay(failures); got != want {
 			t.Errorf("restartDelay(%d) = %s, want %s", failures, got, want)
 		}
+	}
+}
+
+// TestNodesConnectionsWarning: before launching, the supervisor compares
+// what the nodes would hold (nodeConnections each) with the free
+// connections of the PostgreSQL server (the test server allows 300) and
+// warns, naming max_connections, when they would not fit.
+func TestNodesConnectionsWarning(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	_, dbURL := pg.NewDatabase(t)
+	cfg := profiles.Default()
+	cfg.Persistence.URL = dbURL
+	ctx := context.Background()
+	if w := connectionsWarning(ctx, cfg, 2); w != "" {
+		t.Errorf("2 nodes on a server of 300 connections: warning %q, want none", w)
+	}
+	many := 300/nodeConnections + 1
+	w := connectionsWarning(ctx, cfg, many)
+	for _, want := range []string{fmt.Sprintf("--nodes: %d nodes hold about %d database connections", many, many*nodeConnections), "max_connections 300", "raise max_connections"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("%d nodes: warning %q lacks %q", many, w, want)
+		}
+	}
+	cfg.Persistence.URL = "postgres://devcluster@127.0.0.1:1/nodes"
+	if w := connectionsWarning(ctx, cfg, many); w != "" {
+		t.Errorf("no server to ask: warning %q, want none (the nodes report the database's error)", w)
 	}
 }
