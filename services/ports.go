@@ -1,6 +1,7 @@
 package services
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -29,17 +30,32 @@ type portSlot struct {
 // so ringpop ports are picked below that.
 const MaxMembershipPort = 32767
 
-// listenLow binds a free port in [10000, MaxMembershipPort], starting at
-// a random one.
+// lowPortMin is the lowest ringpop port listenLow picks.
+const lowPortMin = 10000
+
+// listenLow binds a free port in [lowPortMin, MaxMembershipPort], starting
+// at a random one.
 func listenLow(ip string) (net.Listener, error) {
-	const lo = 10000
-	n := MaxMembershipPort - lo + 1
-	start := rand.IntN(n)
+	return listenLowFrom(ip, lowPortMin+rand.IntN(MaxMembershipPort-lowPortMin+1))
+}
+
+// listenLowFrom is listenLow trying first from, then others spread over
+// the range. It skips ports parked in TIME_WAIT (see noReuseAddr): the
+// kernel's own choice for port 0 does so, but a port named explicitly is
+// otherwise bound over a TIME_WAIT socket, and two processes starting
+// together could both pick it.
+func listenLowFrom(ip string, from int) (net.Listener, error) {
+	n := MaxMembershipPort - lowPortMin + 1
+	lc := net.ListenConfig{Control: noReuseAddr}
 	var last error
 	for i := 0; i < 200; i++ {
-		port := lo + (start+i*7919)%n
-		l, err := net.Listen("tcp", netaddr.HostPort(ip, port))
+		port := lowPortMin + (from-lowPortMin+i*7919)%n
+		l, err := lc.Listen(context.Background(), "tcp", netaddr.HostPort(ip, port))
 		if err == nil {
+			if err := reuseAddrAgain(l); err != nil {
+				_ = l.Close()
+				return nil, err
+			}
 			return l, nil
 		}
 		last = err

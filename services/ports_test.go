@@ -5,6 +5,7 @@ import (
 	"net"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
@@ -252,4 +253,47 @@ func TestResolvePortsUnbindableAddress(t *testing.T) {
 	if errors.Is(err, profiles.ErrPortInUse) {
 		t.Errorf("unbindable address reported as port in use: %v", err)
 	}
+}
+
+// TestListenLowSkipsParkedPorts: a ringpop port another process picked and
+// parked in TIME_WAIT until its server binds it is not picked again, while
+// the server's own bind (SO_REUSEADDR, as Go sets it) still succeeds. Two
+// nodes of --nodes once picked the same ringpop port, and the second was
+// refused for an address the first announced.
+func TestListenLowSkipsParkedPorts(t *testing.T) {
+	t.Parallel()
+	l, err := listenLow("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	addr := netaddr.HostPort("127.0.0.1", port)
+	parkInTimeWait(l)
+	_ = l.Close()
+	// The parked socket passes through FIN_WAIT to TIME_WAIT in a moment,
+	// and only then can the server bind the port: as it does, later.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		server, err := net.Listen("tcp", addr)
+		if err == nil {
+			_ = server.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's own bind of its parked port %d, after 5s: %v", port, err)
+		}
+		<-time.After(5 * time.Millisecond) // polling interval
+	}
+	again, err := listenLowFrom("127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Addr().(*net.TCPAddr).Port; got == port {
+		t.Errorf("port %d, parked in TIME_WAIT by another start, was picked again", port)
+	}
+	_ = again.Close()
+	server, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the server's own bind of its parked port %d: %v", port, err)
+	}
+	_ = server.Close()
 }

@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -67,11 +68,23 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 	}
 	// Nodes of one cluster may start at once: one of them sets the
 	// schema up and registers namespaces, the others then find it done.
+	// Until this cluster's metadata row exists the lock is kept past
+	// preparation, through the server's construction, which writes the
+	// row (see holdDBLock): else a node that prepared next could read the
+	// database between the schema and the row, and two nodes could both
+	// find the row absent and both insert it (one then fails to start).
 	unlock, err := dbschema.Lock(ctx, main)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	hold := false
+	defer func() {
+		if hold {
+			s.holdDBLock(unlock)
+		} else {
+			unlock()
+		}
+	}()
 	dbs := []dbschema.Database{main, vis}
 	states := make([]dbschema.Status, len(dbs))
 	for i, d := range dbs {
@@ -89,13 +102,14 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 			return err
 		}
 	}
-	s.db = dbNewFile
+	s.db, hold = dbNewFile, true
 	if st := states[0].State; st == dbschema.Older || st == dbschema.Current {
 		s.db = dbExistingFile // an existing database, as for a file
 		info, err := postgresInfo(ctx, s.sqlCfg, s.cfg.Cluster.Name)
 		if err != nil {
 			return err
 		}
+		hold = !info.hasCluster
 		if info.shards > 0 && int(info.shards) != s.cfg.Persistence.Shards {
 			return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
 				Msg: fmt.Sprintf("differs from the %d shard(s) database %s was created with; a database's shard count is fixed: use %d, or a new database",
@@ -130,6 +144,26 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 	return nil
 }
 
+// holdDBLock keeps the database's preparation lock until the server has
+// been constructed (releaseDBLock), which writes this cluster's metadata
+// row if it is absent.
+func (s *Server) holdDBLock(unlock func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dbUnlock = unlock
+}
+
+// releaseDBLock releases a lock kept by holdDBLock; it is idempotent.
+func (s *Server) releaseDBLock() {
+	s.mu.Lock()
+	unlock := s.dbUnlock
+	s.dbUnlock = nil
+	s.mu.Unlock()
+	if unlock != nil {
+		unlock()
+	}
+}
+
 // postgresInfo reads the shard count and the namespaces' search attributes
 // of an existing database through the server's SQL layer.
 func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileInfo, error) {
@@ -142,21 +176,21 @@ func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileI
 		defer func() { _ = db.Close() }()
 		pageSize := 100
 		row, err := db.GetClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{ClusterName: clusterName})
-		if err == nil {
-			info.shards = decodeShards(row.Data, row.DataEncoding)
-		} else if rows, lerr := db.ListClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{PageSize: &pageSize}); lerr == nil && len(rows) > 0 {
-			// Another cluster's database: its metadata names other
-			// clusters only. A start would fail in the server, later and
-			// less clearly, or worse join the nodes of that cluster.
-			names := make([]string, len(rows))
-			for i, r := range rows {
-				// The plugin's list leaves ClusterName empty: the name is
-				// in the row's blob.
-				names[i] = strconv.Quote(decodeClusterMetadata(r.Data, r.DataEncoding).GetClusterName())
+		switch {
+		case err == nil:
+			info.shards, info.hasCluster = decodeShards(row.Data, row.DataEncoding), true
+		case errors.Is(err, sql.ErrNoRows):
+			rows, err := db.ListClusterMetadata(ctx, &sqlplugin.ClusterMetadataFilter{PageSize: &pageSize})
+			if err != nil {
+				return fmt.Errorf("read cluster metadata of database %s: %w", c.DatabaseName, err)
 			}
-			return &profiles.FieldError{Key: "cluster.name", Value: strconv.Quote(clusterName),
-				Msg: fmt.Sprintf("is not the cluster database %s belongs to (%s); point persistence.url at this cluster's own database, or set cluster.name to join that cluster",
-					c.DatabaseName, strings.Join(names, ", "))}
+			if info.shards, info.hasCluster, err = ownClusterRow(rows, clusterName, c.DatabaseName); err != nil {
+				return err
+			}
+		default:
+			// Only "no such row" means the row is absent: a failed read
+			// says nothing about whose database this is.
+			return fmt.Errorf("read cluster metadata of database %s: %w", c.DatabaseName, err)
 		}
 		var after *primitives.UUID
 		for {
@@ -178,6 +212,39 @@ func postgresInfo(ctx context.Context, c *config.SQL, clusterName string) (fileI
 		}
 	})
 	return info, err
+}
+
+// ownClusterRow judges the cluster metadata rows of a database that had no
+// row named clusterName a moment before. A row with our own name is ours:
+// another node of this cluster wrote it since (the server writes it when
+// its first process starts, after the schema is set up), so its shard
+// count is returned and found is true. Only rows naming other clusters
+// make it another cluster's database, refused with their names; a row
+// whose blob cannot be read names no cluster, so it is not counted as
+// another's (the server decides about it).
+func ownClusterRow(rows []sqlplugin.ClusterMetadataRow, clusterName, database string) (shards int32, found bool, err error) {
+	var others []string
+	for _, r := range rows {
+		// The plugin's list leaves ClusterName empty: the name is in the
+		// row's blob.
+		md := decodeClusterMetadata(r.Data, r.DataEncoding)
+		switch name := md.GetClusterName(); {
+		case md == nil || name == "":
+		case name == clusterName:
+			return md.GetHistoryShardCount(), true, nil
+		default:
+			others = append(others, strconv.Quote(name))
+		}
+	}
+	if len(others) == 0 {
+		return 0, false, nil
+	}
+	// Another cluster's database: its metadata names other clusters only.
+	// A start would fail in the server, later and less clearly, or worse
+	// join the nodes of that cluster.
+	return 0, false, &profiles.FieldError{Key: "cluster.name", Value: strconv.Quote(clusterName),
+		Msg: fmt.Sprintf("is not the cluster database %s belongs to (%s); point persistence.url at this cluster's own database, or set cluster.name to join that cluster",
+			database, strings.Join(others, ", "))}
 }
 
 // runCtx runs f, which takes no context, and stops waiting for it when ctx

@@ -103,6 +103,9 @@ type Server struct {
 	// hook succeeded (see topLevelModule and stopServices).
 	impl        *temporal.ServerImpl
 	implStarted atomic.Bool
+	// dbUnlock releases the PostgreSQL preparation lock while it is held
+	// past preparation (holdDBLock); nil otherwise. Under mu.
+	dbUnlock func()
 }
 
 // New returns an unstarted server for cfg, a normalized and validated
@@ -159,6 +162,7 @@ const startAttempts = 3
 func (s *Server) Start(ctx context.Context) error {
 	requested := s.cfg
 	var err error
+	defer s.releaseDBLock()
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		if s.cfg, err = ResolvePorts(requested); err != nil {
 			return err
@@ -310,6 +314,9 @@ func (s *Server) startServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create server: %w", err)
 	}
+	// The server's construction wrote this cluster's metadata row: the
+	// other nodes may now prepare and start.
+	s.releaseDBLock()
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()

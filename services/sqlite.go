@@ -110,6 +110,9 @@ var temporalTables = []string{"namespaces", "cluster_metadata_info", "executions
 // fileInfo is what inspectFile learnt of an existing database file.
 type fileInfo struct {
 	shards int32 // the shard count it was created with; 0 when unreadable
+	// hasCluster: the database has this cluster's metadata row (read on
+	// PostgreSQL only), which the server writes at its first start.
+	hasCluster bool
 	// searchAttributes maps namespace name -> attribute alias -> type
 	// ("Keyword", "Int", ...), as the file's namespace rows hold them.
 	searchAttributes map[string]map[string]string

@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -127,12 +126,18 @@ func startAction(c *cli.Context) error {
 	if c.IsSet(flagRestart) {
 		return cli.Exit(fmt.Sprintf("flag --%s restarts the nodes of --%s; add --%s N, or drop --%s", flagRestart, flagNodes, flagNodes, flagRestart), exitUsage)
 	}
+	if c.IsSet(flagNodesLimit) {
+		return cli.Exit(fmt.Sprintf("flag --%s bounds the processes of --%s; add --%s N, or drop --%s", flagNodesLimit, flagNodes, flagNodes, flagNodesLimit), exitUsage)
+	}
 	supervised := supervisedNode(c)
 	loaded, err := loadConfig(c, os.Environ())
 	if err != nil {
 		return configExit(err, nil)
 	}
 	cfg := loaded.Config
+	if err := removeStalePortsFile(cfg.PortsFile); err != nil {
+		return configExit(err, loaded)
+	}
 	startDev := isStartDev(c)
 	if startDev {
 		if ignored := ignoredCLIFlags(c); len(ignored) > 0 {
@@ -145,10 +150,10 @@ func startAction(c *cli.Context) error {
 		}
 	}
 
-	// First SIGINT/SIGTERM: graceful stop. Second: exit at once, except
-	// on a node of --nodes (see supervisedNode).
+	// First SIGINT/SIGTERM/SIGHUP: graceful stop. Second: exit at once,
+	// except on a node of --nodes (see supervisedNode).
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	second := (<-chan os.Signal)(sigs)
 	if supervised {

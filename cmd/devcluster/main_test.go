@@ -409,6 +409,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"persistence.file", "is a directory", "flag --db-file"}, nil},
 		{"unwritable db location", []string{"start", free, "--http-port", "0", "--db-file", "/proc/devcluster-test.db"}, 2,
 			[]string{"persistence.file", "cannot be created", "writable"}, nil},
+		{"ports file is a directory", []string{"start", free, "--http-port", "0", "--ports-file", dir}, 2,
+			[]string{"ports-file: " + dir + " is a directory; give the path of a file", "flag --ports-file"}, nil},
 		{"bad log level", []string{"start", free, "--log-level", "loud"}, 2,
 			[]string{"log.level", "loud", "debug, info, warn, error", "flag --log-level"}, nil},
 		{"bad namespace", []string{"start", free, "--namespace", "a/b"}, 2,

@@ -8,24 +8,29 @@ package main
 // --restart) and stops them all at Ctrl+C.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
 
 const (
-	flagNodes   = "nodes"
-	flagRestart = "restart"
+	flagNodes      = "nodes"
+	flagRestart    = "restart"
+	flagNodesLimit = "nodes-limit"
 	// flagSupervised (hidden) marks a node started by --nodes: see
 	// supervisedNode.
 	flagSupervised = "supervised"
@@ -38,6 +43,7 @@ func nodesFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagNodes, Usage: "run a local cluster of several processes and supervise them: N full nodes, or one process per comma-separated role set, e.g. frontend+worker,history,matching; needs --db-url"},
 		&cli.BoolFlag{Name: flagRestart, Usage: "with --nodes, start a node that exits again, on the same ports"},
+		&cli.IntFlag{Name: flagNodesLimit, Usage: fmt.Sprintf("the most processes --nodes may start (default %d per CPU core, %d here); raise it on purpose", nodesPerCPU, defaultNodesLimit())},
 		&cli.BoolFlag{Name: flagSupervised, Hidden: true},
 	}
 }
@@ -62,7 +68,7 @@ func supervisedNode(c *cli.Context) bool {
 
 // nodeFlags are the start flags the supervisor sets per node (or refuses);
 // every other flag reaches each node as the user gave it.
-var nodeFlags = []string{flagNodes, flagRestart, flagSupervised, flagPortsFile, flagPort, flagHTTPPort, flagUIPort, flagHeadless,
+var nodeFlags = []string{flagNodes, flagRestart, flagNodesLimit, flagSupervised, flagPortsFile, flagPort, flagHTTPPort, flagUIPort, flagHeadless,
 	flagHistoryPort, flagMatchingPort, flagWorkerPort, flagFrontendMember, flagHistoryMember, flagMatchingMember, flagWorkerMember,
 	flagServices, flagClusters, flagMembership, flagWriteClientProfile}
 
@@ -145,11 +151,68 @@ func parseNodes(spec string) (nodes []nodeSpec, warning string, err error) {
 	return nodes, warning, nil
 }
 
+// nodesPerCPU bounds --nodes by default: each node is a whole Temporal
+// server process (about 150 MB, a burst of CPU at start, about 25
+// database connections at rest), so a cluster of many more nodes than
+// cores starts slowly, starves, stops slowly and exhausts the database's
+// connections.
+const nodesPerCPU = 4
+
+// defaultNodesLimit is the most nodes --nodes starts unless --nodes-limit
+// says otherwise: nodesPerCPU per CPU this process may use.
+func defaultNodesLimit() int { return nodesPerCPU * runtime.NumCPU() }
+
+// checkNodesLimit refuses more nodes than --nodes-limit (or the default),
+// before anything is launched.
+func checkNodesLimit(c *cli.Context, nodes int) error {
+	limit, why := defaultNodesLimit(), fmt.Sprintf("%d per CPU core: each node is a whole Temporal server process with its own database connections, and a machine runs only so many", nodesPerCPU)
+	if c.IsSet(flagNodesLimit) {
+		if limit = c.Int(flagNodesLimit); limit < 1 {
+			return &usageError{fmt.Sprintf("flag --%s: %d is not a positive number; give the most nodes --%s may start, e.g. --%s %d", flagNodesLimit, limit, flagNodes, flagNodesLimit, defaultNodesLimit())}
+		}
+		why = "--" + flagNodesLimit
+	}
+	if nodes > limit {
+		return &usageError{fmt.Sprintf("flag --%s: %d nodes are more than the limit of %d (%s); start fewer, or raise the limit on purpose with --%s %d",
+			flagNodes, nodes, limit, why, flagNodesLimit, nodes)}
+	}
+	return nil
+}
+
+// nodeConnections is about how many PostgreSQL connections a full node
+// holds at rest (measured: 50 for two nodes on PostgreSQL 15, its main
+// pool filled to its cap of 20 and a few of the visibility pool's); under
+// load and with each role in a process of its own it differs.
+const nodeConnections = 25
+
+// connectionsWarning reads the database server's connection limit and
+// returns a warning when nodes full nodes would likely exhaust it (they
+// would then fail with "too many clients", at start or later under load);
+// "" when they fit or the server cannot be asked (the nodes report why).
+// It is a warning, not a refusal: the figure per node is an estimate.
+func connectionsWarning(ctx context.Context, cfg profiles.Config, nodes int) string {
+	main, _, err := dbschema.Databases(cfg)
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := dbschema.Connections(ctx, main)
+	if err != nil || nodes*nodeConnections <= l.Free() {
+		return ""
+	}
+	return fmt.Sprintf("--nodes: %d nodes hold about %d database connections (about %d each), and the PostgreSQL server at %s has %d free (max_connections %d, %d reserved, %d in use); nodes may fail with \"too many clients\": start fewer nodes, or raise max_connections",
+		nodes, nodes*nodeConnections, nodeConnections, main.SQL.ConnectAddr, max(l.Free(), 0), l.Max, l.Reserved, l.InUse)
+}
+
 // nodesAction is `start --nodes`: it checks the input (exit 2), starts
 // the nodes, waits until all are ready, and supervises them until a signal.
 func nodesAction(c *cli.Context) error {
 	specs, warning, err := parseNodes(c.String(flagNodes))
 	if err != nil {
+		return configExit(err, nil)
+	}
+	if err := checkNodesLimit(c, len(specs)); err != nil {
 		return configExit(err, nil)
 	}
 	for _, f := range []string{flagServices, flagClusters} {
@@ -178,11 +241,17 @@ func nodesAction(c *cli.Context) error {
 	if err := probe.Validate(); err != nil {
 		return configExit(err, loaded)
 	}
+	if err := removeStalePortsFile(cfg.PortsFile); err != nil {
+		return configExit(err, loaded)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return cli.Exit("start --nodes: find this executable: "+err.Error(), exitRuntime)
 	}
 	if warning != "" {
+		fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+warning)
+	}
+	if warning := connectionsWarning(c.Context, cfg, len(specs)); warning != "" {
 		fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+warning)
 	}
 	s := &supervisor{

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -80,12 +79,13 @@ type exitEvent struct {
 }
 
 // run starts every node, waits for all to be ready and supervises them
-// until SIGINT or SIGTERM, which stops them all.
+// until SIGINT, SIGTERM or SIGHUP, which stops them all.
 func (s *supervisor) run(parent context.Context) error {
 	s.live = map[*node]*os.Process{}
-	// First SIGINT/SIGTERM: stop the nodes gracefully. Second: kill them.
+	// First SIGINT/SIGTERM/SIGHUP: stop the nodes gracefully. Second:
+	// kill them.
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -113,6 +113,10 @@ func (s *supervisor) run(parent context.Context) error {
 	}
 	fmt.Fprintf(s.stderr, "devcluster: starting %d nodes: %s\n", len(s.nodes), strings.Join(names, ", "))
 	for _, n := range s.nodes {
+		if ctx.Err() != nil { // a signal while launching: launch no more
+			s.stopAll()
+			return cli.Exit("interrupted while starting", exitRuntime)
+		}
 		if err := s.start(n); err != nil {
 			s.stopAll()
 			return cli.Exit(fmt.Sprintf("start %s: %v", n, err), exitRuntime)
@@ -321,9 +325,17 @@ func (s *supervisor) running() int {
 	return count
 }
 
-// stopAll sends SIGINT to every running node and waits for them, up to
-// shutdown.timeout; then it kills those left. It returns what went wrong,
-// per node.
+// killWait bounds the wait for nodes killed with SIGKILL to be reaped (and
+// their output read to the end): the kernel ends a killed process at once,
+// so this is only reached when the machine is starved.
+const killWait = 5 * time.Second
+
+// stopAll stops every running node, in a bounded time at any number of
+// nodes: it sends SIGINT to all of them at once, waits for them all until
+// shutdown.timeout, then sends SIGKILL to all those left at once and
+// waits for them at most killWait more. It returns what went wrong, per
+// node; a node not reaped even then is reported and left to the kernel's
+// parent-death signal.
 func (s *supervisor) stopAll() []string {
 	var running []*node
 	for _, n := range s.nodes {
@@ -333,21 +345,50 @@ func (s *supervisor) stopAll() []string {
 			running = append(running, n)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
-	defer cancel()
-	var failed []string
-	for _, n := range running {
+	graceful := time.NewTimer(s.cfg.Shutdown.Timeout)
+	defer graceful.Stop()
+	var failed, killed []string
+	var left []*node
+	for i, n := range running {
 		select {
 		case <-n.run.done:
 			if n.run.err != nil {
 				failed = append(failed, fmt.Sprintf("%s: %s", n, exitStatus(n.run.err)))
 			}
-		case <-ctx.Done():
-			_ = n.run.cmd.Process.Kill()
-			<-n.run.done
-			failed = append(failed, fmt.Sprintf("%s killed: not stopped within %s (shutdown.timeout)", n, s.cfg.Shutdown.Timeout))
+			n.run = nil
+			continue
+		case <-graceful.C:
+		}
+		// The deadline passed: kill every node still running at once,
+		// not one after the other.
+		for _, m := range running[i:] {
+			select {
+			case <-m.run.done:
+				if m.run.err != nil {
+					failed = append(failed, fmt.Sprintf("%s: %s", m, exitStatus(m.run.err)))
+				}
+				m.run = nil
+			default:
+				_ = m.run.cmd.Process.Kill()
+				left = append(left, m)
+			}
+		}
+		break
+	}
+	reaped := time.NewTimer(killWait)
+	defer reaped.Stop()
+	for _, n := range left {
+		select {
+		case <-n.run.done:
+			killed = append(killed, n.Name)
+		case <-reaped.C:
+			failed = append(failed, fmt.Sprintf("%s (pid %d) not reaped %s after SIGKILL", n, n.pid(), killWait))
+			reaped.Reset(0) // the others are not waited for either
 		}
 		n.run = nil
+	}
+	if len(killed) > 0 {
+		failed = append(failed, fmt.Sprintf("killed %s: not stopped within %s (shutdown.timeout)", strings.Join(killed, ", "), s.cfg.Shutdown.Timeout))
 	}
 	return failed
 }

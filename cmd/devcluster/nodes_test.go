@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/profiles"
 )
 
 // waitNodesPorts polls the ports file of `start --nodes` until it exists
@@ -153,9 +155,9 @@ func TestNodesSupervisorKilled(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.Shared(t)
 	_, dbURL := pg.NewDatabase(t)
-	dir := t.TempDir()
+	dir, tmp := t.TempDir(), t.TempDir()
 	portsFile, logFile := filepath.Join(dir, "ports.json"), filepath.Join(dir, "nodes.log")
-	p := startProcEnv(t, []string{"DEVCLUSTER_LOG_FILE=" + logFile}, "start", "--nodes", "frontend+worker,history+matching", "--db-url", dbURL,
+	p := startProcEnv(t, []string{"DEVCLUSTER_LOG_FILE=" + logFile, "TMPDIR=" + tmp}, "start", "--nodes", "frontend+worker,history+matching", "--db-url", dbURL,
 		"--port", "0", "--http-port", "0", "--headless", "--ports-file", portsFile)
 	ports := waitNodesPorts(t, p, portsFile, 60*time.Second, func(NodesPorts) error { return nil })
 	if err := p.cmd.Process.Kill(); err != nil {
@@ -179,6 +181,19 @@ func TestNodesSupervisorKilled(t *testing.T) {
 	}
 	if got := strings.Count(string(b), `msg="cluster stopped"`); got != len(ports.Nodes) {
 		t.Errorf("%d nodes logged a graceful stop, want %d; log:\n%s", got, len(ports.Nodes), b)
+	}
+	// What the README says a killed supervisor leaves: its ports file,
+	// and its directory of the nodes' ports files, empty (each node
+	// removed its own in its graceful stop).
+	if fileSize(portsFile) <= 0 {
+		t.Errorf("the killed supervisor's ports file is gone; the README says it is left")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "devcluster-nodes-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("want the supervisor's nodes directory left in TMPDIR, got %v", dirs)
+	}
+	if entries, err := os.ReadDir(dirs[0]); err != nil || len(entries) != 0 {
+		t.Errorf("%s: %d entries (%v), want it empty", dirs[0], len(entries), err)
 	}
 }
 
@@ -206,6 +221,13 @@ func TestNodesBadInput(t *testing.T) {
 		{"with static membership", []string{"--nodes", "2", "--membership", "static", pgURL}, "flag --membership static cannot be combined with --nodes"},
 		{"with tls", []string{"--nodes", "2", "--tls", pgURL}, "tls.enabled"},
 		{"restart alone", []string{"--restart"}, "flag --restart restarts the nodes of --nodes"},
+		{"over the machine's limit", []string{"--nodes", "1000", pgURL}, fmt.Sprintf("flag --nodes: 1000 nodes are more than the limit of %d (%d per CPU core", defaultNodesLimit(), nodesPerCPU)},
+		{"over the machine's limit as role sets", []string{"--nodes", strings.Repeat("history,", defaultNodesLimit()) + "frontend,matching", pgURL},
+			fmt.Sprintf("flag --nodes: %d nodes are more than the limit of %d", defaultNodesLimit()+2, defaultNodesLimit())},
+		{"over --nodes-limit", []string{"--nodes", "3", "--nodes-limit", "2", pgURL}, "flag --nodes: 3 nodes are more than the limit of 2 (--nodes-limit); start fewer, or raise the limit on purpose with --nodes-limit 3"},
+		{"nodes-limit zero", []string{"--nodes", "3", "--nodes-limit", "0", pgURL}, "flag --nodes-limit: 0 is not a positive number"},
+		{"nodes-limit alone", []string{"--nodes-limit", "3"}, "flag --nodes-limit bounds the processes of --nodes"},
+		{"ports file is a directory", []string{"--nodes", "2", pgURL, "--ports-file", t.TempDir()}, "ports-file: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -265,5 +287,32 @@ func TestNodesRestartDelay(t *testing.T) {
 		if got := restartDelay(failures); got != want {
 			t.Errorf("restartDelay(%d) = %s, want %s", failures, got, want)
 		}
+	}
+}
+
+// TestNodesConnectionsWarning: before launching, the supervisor compares
+// what the nodes would hold (nodeConnections each) with the free
+// connections of the PostgreSQL server (the test server allows 300) and
+// warns, naming max_connections, when they would not fit.
+func TestNodesConnectionsWarning(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	_, dbURL := pg.NewDatabase(t)
+	cfg := profiles.Default()
+	cfg.Persistence.URL = dbURL
+	ctx := context.Background()
+	if w := connectionsWarning(ctx, cfg, 2); w != "" {
+		t.Errorf("2 nodes on a server of 300 connections: warning %q, want none", w)
+	}
+	many := 300/nodeConnections + 1
+	w := connectionsWarning(ctx, cfg, many)
+	for _, want := range []string{fmt.Sprintf("--nodes: %d nodes hold about %d database connections", many, many*nodeConnections), "max_connections 300", "raise max_connections"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("%d nodes: warning %q lacks %q", many, w, want)
+		}
+	}
+	cfg.Persistence.URL = "postgres://devcluster@127.0.0.1:1/nodes"
+	if w := connectionsWarning(ctx, cfg, many); w != "" {
+		t.Errorf("no server to ask: warning %q, want none (the nodes report the database's error)", w)
 	}
 }

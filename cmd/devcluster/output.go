@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
@@ -28,6 +29,37 @@ func logWriter(w io.Writer, file string) (io.Writer, func(), error) {
 		return nil, nil, fmt.Errorf("cannot be opened for appending: %v; choose a writable path", oserr.Cause(err))
 	}
 	return f, func() { _ = f.Close() }, nil
+}
+
+// stopSignals stop `devcluster start` (one process or the supervisor of
+// --nodes) gracefully; a second one exits at once. SIGHUP is one of them:
+// a closed terminal or `kill -HUP` would otherwise end the process on the
+// spot, leaving the SQLite -wal unfolded, the ports file and the temporary
+// key directory behind.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// removeStalePortsFile removes path, the --ports-file a run that was killed
+// (SIGKILL) left behind, before a start begins: the file appears only once
+// this run is ready, so that a script waiting for it (the README's
+// `while [ ! -f ports.json ]`) never reads the old run's ports. It refuses
+// a directory, and a file it cannot remove, as a ports-file error.
+func removeStalePortsFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case os.IsNotExist(err):
+		return nil
+	case err != nil:
+		return &profiles.FieldError{Key: "ports-file", Value: path, Msg: fmt.Sprintf("cannot be checked: %v; choose a path in a readable directory", oserr.Cause(err))}
+	case fi.IsDir():
+		return &profiles.FieldError{Key: "ports-file", Value: path, Msg: "is a directory; give the path of a file, e.g. " + filepath.Join(path, "ports.json")}
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return &profiles.FieldError{Key: "ports-file", Value: path, Msg: fmt.Sprintf("exists (left by an earlier run) and cannot be removed: %v; remove it, or choose another path", oserr.Cause(err))}
+	}
+	return nil
 }
 
 // Ports is what --ports-file receives: every address a script needs.

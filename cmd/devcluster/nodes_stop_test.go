@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devcluster/devcluster/profiles"
+)
+
+// TestNodesStopKillsStragglersAtOnce: the supervisor's stop is bounded
+// whatever the number of nodes and however they behave. Its nodes here
+// are processes that ignore SIGINT (stand-ins for nodes stuck in a stop,
+// so the test needs no server): stopAll must return within
+// shutdown.timeout plus killWait, having killed every one of them, and
+// name them. Before, the stragglers were killed and reaped one after the
+// other.
+func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs a POSIX shell")
+	}
+	t.Parallel()
+	// The supervisor runs `EXE start ARGS...`: a script that ignores
+	// SIGINT (inherited across exec) and waits.
+	exe := filepath.Join(t.TempDir(), "stuck-node")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\ntrap '' INT\nexec sleep 300\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const count = 32
+	cfg := profiles.Default()
+	cfg.Shutdown.Timeout = time.Second
+	var out bytes.Buffer
+	s := &supervisor{exe: exe, cfg: cfg, stdout: &lockedWriter{w: &out}, stderr: &lockedWriter{w: &out},
+		exits: make(chan exitEvent, count), live: map[*node]*os.Process{}}
+	for i := range count {
+		n := &node{nodeSpec: nodeSpec{Name: "node" + strconv.Itoa(i+1), Roles: []string{profiles.History}},
+			portsFile: filepath.Join(t.TempDir(), "ports.json")}
+		s.nodes = append(s.nodes, n)
+		if err := s.start(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pids []int
+	for _, n := range s.nodes {
+		pids = append(pids, n.pid())
+	}
+	// The stand-ins must have set their trap before the SIGINT comes:
+	// wait until each runs sleep (its exec follows the trap).
+	deadline := time.Now().Add(30 * time.Second)
+	for _, pid := range pids {
+		for {
+			b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+			if strings.TrimSpace(string(b)) == "sleep" || runtime.GOOS != "linux" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d never ran sleep", pid)
+			}
+			<-time.After(5 * time.Millisecond) // polling interval
+		}
+	}
+	began := time.Now()
+	failed := s.stopAll()
+	took := time.Since(began)
+	bound := cfg.Shutdown.Timeout + killWait
+	t.Logf("stopped %d stuck nodes in %s (bound %s): %v", count, took.Round(time.Millisecond), bound, failed)
+	if took > bound {
+		t.Errorf("stopAll took %s, want at most %s", took, bound)
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0], "not stopped within 1s (shutdown.timeout)") {
+		t.Errorf("want one line naming the killed nodes, got %q", failed)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("pid %d still runs after stopAll", pid)
+		}
+	}
+	if s.running() != 0 {
+		t.Errorf("%d nodes still marked running", s.running())
+	}
+}
