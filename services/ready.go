@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/server/common/primitives"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -97,7 +99,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.waitSystemWorkflows(ctx)
+	return s.waitSystemWorkflows(ctx, wf)
 }
 
 // failure is what ends a wait for readiness at once: a fatal error of the
@@ -120,12 +122,35 @@ func (s *Server) failure() error {
 // starts at every start have started: a cluster whose own system
 // workflows cannot run is not ready. A refusal ends the wait at once (see
 // failure).
-func (s *Server) waitSystemWorkflows(ctx context.Context) error {
+//
+// With ringpop membership the system worker reaches a frontend through the
+// membership, maybe another node's, whose calls this frontend never sees:
+// a node then waits until the workflows exist, whichever node started
+// them (and a refusal ends the wait only when it passed this frontend).
+func (s *Server) waitSystemWorkflows(ctx context.Context, wf workflowservice.WorkflowServiceClient) error {
 	if s.sys == nil {
 		return nil
 	}
 	wanted := wantedScannerWorkflows(s.cfg, s.opts.DynamicConfig, s.slog)
+	if s.cfg.Ringpop() {
+		return poll(ctx, s.failure, func(ctx context.Context) error { return systemWorkflowsExist(ctx, wf, wanted) })
+	}
 	return poll(ctx, s.failure, func(context.Context) error { return s.sys.check(wanted) })
+}
+
+// systemWorkflowsExist returns nil once every workflow ID in ids has an
+// execution in the system namespace.
+func systemWorkflowsExist(ctx context.Context, wf workflowservice.WorkflowServiceClient, ids []string) error {
+	for _, id := range ids {
+		_, err := wf.DescribeWorkflowExecution(ctx, &workflowservice.DescribeWorkflowExecutionRequest{
+			Namespace: primitives.SystemLocalNamespace,
+			Execution: &commonpb.WorkflowExecution{WorkflowId: id},
+		})
+		if err != nil {
+			return fmt.Errorf("system workflow %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // Probe polls the cluster at conn until its frontend answers and every
