@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,9 @@ func TestWebUI(t *testing.T) {
 	}
 	if code, body := httpGet(t, c.UIURL()+"/"); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("UI / = %d, not an HTML page", code)
+	}
+	if code, body := httpGet(t, c.UIURL()+"/api/v1/settings"); code != 200 || !strings.Contains(body, `"Auth":{"Enabled":false`) {
+		t.Fatalf("UI settings without auth: %d %.300s; want Auth.Enabled false", code, body)
 	}
 
 	// Start a workflow through the HTTP API.
@@ -418,6 +422,52 @@ func TestWebUIAuth(t *testing.T) {
 		}
 		if s := status(t, id); s != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 			t.Fatalf("workflow %s after the admin's terminate; want terminated", s)
+		}
+	})
+
+	// The UI's settings say auth is on, and its script, which then wants a
+	// user with an access token, gets one that only points at the cookie:
+	// the real token stays HttpOnly.
+	t.Run("settings and the script's session", func(t *testing.T) {
+		id := startWF(t)
+		cl, jar := uiClient(t, c)
+		if resp, _ := uiCall(t, cl, jar, http.MethodGet, c.UIURL(), "", false); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("banner URL: %d; want 303", resp.StatusCode)
+		}
+		resp, _ := uiCall(t, cl, jar, http.MethodGet, base+"/", "", false)
+		var user *http.Cookie
+		for _, k := range resp.Cookies() {
+			if k.Name == "user0" {
+				user = k
+			}
+		}
+		if user == nil || user.HttpOnly || !user.Secure {
+			t.Fatalf("GET / signed in set the UI's user cookie %v; want user0, readable by the script, Secure", user)
+		}
+		raw, err := base64.StdEncoding.DecodeString(user.Value)
+		var u struct{ AccessToken string }
+		if err != nil || json.Unmarshal(raw, &u) != nil || u.AccessToken == "" || strings.Contains(string(raw), ".") {
+			t.Fatalf("user0 holds %q (%v); want JSON with an AccessToken that is not the real token", raw, err)
+		}
+		for _, who := range []struct{ name, bearer string }{{"cookie", ""}, {"header", readToken}} {
+			resp, body := uiCall(t, cl, jar, http.MethodGet, base+"/api/v1/settings", who.bearer, false)
+			var st struct{ Auth struct{ Enabled bool } }
+			if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil || !st.Auth.Enabled {
+				t.Errorf("settings signed in by %s: %d %.300s; want Auth.Enabled true", who.name, resp.StatusCode, body)
+			}
+		}
+		// What the script sends: the session token with the cookie.
+		listed(t, cl, jar, u.AccessToken, id)
+		other, otherJar := uiClient(t, c)
+		if resp, body := uiCall(t, other, otherJar, http.MethodGet, list, u.AccessToken, false); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the session token without the cookie: %d %.200s; want 401", resp.StatusCode, body)
+		}
+		// The UI's "log out" ends the sign-in.
+		if resp, _ := uiCall(t, cl, jar, http.MethodGet, base+"/auth/logout", "", false); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("/auth/logout: %d; want 401 saying how to sign in again", resp.StatusCode)
+		}
+		if resp, _ := uiCall(t, cl, jar, http.MethodGet, list, "", false); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("list after /auth/logout: %d; want 401", resp.StatusCode)
 		}
 	})
 

@@ -1,10 +1,12 @@
 package webui
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/devcluster/devcluster/internal/oserr"
 	"io"
 	"log"
 	"log/slog"
@@ -15,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devcluster/devcluster/internal/oserr"
 )
 
 // CookieName is the cookie that keeps a browser signed in to a UI with
@@ -31,11 +35,23 @@ const (
 	// its CSRF check for requests with one, which is right for a header a
 	// script sets and wrong for a cookie a browser sends by itself.
 	tokenHeader = "X-Devcluster-Ui-Token"
+	// sessionToken is the access token the UI's own script holds for a
+	// browser signed in by the cookie. The UI's settings say auth is on
+	// (which it is), and its script then sends every page to an OIDC login
+	// unless it holds a user with an access token, which it reads from the
+	// ui-server's "user0" cookie and sends back as "Authorization: Bearer".
+	// The real token stays in the HttpOnly cookie, out of the script's
+	// reach; the front takes this one as "use the cookie".
+	sessionToken = "devcluster-ui-session"
+	// userCookie is the ui-server's cookie of a signed-in user, read by the
+	// UI's script (not HttpOnly).
+	userCookie = "user0"
 )
 
 // front is the UI's public listener with auth on: HTTPS, a token on every
 // request, and a reverse proxy to the ui-server on 127.0.0.1.
 type front struct {
+	path   string // the UI's public path, without a trailing slash
 	ln     net.Listener
 	srv    *http.Server
 	proxy  *httputil.ReverseProxy
@@ -59,11 +75,20 @@ func newFront(cfg Config, upstream string) (*front, error) {
 		errLog = slog.NewLogLogger(cfg.Logger.With("component", "webui").Handler(), slog.LevelDebug)
 	}
 	target := &url.URL{Scheme: "http", Host: upstream}
-	f := &front{ln: ln, verify: cfg.Auth.Verify}
+	f := &front{ln: ln, verify: cfg.Auth.Verify, path: strings.TrimSuffix(cfg.PublicPath, "/")}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			if f.isSettings(pr.In) {
+				pr.Out.Header.Del("Accept-Encoding") // rewritten: see authOn
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode != http.StatusOK || !f.isSettings(resp.Request) {
+				return nil
+			}
+			return authOn(resp)
 		},
 		ErrorLog: errLog,
 	}
@@ -102,8 +127,18 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.signIn(w, r, q)
 		return
 	}
+	if r.URL.Path == f.path+"/auth/logout" {
+		f.signOut(w, r)
+		return
+	}
 	var tok string
 	fromCookie := false
+	if h := r.Header.Get("Authorization"); strings.EqualFold(h, "Bearer "+sessionToken) {
+		// The UI's script on a browser signed in by the cookie: the cookie
+		// decides, and the ui-server's CSRF check applies as to any
+		// request the cookie carries.
+		r.Header.Del("Authorization")
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, t, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || t == "" {
@@ -118,9 +153,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, r, "the request carries no token")
 		return
 	}
-	if _, err := f.verify(tok); err != nil {
+	expires, err := f.verify(tok)
+	if err != nil {
 		if fromCookie {
-			http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+			clearCookies(w)
 		}
 		refuse(w, r, "the token is refused: "+err.Error())
 		return
@@ -128,6 +164,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fromCookie {
 		dropCookie(r, CookieName) // the ui-server has no use for it
 		r.Header.Set(tokenHeader, tok)
+		if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, f.path+"/api/") {
+			// A page: the script reads (and then deletes) the user.
+			http.SetCookie(w, sessionUser(expires))
+		}
 	}
 	f.proxy.ServeHTTP(w, r)
 }
@@ -151,6 +191,65 @@ func (f *front) signIn(w http.ResponseWriter, r *http.Request, q url.Values) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, loc, http.StatusSeeOther)
+}
+
+// isSettings reports a request for the UI's settings.
+func (f *front) isSettings(r *http.Request) bool {
+	return r != nil && r.Method == http.MethodGet && r.URL.Path == f.path+"/api/v1/settings"
+}
+
+// authOn rewrites the ui-server's settings to say what is true behind the
+// front: auth is on. The ui-server itself runs with its auth off (its own
+// auth is an OIDC sign-in, which would need an identity provider): the
+// front signs people in, and the frontend's authorizer decides.
+func authOn(resp *http.Response) error {
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var settings map[string]any
+	if err := json.Unmarshal(body, &settings); err != nil {
+		return fmt.Errorf("the UI's settings: %w", err)
+	}
+	a, _ := settings["Auth"].(map[string]any)
+	if a == nil {
+		a = map[string]any{}
+	}
+	a["Enabled"] = true
+	settings["Auth"] = a
+	if body, err = json.Marshal(settings); err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+// sessionUser is the ui-server's user cookie holding sessionToken, which
+// the UI's script reads: base64 of its JSON, padded so the encoding needs
+// no "=" (the script splits cookies at "=").
+func sessionUser(expires time.Time) *http.Cookie {
+	b, _ := json.Marshal(map[string]string{"AccessToken": sessionToken, "Name": "devcluster token"})
+	for len(b)%3 != 0 {
+		b = append(b, ' ')
+	}
+	return &http.Cookie{Name: userCookie, Value: base64.StdEncoding.EncodeToString(b), Path: "/", Expires: expires,
+		MaxAge: max(1, int(time.Until(expires).Seconds())), Secure: true, SameSite: http.SameSiteStrictMode}
+}
+
+// clearCookies ends a browser's sign-in: the token's cookie and the UI's
+// user.
+func clearCookies(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: userCookie, Path: "/", MaxAge: -1, Secure: true, SameSite: http.SameSiteStrictMode})
+}
+
+// signOut is the UI's "log out": the browser forgets its token.
+func (f *front) signOut(w http.ResponseWriter, r *http.Request) {
+	clearCookies(w)
+	refuse(w, r, "signed out")
 }
 
 // dropCookie removes the cookie name from r's Cookie header.

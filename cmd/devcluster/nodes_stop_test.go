@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/testutil"
 )
 
 // TestNodesStopKillsStragglersAtOnce: the supervisor's stop is bounded
@@ -28,9 +30,14 @@ func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
 	// The supervisor runs `EXE start ARGS...`: a script that ignores
 	// SIGINT (inherited across exec) and waits.
 	exe := filepath.Join(t.TempDir(), "stuck-node")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\ntrap '' INT\nexec sleep 300\n"), 0o755); err != nil {
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n[ \"$1\" = probe ] && exit 0\ntrap '' INT\nexec sleep 300\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A parallel test's fork may still hold the write descriptor for a
+	// moment, and exec then fails with ETXTBSY: wait until it runs.
+	testutil.WaitFor(t, 10*time.Second, "the stand-in script can run", func() error {
+		return exec.Command(exe, "probe").Run()
+	})
 	const count = 32
 	cfg := profiles.Default()
 	cfg.Shutdown.Timeout = time.Second
