@@ -47,6 +47,7 @@ type options struct {
 	Short         bool
 	Compare       string // FILE: a devcluster config file that replaces stock in the second column
 	Addr          string // HOST:PORT: only run the load against this running cluster
+	CLI           string // PATH: a Temporal CLI whose server start-dev is timed too
 }
 
 // figure is one row of the table.
@@ -122,6 +123,15 @@ type report struct {
 		Seconds       float64 `json:"seconds"`
 	} `json:"params"`
 	Figures []row `json:"figures"`
+	// CLI is the start-dev row of the Temporal CLI given with -cli: launch
+	// to first SDK call, the same harness argv; Ratio is devcluster/CLI.
+	CLI *cliRow `json:"cli,omitempty"`
+}
+
+type cliRow struct {
+	Path  string  `json:"path"`
+	Stats *stats  `json:"startdev_first_call_ms"`
+	Ratio float64 `json:"ratio"`
 }
 
 // config is one column.
@@ -145,6 +155,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Binary, "devcluster", "", "devcluster binary (default: go build ./cmd/devcluster into a temporary directory)")
 	fs.StringVar(&o.Compare, "compare", "", "instead of stock, compare with devcluster's default plus this --config FILE (to measure a setting)")
 	fs.StringVar(&o.Addr, "addr", "", "only run the workflow load (-n, -c) against this running cluster's frontend, e.g. to profile it")
+	fs.StringVar(&o.CLI, "cli", "", "also time this Temporal CLI's server start-dev, launch to first SDK call (the start-dev row's real counterpart)")
 	fs.BoolVar(&o.Short, "short", false, "quick check: N=20, C=5, runs=1, 3 reloads, 2 testutil calls")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -253,6 +264,12 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 		defer pg.Stop()
 	}
 
+	if o.CLI != "" {
+		if o.CLI, err = filepath.Abs(o.CLI); err != nil {
+			return nil, err
+		}
+	}
+	var cliValues []float64
 	values := map[string]map[string][]float64{} // config -> key -> per-run values
 	for _, c := range configs {
 		values[c.Name] = map[string][]float64{}
@@ -292,6 +309,13 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 			if err := measureStartDev(ctx, bin, c, dir, rec, log); err != nil {
 				return nil, fmt.Errorf("%s server start-dev: %w", c.Name, err)
 			}
+			if o.CLI != "" && c.Name == "devcluster" {
+				fmt.Fprintf(log, "  the Temporal CLI (%s):\n", o.CLI)
+				recCLI := func(_ string, v float64) { cliValues = append(cliValues, v) }
+				if err := measureStartDev(ctx, o.CLI, config{Name: "cli"}, dir, recCLI, log); err != nil {
+					return nil, fmt.Errorf("the Temporal CLI's server start-dev: %w", err)
+				}
+			}
 			if err := measureDC(ctx, o, bin, c, dir, rec, log); err != nil {
 				return nil, fmt.Errorf("%s dynamic config: %w", c.Name, err)
 			}
@@ -315,6 +339,12 @@ func bench(ctx context.Context, o options, log io.Writer) (*report, error) {
 			rw.Ratio = rw.Devcluster.Median / rw.Stock.Median
 		}
 		rep.Figures = append(rep.Figures, rw)
+		if f.Key == "startdev_first_call_ms" && len(cliValues) > 0 {
+			rep.CLI = &cliRow{Path: o.CLI, Stats: summarize(cliValues)}
+			if rw.Devcluster != nil && rep.CLI.Stats.Median != 0 {
+				rep.CLI.Ratio = rw.Devcluster.Median / rep.CLI.Stats.Median
+			}
+		}
 	}
 	return rep, nil
 }
@@ -584,6 +614,10 @@ func printTable(w io.Writer, rep *report) {
 			num(r.Stock, false), num(r.Stock, true), ratio(r.Ratio))
 	}
 	_ = tw.Flush()
+	if c := rep.CLI; c != nil {
+		fmt.Fprintf(w, "\nthe Temporal CLI (%s), server start-dev launch to first SDK call: %s ms %s; devcluster/CLI %s\n",
+			c.Path, num(c.Stats, false), num(c.Stats, true), ratio(c.Ratio))
+	}
 	fmt.Fprintln(w)
 }
 
