@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
@@ -78,18 +78,10 @@ func startServer(ctx context.Context, bin, dir string, extra ...string) (*server
 		s.kill()
 		return nil, ctx.Err()
 	}
-	b, err := os.ReadFile(portsFile)
+	ports, err := portsfile.Read(portsFile)
 	if err != nil {
 		s.kill()
-		return nil, fmt.Errorf("ports file: %w", err)
-	}
-	var ports struct {
-		Frontend string          `json:"frontend"`
-		Node     json.RawMessage `json:"node"` // a node without a frontend names none
-	}
-	if err := json.Unmarshal(b, &ports); err != nil || (ports.Frontend == "" && ports.Node == nil) {
-		s.kill()
-		return nil, fmt.Errorf("ports file %s: %q, %v", portsFile, b, err)
+		return nil, err
 	}
 	s.frontend = ports.Frontend
 	return s, nil

@@ -27,15 +27,6 @@ func splitList(s string) []string {
 	return parts
 }
 
-// ClusterPorts is one cluster's entry under "clusters" in the ports file.
-type ClusterPorts struct {
-	Frontend string            `json:"frontend"`
-	HTTP     string            `json:"http,omitempty"`
-	UI       string            `json:"ui,omitempty"`
-	Metrics  string            `json:"metrics,omitempty"`
-	Services map[string]string `json:"services"`
-}
-
 // clusterPorts is the ports file's "clusters" object; nil for one cluster.
 func clusterPorts(group *bootstrap.Clusters) map[string]ClusterPorts {
 	if group == nil {

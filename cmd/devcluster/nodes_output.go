@@ -16,30 +16,6 @@ import (
 	"github.com/devcluster/devcluster/profiles"
 )
 
-// NodesPorts is what --ports-file receives with --nodes.
-type NodesPorts struct {
-	// Frontend, HTTP and UI are those of the first node with a frontend.
-	Frontend   string         `json:"frontend"`
-	HTTP       string         `json:"http,omitempty"`
-	UI         string         `json:"ui,omitempty"`
-	Namespaces []string       `json:"namespaces"`
-	Nodes      []NodesPortsOf `json:"nodes"`
-}
-
-// NodesPortsOf is one node in NodesPorts.
-type NodesPortsOf struct {
-	Name string   `json:"name"`
-	Runs []string `json:"runs"`
-	// PID is the node's process; 0 while it is not running, or restarted
-	// but not ready yet.
-	PID      int `json:"pid"`
-	Restarts int `json:"restarts,omitempty"`
-	// Exited is the exit status of its last run, while it is not running.
-	Exited string `json:"exited,omitempty"`
-	// Ports is the node's own ports file (see Ports), from its last ready run.
-	Ports json.RawMessage `json:"ports"`
-}
-
 // writePorts writes --ports-file (NodesPorts) from what the nodes wrote.
 func (s *supervisor) writePorts() error {
 	f := s.first.parsed

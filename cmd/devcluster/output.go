@@ -14,6 +14,7 @@ import (
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/internal/atomicfile"
 	"github.com/devcluster/devcluster/internal/oserr"
+	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -62,36 +63,15 @@ func removeStalePortsFile(path string) error {
 	return nil
 }
 
-// Ports is what --ports-file receives: every address a script needs.
-type Ports struct {
-	Frontend   string            `json:"frontend"`
-	HTTP       string            `json:"http,omitempty"`
-	Metrics    string            `json:"metrics,omitempty"`
-	UI         string            `json:"ui,omitempty"`
-	Services   map[string]string `json:"services"`
-	Namespaces []string          `json:"namespaces"`
-	// Clusters, with --clusters, has every cluster's addresses by name;
-	// the keys above are the first cluster's.
-	Clusters map[string]ClusterPorts `json:"clusters,omitempty"`
-	// Node, on a process that is one node of a cluster spread over
-	// several (ringpop membership), says what it runs and what the
-	// cluster had when it became ready.
-	Node *NodePorts `json:"node,omitempty"`
-}
-
-// NodePorts describes one node of a cluster whose roles run in several
-// processes.
-type NodePorts struct {
-	// Runs lists the roles this process runs.
-	Runs []string `json:"runs"`
-	// Membership has the ringpop address of each role it runs.
-	Membership map[string]string `json:"membership"`
-	// Members has, per role, the ringpop addresses of the cluster's live
-	// members (this node's included) when the file was written.
-	Members map[string][]string `json:"members"`
-	// WaitingFor lists the serving roles the cluster had no member of.
-	WaitingFor []string `json:"waiting_for,omitempty"`
-}
+// The ports file's schema lives in internal/portsfile; these names keep
+// the CLI's code and tests short.
+type (
+	Ports        = portsfile.Ports
+	NodePorts    = portsfile.Node
+	ClusterPorts = portsfile.Cluster
+	NodesPorts   = portsfile.Nodes
+	NodesPortsOf = portsfile.NodeOfNodes
+)
 
 // writePortsFile writes the cluster's addresses atomically (a temporary file
 // renamed over the target), so a script never reads half a file.
