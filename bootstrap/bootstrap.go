@@ -98,16 +98,26 @@ func NewLogger(w io.Writer, cfg profiles.Log) *slog.Logger {
 // Options returns the fx options of a cluster for cfg; Start uses them, and
 // tests validate the graph with fx.ValidateApp.
 func Options(cfg profiles.Config, opts ...Option) []fx.Option {
-	var st settings
+	st := applyOptions(opts)
+	if st.logger == nil {
+		st.logger = NewLogger(os.Stderr, cfg.Log)
+	}
+	return fxOptions(cfg, st)
+}
+
+// applyOptions returns the settings opts make.
+func applyOptions(opts []Option) *settings {
+	st := &settings{}
 	for _, o := range opts {
-		o(&st)
+		o(st)
 	}
-	logger := st.logger
-	if logger == nil {
-		logger = NewLogger(os.Stderr, cfg.Log)
-	}
+	return st
+}
+
+// fxOptions is Options for settings already made, with a logger.
+func fxOptions(cfg profiles.Config, st *settings) []fx.Option {
 	return []fx.Option{
-		fx.Supply(cfg, logger, &st),
+		fx.Supply(cfg, st.logger, st),
 		fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 			fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 			fl.UseLogLevel(slog.LevelDebug)
@@ -468,13 +478,9 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if err := checkPorts(cfg); err != nil {
 		return nil, err
 	}
-	var st settings
-	for _, o := range opts {
-		o(&st)
-	}
+	st := applyOptions(opts)
 	if st.logger == nil {
 		st.logger = NewLogger(os.Stderr, cfg.Log)
-		opts = append(opts, WithLogger(st.logger))
 	}
 	cfg, set, cleanup, err := prepareTLS(cfg, st.logger)
 	if err != nil {
@@ -487,7 +493,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	cleanup = chain(authCleanup, cleanup)
 	if token != "" {
-		opts = append(opts, func(s *settings) { s.token, s.key = token, key })
+		st.token, st.key = token, key
 	}
 	// Loaded once, here: a client of a TLS cluster must never fall back
 	// to plaintext because its files could not be read later.
@@ -498,7 +504,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
 	// fx wires the parts; the start and stop sequence is c.seq's.
-	app := fx.New(append(Options(cfg, opts...), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
+	app := fx.New(append(fxOptions(cfg, st), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
 	if err := app.Err(); err != nil {
 		cleanup()
 		return nil, unwrapFx(err)

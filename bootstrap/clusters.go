@@ -71,11 +71,7 @@ func StartClusters(ctx context.Context, cfg profiles.Config, opts ...Option) (*C
 	if err != nil {
 		return nil, err
 	}
-	var st settings
-	for _, o := range opts {
-		o(&st)
-	}
-	logger := st.logger
+	logger := applyOptions(opts).logger
 	if logger == nil {
 		logger = NewLogger(os.Stderr, cfg.Log)
 	}
