@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"time"
@@ -152,32 +151,19 @@ func startAction(c *cli.Context) error {
 
 	// First SIGINT/SIGTERM/SIGHUP: graceful stop. Second: exit at once,
 	// except on a node of --nodes (see supervisedNode).
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals...)
-	defer signal.Stop(sigs)
-	second := (<-chan os.Signal)(sigs)
-	if supervised {
-		second = nil
+	exitNow := func() {
+		fmt.Fprintln(c.App.ErrWriter, "devcluster: second signal, exiting at once")
+		os.Exit(exitRuntime)
 	}
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
-	go func() {
-		select {
-		case <-sigs:
-		case <-ctx.Done():
-			return
-		}
-		fmt.Fprintln(c.App.ErrWriter, "devcluster: stopping (a second Ctrl+C exits at once)")
-		cancel()
-		select {
-		case <-second:
-			fmt.Fprintln(c.App.ErrWriter, "devcluster: second signal, exiting at once")
-			os.Exit(exitRuntime)
-		case <-time.After(cfg.Shutdown.Timeout + 5*time.Second):
+	if supervised {
+		exitNow = nil
+	}
+	ctx, release := twoStageStop(c.Context, c.App.ErrWriter, "devcluster: stopping (a second Ctrl+C exits at once)", exitNow,
+		cfg.Shutdown.Timeout+5*time.Second, func() {
 			fmt.Fprintln(c.App.ErrWriter, "devcluster: stop took longer than the shutdown timeout, exiting")
 			os.Exit(exitRuntime)
-		}
-	}()
+		})
+	defer release()
 
 	logOut, closeLog, err := logWriter(c.App.ErrWriter, cfg.Log.File)
 	if err != nil {

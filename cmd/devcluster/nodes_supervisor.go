@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,27 +83,15 @@ func (s *supervisor) run(parent context.Context) error {
 	s.live = map[*node]*os.Process{}
 	// First SIGINT/SIGTERM/SIGHUP: stop the nodes gracefully. Second:
 	// kill them.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, stopSignals...)
-	defer signal.Stop(sigs)
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	go func() {
-		select {
-		case <-sigs:
-		case <-ctx.Done():
-			return
-		}
-		fmt.Fprintln(s.stderr, "devcluster: stopping the nodes (a second Ctrl+C kills them)")
-		cancel()
-		<-sigs
+	ctx, release := twoStageStop(parent, s.stderr, "devcluster: stopping the nodes (a second Ctrl+C kills them)", func() {
 		fmt.Fprintln(s.stderr, "devcluster: second signal, killing the nodes")
 		s.killAll()
 		if s.cfg.PortsFile != "" {
 			_ = os.Remove(s.cfg.PortsFile)
 		}
 		os.Exit(exitRuntime)
-	}()
+	}, 0, nil)
+	defer release()
 
 	s.began = time.Now()
 	var names []string

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -38,6 +39,44 @@ func logWriter(w io.Writer, file string) (io.Writer, func(), error) {
 // spot, leaving the SQLite -wal unfolded, the ports file and the temporary
 // key directory behind.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// twoStageStop is Ctrl+C as devcluster start treats it: the first stop
+// signal prints first and ends the returned context (the graceful stop);
+// a second calls second, unless it is nil (the second is then ignored);
+// and, when late is positive, onLate runs that long after the first if the
+// process still lives. release stops listening; call it when done.
+func twoStageStop(parent context.Context, w io.Writer, first string, second func(), late time.Duration, onLate func()) (ctx context.Context, release func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, stopSignals...)
+	ctx, cancel := context.WithCancel(parent)
+	secondSig := (<-chan os.Signal)(sigs)
+	if second == nil {
+		secondSig = nil
+	}
+	var lateC <-chan time.Time
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintln(w, first)
+		cancel()
+		if late > 0 {
+			lateC = time.After(late)
+		}
+		select {
+		case <-secondSig:
+			second()
+		case <-lateC:
+			onLate()
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
+}
 
 // removeStalePortsFile removes path, the --ports-file a run that was killed
 // (SIGKILL) left behind, before a start begins: the file appears only once
