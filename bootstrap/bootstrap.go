@@ -497,7 +497,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	// Loaded once, here: a client of a TLS cluster must never fall back
 	// to plaintext because its files could not be read later.
-	clientTLS, err := clientconn.TLSConfig(cfg.TLS)
+	clientTLS, err := cfg.TLS.ClientConfig()
 	if err != nil {
 		cleanup()
 		return nil, err

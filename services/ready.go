@@ -28,7 +28,7 @@ import (
 // calls do (readiness, the namespace list): with the client certificate
 // and the token when TLS and auth are on. The caller closes it.
 func (s *Server) dialFrontend() (*grpc.ClientConn, error) {
-	tc, err := clientconn.TLSConfig(s.cfg.TLS)
+	tc, err := s.cfg.TLS.ClientConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -40,8 +40,8 @@ func waitReadyTLS(c *cli.Context) (*tls.Config, error) {
 	if name == "" {
 		name = profiles.Default().TLS.ServerName
 	}
-	return clientconn.TLSConfig(profiles.TLS{Enabled: true, ServerName: name,
-		Client: profiles.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca}})
+	return profiles.TLS{Enabled: true, ServerName: name,
+		Client: profiles.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca}}.ClientConfig()
 }
 
 // printTLS tells a person how to connect to a TLS cluster.

@@ -91,6 +91,9 @@ func TestImportDirections(t *testing.T) {
 				if slices.Contains(leaves, pkg) && !under(rel, "internal") {
 					t.Errorf("%s imports %s: %s is a leaf and imports nothing of devcluster's but internal/", pkg, rel, pkg)
 				}
+				if under(pkg, "internal") && !under(rel, "internal") {
+					t.Errorf("%s imports %s: internal/ packages are the bottom layer and import only internal/ ones", pkg, rel)
+				}
 				if pkg == "services" && under(rel, "bootstrap") {
 					t.Errorf("services imports bootstrap: bootstrap assembles services, never the other way")
 				}

@@ -18,26 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/internal/oserr"
-	"github.com/devcluster/devcluster/profiles"
 )
-
-// TLSConfig returns the TLS config a client uses to reach the frontend
-// (nil when TLS is off): the client certificate, the CA that signed the
-// frontend's certificate, and the expected server name.
-func TLSConfig(t profiles.TLS) (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(t.Client.CertFile, t.Client.KeyFile)
-	if err != nil {
-		return nil, &profiles.FieldError{Key: "tls.client", Value: t.Client.CertFile, Msg: fmt.Sprintf("cannot be loaded: %v", err)}
-	}
-	pool, err := CertPool(t.Client.CAFile)
-	if err != nil {
-		return nil, &profiles.FieldError{Key: "tls.client.ca-file", Value: t.Client.CAFile, Msg: err.Error()}
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: t.ServerName, MinVersion: tls.VersionTLS12}, nil
-}
 
 // CertPool reads a PEM file of CA certificates.
 func CertPool(path string) (*x509.CertPool, error) {

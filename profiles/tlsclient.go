@@ -1,0 +1,27 @@
+package profiles
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"github.com/devcluster/devcluster/internal/clientconn"
+)
+
+// ClientConfig returns the TLS config a client uses to reach the frontend
+// (nil when TLS is off): the client certificate, the CA that signed the
+// frontend's certificate, and the expected server name. A file that cannot
+// be used is a *FieldError naming its key.
+func (t TLS) ClientConfig() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Client.CertFile, t.Client.KeyFile)
+	if err != nil {
+		return nil, &FieldError{Key: "tls.client", Value: t.Client.CertFile, Msg: fmt.Sprintf("cannot be loaded: %v", err)}
+	}
+	pool, err := clientconn.CertPool(t.Client.CAFile)
+	if err != nil {
+		return nil, &FieldError{Key: "tls.client.ca-file", Value: t.Client.CAFile, Msg: err.Error()}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: t.ServerName, MinVersion: tls.VersionTLS12}, nil
+}
