@@ -95,6 +95,10 @@ type Config struct {
 	// to all of them and active on the first. See ClusterConfigs for what
 	// each cluster gets.
 	Clusters []string `koanf:"clusters" json:"clusters"`
+
+	// dbs holds persistence.url and visibility.url decoded, once, by
+	// Normalized (see Databases).
+	dbs *decodedDatabases
 }
 
 // Visibility configures the visibility store.

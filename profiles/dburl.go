@@ -190,7 +190,24 @@ func RedactURL(raw string) string {
 // visibility one (visibility.url, or DB_visibility on the main one's
 // server). A URL without a password takes persistence.url's. It reports
 // the same problems Validate does, as *FieldError.
+//
+// A normalized config decodes the URLs once (see Normalized); Databases
+// then returns that, as long as the URLs were not changed since.
 func (c Config) Databases() (main, visibility DatabaseURL, err error) {
+	if d := c.dbs; d != nil && d.url == c.Persistence.URL && d.visURL == c.Visibility.URL {
+		return d.main, d.vis, d.err
+	}
+	return c.decodeDatabases()
+}
+
+// decodedDatabases is Databases' result for the URLs it was decoded from.
+type decodedDatabases struct {
+	url, visURL string
+	main, vis   DatabaseURL
+	err         error
+}
+
+func (c Config) decodeDatabases() (main, visibility DatabaseURL, err error) {
 	main, err = ParseDatabaseURL(c.Persistence.URL)
 	if err != nil {
 		return main, visibility, &FieldError{Key: "persistence.url", Value: strconv.Quote(RedactURL(c.Persistence.URL)), Msg: err.Error()}

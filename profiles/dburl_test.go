@@ -179,3 +179,26 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabasesDecodedOnce: a normalized config keeps its URLs decoded,
+// and Databases decodes again only URLs changed since.
+func TestDatabasesDecodedOnce(t *testing.T) {
+	cfg := Default()
+	cfg.Persistence.URL = "postgres://u:pw@db1:6000/orders"
+	n := cfg.Normalized()
+	if n.dbs == nil || n.dbs.err != nil || n.dbs.main.Host != "db1" || n.dbs.vis.Database != "orders_visibility" {
+		t.Fatalf("Normalized decoded %+v; want db1/orders and orders_visibility", n.dbs)
+	}
+	if main, _, err := n.Databases(); err != nil || main.Port != 6000 {
+		t.Fatalf("Databases = %+v, %v", main, err)
+	}
+	n.Persistence.URL = "postgres://u@db2/other"
+	if main, _, err := n.Databases(); err != nil || main.Host != "db2" {
+		t.Fatalf("Databases after a change = %+v, %v; want db2", main, err)
+	}
+	bad := Default()
+	bad.Persistence.URL = "db1:6000/orders"
+	if _, _, err := bad.Normalized().Databases(); err == nil || !strings.Contains(err.Error(), "persistence.url") {
+		t.Fatalf("a bad URL, decoded at normalization: %v; want the persistence.url error", err)
+	}
+}

@@ -41,6 +41,12 @@ func (c *Config) normalize() {
 	c.Visibility.File = c.underDataDir(c.Visibility.File)
 	c.Archival.History.Dir = c.underDataDir(c.Archival.History.Dir)
 	c.Archival.Visibility.Dir = c.underDataDir(c.Archival.Visibility.Dir)
+	c.dbs = nil
+	if c.Persistence.URL != "" {
+		d := &decodedDatabases{url: c.Persistence.URL, visURL: c.Visibility.URL}
+		d.main, d.vis, d.err = c.decodeDatabases()
+		c.dbs = d
+	}
 }
 
 // underDataDir puts a relative path under data-dir, unless it is already

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/primitives"
 
+	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -29,7 +30,11 @@ import (
 // store's SQL settings, they are copied into *sqlCfg, so that schema setup,
 // namespace creation and the server keep sharing one *config.SQL.
 func StaticConfig(cfg profiles.Config, sqlCfg *config.SQL) (*config.Config, error) {
-	static := generatedConfig(cfg, sqlCfg)
+	stores, err := dataStores(cfg, sqlCfg)
+	if err != nil {
+		return nil, err
+	}
+	static := generatedConfig(cfg, sqlCfg, stores)
 	if len(cfg.Temporal) > 0 {
 		merged, err := mergeVerbatim(static, cfg.Temporal)
 		if err != nil {
@@ -104,7 +109,7 @@ func mergeTrees(dst, src map[string]any) {
 }
 
 // generatedConfig is the server config devcluster's schema describes.
-func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
+func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL, stores map[string]config.DataStore) *config.Config {
 	adv := netaddr.Dial(cfg.IP)
 	fe := cfg.Services.Frontend
 
@@ -143,7 +148,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL) *config.Config {
 			DefaultStore:     defaultStore(cfg),
 			VisibilityStore:  visibilityStore(cfg),
 			NumHistoryShards: int32(cfg.Persistence.Shards),
-			DataStores:       dataStores(cfg, sqlCfg),
+			DataStores:       stores,
 		},
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    cfg.Cluster.EnableGlobalNamespace,
@@ -259,20 +264,24 @@ func visibilityStore(cfg profiles.Config) string {
 // file for visibility; on PostgreSQL, the main and the visibility database.
 // The second *config.SQL is rebuilt on each call: a file's DSN is the same
 // every time, so the plugin's pool is shared.
-func dataStores(cfg profiles.Config, sqlCfg *config.SQL) map[string]config.DataStore {
+func dataStores(cfg profiles.Config, sqlCfg *config.SQL) (map[string]config.DataStore, error) {
 	if cfg.Persistence.Postgres() {
 		// The visibility store follows the main one's password, which
 		// the start read from persistence.password-file.
+		vis, err := dbschema.VisibilitySQLConfig(cfg, sqlCfg)
+		if err != nil {
+			return nil, err
+		}
 		return map[string]config.DataStore{
 			postgresStoreName:           {SQL: sqlCfg},
-			postgresVisibilityStoreName: {SQL: postgresVisibilitySQLConfig(cfg, sqlCfg)},
-		}
+			postgresVisibilityStoreName: {SQL: vis},
+		}, nil
 	}
 	stores := map[string]config.DataStore{storeName: {SQL: sqlCfg}}
 	if cfg.Visibility.File != "" {
 		stores[visibilityStoreName] = config.DataStore{SQL: visibilitySQLConfig(cfg)}
 	}
-	return stores
+	return stores, nil
 }
 
 func visibilitySQLConfig(cfg profiles.Config) *config.SQL {

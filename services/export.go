@@ -71,7 +71,10 @@ const ExportDynamicConfigFile = "dynamicconfig.yaml"
 // devcluster provides those through server options.
 func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, err error) {
 	cfg = ExportPorts(cfg)
-	sqlCfg := newSQLConfig(cfg.Persistence)
+	sqlCfg, err := serverSQLConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	if cfg.Persistence.InMemory() {
 		sqlCfg.DatabaseName = exportDatabaseName
 	}

@@ -114,7 +114,10 @@ func TestExportLoadsInServer(t *testing.T) {
 
 			// What devcluster runs for the same config.
 			ported := ExportPorts(tc.cfg)
-			sqlCfg := newSQLConfig(ported.Persistence)
+			sqlCfg, err := serverSQLConfig(ported)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if ported.Persistence.InMemory() {
 				sqlCfg.DatabaseName = exportDatabaseName
 			}

@@ -27,27 +27,6 @@ const (
 	postgresVisibilityStoreName = "postgres-visibility"
 )
 
-// postgresSQLConfig is persistence.url as the server's SQL config, without
-// the password of persistence.password-file (added at start).
-func postgresSQLConfig(p profiles.Persistence) *config.SQL {
-	u, err := profiles.ParseDatabaseURL(p.URL)
-	if err != nil {
-		// Validate reports it; the server's own validation stops the start.
-		return &config.SQL{PluginName: dbschema.PluginName}
-	}
-	return dbschema.SQLConfig(u, "")
-}
-
-// postgresVisibilitySQLConfig is the visibility database's SQL config; it
-// follows the main one's password.
-func postgresVisibilitySQLConfig(cfg profiles.Config, main *config.SQL) *config.SQL {
-	vis, err := dbschema.VisibilitySQLConfig(cfg, main)
-	if err != nil {
-		return &config.SQL{PluginName: dbschema.PluginName}
-	}
-	return vis
-}
-
 // preparePostgres readies both databases before the server starts: the
 // password file is read, both databases inspected (and refused, with
 // nothing changed in either, if one is newer or foreign), created, set up

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 
+	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -53,14 +54,23 @@ var filePragmas = map[string]string{
 	"journal_size_limit": "4194304",
 }
 
+// serverSQLConfig is the SQL config of the main store: SQLite's, or
+// PostgreSQL's without the password of persistence.password-file (a start
+// reads it, see preparePostgres).
+func serverSQLConfig(cfg profiles.Config) (*config.SQL, error) {
+	if cfg.Persistence.Postgres() {
+		return dbschema.MainSQLConfig(cfg)
+	}
+	return newSQLConfig(cfg.Persistence), nil
+}
+
 // newSQLConfig returns the single *config.SQL used for schema setup,
 // namespace creation and the server: the SQLite plugin pools connections by
 // DSN, and two spellings of one database would open two pools (and, in
 // memory, a second empty database).
+//
+// PostgreSQL's is dbschema's (see serverSQLConfig).
 func newSQLConfig(p profiles.Persistence) *config.SQL {
-	if p.Postgres() {
-		return postgresSQLConfig(p)
-	}
 	attrs := map[string]string{}
 	if p.InMemory() {
 		// A UUID, never a small random number: two clusters in one process
