@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"os"
 	"strconv"
@@ -129,37 +128,15 @@ func fxOptions(cfg profiles.Config, st *settings) []fx.Option {
 	}
 }
 
-// newDynamicConfig validates the configured values against the server's
-// settings and serves them.
+// newDynamicConfig validates the effective static values (see
+// services.EffectiveDynamicConfig) against the server's settings and serves
+// them; the server fills in the HTTP address once ports are resolved.
 func newDynamicConfig(cfg profiles.Config) (*dynamicconfig.Client, error) {
-	// The server refuses a start request's time-skipping config (and
-	// devcluster workflow fast-forward) unless this is on; it only permits
-	// requests that ask for skipping. The user's own value wins (Validate
-	// refuses false where the config skips time).
-	in := cfg.DynamicConfig.Values
-	if !hasKeyFold(in, profiles.TimeSkippingKey) {
-		in = maps.Clone(in)
-		if in == nil {
-			in = map[string]any{}
-		}
-		in[profiles.TimeSkippingKey] = true
-	}
-	values, err := dynamicconfig.Parse(in)
+	values, err := services.EffectiveDynamicConfig(cfg).Parse()
 	if err != nil {
 		return nil, err
 	}
 	return dynamicconfig.NewClient(values), nil
-}
-
-// hasKeyFold reports whether m has key, compared as the server compares
-// dynamic-config keys (without case).
-func hasKeyFold(m map[string]any, key string) bool {
-	for k := range m {
-		if strings.EqualFold(k, key) {
-			return true
-		}
-	}
-	return false
 }
 
 // observer is the cluster's metrics endpoint; m is nil when

@@ -6,7 +6,6 @@ package dynamicconfig
 
 import (
 	"reflect"
-	"strings"
 	"sync"
 
 	dc "go.temporal.io/server/common/dynamicconfig"
@@ -185,44 +184,4 @@ func (c *Client) Override(key string, value any) (restore func()) {
 		}
 		c.setLayer(LayerOverride, restored)
 	}
-}
-
-// Expand replaces placeholder in every string value of the static layer by
-// value; with an empty value, a string holding the placeholder becomes
-// "unset" (the server's marker for a template it must not use). Profiles
-// use it for addresses known only once ports are chosen, such as
-// ${http-address} in the Nexus callback template.
-func (c *Client) Expand(placeholder, value string) []dc.Key {
-	c.setMu.Lock()
-	defer c.setMu.Unlock()
-	c.mu.RLock()
-	next := make(dc.ConfigValueMap, len(c.layers[LayerStatic]))
-	changed := false
-	for k, cvs := range c.layers[LayerStatic] {
-		next[k] = cvs
-		for i, cv := range cvs {
-			s, ok := cv.Value.(string)
-			if !ok || !strings.Contains(s, placeholder) {
-				continue
-			}
-			if !changed || sameSlice(next[k], cvs) {
-				next[k] = append([]dc.ConstrainedValue(nil), cvs...) // never edit a served slice
-			}
-			changed = true
-			if value == "" {
-				next[k][i].Value = "unset"
-			} else {
-				next[k][i].Value = strings.ReplaceAll(s, placeholder, value)
-			}
-		}
-	}
-	c.mu.RUnlock()
-	if !changed {
-		return nil
-	}
-	return c.setLayer(LayerStatic, next)
-}
-
-func sameSlice(a, b []dc.ConstrainedValue) bool {
-	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"go.temporal.io/server/common/config"
@@ -16,7 +15,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
-	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -87,18 +85,9 @@ func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, er
 	if err != nil {
 		return nil, nil, fmt.Errorf("render server config: %w", err)
 	}
-	values := make(map[string]any, len(cfg.DynamicConfig.Values))
-	for k, v := range cfg.DynamicConfig.Values {
-		if s, ok := v.(string); ok && strings.Contains(s, HTTPAddressPlaceholder) {
-			if cfg.Services.Frontend.HTTPPort > 0 {
-				v = strings.ReplaceAll(s, HTTPAddressPlaceholder, netaddr.HostPort(netaddr.Dial(cfg.IP), cfg.Services.Frontend.HTTPPort))
-			} else {
-				v = "unset"
-			}
-		}
-		values[k] = v
-	}
-	dynamic, err = DynamicConfigYAML(values)
+	// What a devcluster with these (now fixed) ports serves, the switches
+	// it adds included, so the exported cluster behaves alike.
+	dynamic, err = DynamicConfigYAML(EffectiveDynamicConfig(cfg).Values)
 	return static, dynamic, err
 }
 

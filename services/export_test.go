@@ -319,8 +319,8 @@ func TestExportDynamicConfig(t *testing.T) {
 	if len(lr.Warnings) > 0 {
 		t.Errorf("the server warns about the dynamic config: %v\n%s", lr.Warnings, dynamic)
 	}
-	if len(lr.Map) != len(cfg.DynamicConfig.Values) {
-		t.Errorf("dynamic config has %d keys, want %d:\n%s", len(lr.Map), len(cfg.DynamicConfig.Values), dynamic)
+	if want := len(EffectiveDynamicConfig(cfg).Values); len(lr.Map) != want {
+		t.Errorf("dynamic config has %d keys, want %d (the config's and devcluster's switches):\n%s", len(lr.Map), want, dynamic)
 	}
 	cvs := lr.Map[dynamicconfig.MakeKey("limit.maxIDLength")]
 	if len(cvs) != 1 || cvs[0].Value != 300 {

@@ -148,10 +148,6 @@ func (s *Server) recordFatal(err error) {
 	}
 }
 
-// HTTPAddressPlaceholder in a dynamic-config string value is replaced by the
-// frontend's HTTP address (host:port) once ports are chosen.
-const HTTPAddressPlaceholder = "${http-address}"
-
 // startAttempts bounds retries when a free port we chose was taken by
 // someone else before the server bound it.
 const startAttempts = 3
@@ -176,11 +172,9 @@ func (s *Server) Start(ctx context.Context) error {
 		err = s.startServer(ctx)
 		if err == nil {
 			// Values such as the Nexus callback template name the HTTP
-			// address, known only now (the server reads them at use); with
-			// the HTTP API off they become "unset".
-			if e, ok := s.opts.DynamicConfig.(interface{ Expand(string, string) []dc.Key }); ok {
-				e.Expand(HTTPAddressPlaceholder, s.HTTPAddr())
-			}
+			// address, known only now that ports are resolved (the server
+			// reads them at use); with the HTTP API off they become "unset".
+			s.setStaticDynamicConfig()
 			return nil
 		}
 		if !isBindFailure(err) || ctx.Err() != nil {
@@ -192,6 +186,24 @@ func (s *Server) Start(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// setStaticDynamicConfig serves EffectiveDynamicConfig of the resolved
+// config as the client's static layer, if the client has one.
+func (s *Server) setStaticDynamicConfig() {
+	set, ok := s.opts.DynamicConfig.(interface {
+		Set(dc.ConfigValueMap) []dc.Key
+	})
+	if !ok {
+		return
+	}
+	values, err := EffectiveDynamicConfig(s.cfg).Parse()
+	if err != nil {
+		// Checked before start; only an address was filled in since.
+		s.logger.Error("dynamic config: the HTTP address is not filled in", "err", err)
+		return
+	}
+	set.Set(values)
 }
 
 // isBindFailure reports a server that could not bind a port: a port we

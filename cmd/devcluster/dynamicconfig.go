@@ -97,19 +97,15 @@ func dynamicConfigShowAction(c *cli.Context) error {
 		return configExit(err, nil)
 	}
 	cfg := loaded.Config
-	static, err := dynamicconfig.Parse(cfg.DynamicConfig.Values)
+	// The values a cluster with these flags serves: the same function
+	// builds them for the server, and the same client layers the file over
+	// them.
+	eff := services.EffectiveDynamicConfig(cfg)
+	static, err := eff.Parse()
 	if err != nil {
 		return configExit(err, loaded)
 	}
-	rows := map[string][]dcRow{}
-	for k, cvs := range static {
-		s, _ := dynamicconfig.Lookup(k.String())
-		src := loaded.Origin("dynamic-config.values." + s.Key)
-		if src == "" {
-			src = originOfFolded(loaded, k.String())
-		}
-		rows[s.Key] = valueRows(s, cvs, src)
-	}
+	served := dynamicconfig.NewClient(static)
 	w := c.App.Writer
 	var fileErr error
 	if path := cfg.DynamicConfig.File; path != "" {
@@ -120,11 +116,14 @@ func dynamicConfigShowAction(c *cli.Context) error {
 		case !exists:
 			fmt.Fprintf(w, "# %s does not exist yet; a running cluster applies it when it appears\n", path)
 		default:
-			for k, cvs := range fileValues {
-				s, _ := dynamicconfig.Lookup(k.String())
-				rows[s.Key] = valueRows(s, cvs, "file "+path) // the file wins over static values
-			}
+			served.SetLayer(dynamicconfig.LayerFile, fileValues)
 		}
+	}
+	rows := map[string][]dcRow{}
+	for k, cvs := range served.Values() {
+		s, _ := dynamicconfig.Lookup(k.String())
+		layer, _ := served.Source(k)
+		rows[s.Key] = valueRows(s, cvs, showSource(loaded, eff, layer, k.String(), s.Key))
 	}
 	if cfg.Server.FreshReadsAfterChange {
 		for i := range rows[services.FreshReadsKey] {
@@ -151,6 +150,28 @@ func dynamicConfigShowAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s\n(the file has problems: a running cluster keeps its last good values)", fileErr), exitUsage)
 	}
 	return nil
+}
+
+// showSource says where the served value of key (registered as regKey,
+// from layer) comes from: the file, a switch devcluster adds, or the config layer that
+// set it. A value whose ${http-address} is filled in only at start says so.
+func showSource(loaded *profiles.Loaded, eff services.StaticDynamicConfig, layer dynamicconfig.Layer, key, regKey string) string {
+	if layer == dynamicconfig.LayerFile {
+		return "file " + loaded.Config.DynamicConfig.File
+	}
+	if why, ok := eff.Added[regKey]; ok {
+		return "devcluster (" + why + ")"
+	}
+	src := loaded.Origin(dynamicConfigKeyPrefix + regKey)
+	if src == "" {
+		src = originOfFolded(loaded, key)
+	}
+	for k, v := range eff.Values {
+		if s, ok := v.(string); ok && strings.EqualFold(k, key) && strings.Contains(s, services.HTTPAddressPlaceholder) {
+			src += "; " + services.HTTPAddressPlaceholder + " is filled in at start (http-port 0 picks a free port)"
+		}
+	}
+	return src
 }
 
 func valueRows(s dynamicconfig.Setting, cvs []dynamicconfig.ConstrainedValue, source string) []dcRow {
