@@ -237,7 +237,7 @@ func uiAddr(cfg profiles.Config, clusterIP string) (string, int) {
 	if ip == "" {
 		ip = clusterIP
 	}
-	ip = netaddr.Bind(ip)
+	ip = netaddr.BindIP(ip)
 	port := cfg.UI.Port
 	if port == 0 && cfg.Services.Frontend.GRPCPort > 0 {
 		port = cfg.Services.Frontend.GRPCPort + profiles.UIPortOffset

@@ -110,7 +110,7 @@ func mergeTrees(dst, src map[string]any) {
 
 // generatedConfig is the server config devcluster's schema describes.
 func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL, stores map[string]config.DataStore) *config.Config {
-	adv := netaddr.Dial(cfg.IP)
+	adv := netaddr.DialIP(cfg.IP)
 	fe := cfg.Services.Frontend
 
 	// Every role, also on a node that runs fewer: the server's ringpop
@@ -122,7 +122,7 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL, stores map[string]
 		rpc := config.RPC{
 			GRPCPort:       s.GRPCPort,
 			MembershipPort: s.MembershipPort,
-			BindOnIP:       netaddr.Bind(cfg.IP),
+			BindOnIP:       netaddr.BindIP(cfg.IP),
 		}
 		if name == profiles.Frontend && s.HTTPPort > 0 {
 			rpc.HTTPPort = s.HTTPPort
@@ -178,7 +178,7 @@ func broadcastAddress(cfg profiles.Config) string {
 	if b := cfg.Membership.BroadcastAddress; b != "" {
 		return b
 	}
-	return netaddr.Dial(cfg.IP)
+	return netaddr.DialIP(cfg.IP)
 }
 
 // publicClient is how the worker role (the server's system workers) reaches
@@ -189,14 +189,14 @@ func publicClient(cfg profiles.Config) config.PublicClient {
 	if cfg.Ringpop() {
 		return config.PublicClient{}
 	}
-	return config.PublicClient{HostPort: netaddr.HostPort(netaddr.Dial(cfg.IP), cfg.Services.Frontend.GRPCPort)}
+	return config.PublicClient{HostPort: netaddr.HostPort(netaddr.DialIP(cfg.IP), cfg.Services.Frontend.GRPCPort)}
 }
 
 // staticHosts lists every service at its advertised gRPC address: static
 // membership needs no gossip ring, so the cluster is whole the moment each
 // service starts.
 func staticHosts(cfg profiles.Config) map[primitives.ServiceName]static.Hosts {
-	adv := netaddr.Dial(cfg.IP)
+	adv := netaddr.DialIP(cfg.IP)
 	hosts := make(map[primitives.ServiceName]static.Hosts, len(profiles.ServiceNames))
 	for _, name := range profiles.ServiceNames {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(netaddr.HostPort(adv, cfg.Services.Get(name).GRPCPort))

@@ -55,7 +55,7 @@ func EffectiveDynamicConfig(cfg profiles.Config) StaticDynamicConfig {
 	var addr string
 	switch port := cfg.Services.Frontend.HTTPPort; {
 	case port > 0:
-		addr = netaddr.HostPort(netaddr.Dial(cfg.IP), port)
+		addr = netaddr.HostPort(netaddr.DialIP(cfg.IP), port)
 	case port < 0:
 		addr = "unset"
 	}

@@ -94,7 +94,7 @@ func portSlots(cfg *profiles.Config) []portSlot {
 // machine from being given the same port between our check and their bind.
 func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 	out := cfg.Clone()
-	ip := netaddr.Bind(out.IP)
+	ip := netaddr.BindIP(out.IP)
 	held, err := holdFixedPorts(&out, ip) // held until every port is chosen, so none repeats
 	defer func() {
 		for _, l := range held {
@@ -140,7 +140,7 @@ func CheckPorts(cfg profiles.Config) error {
 	if err := checkIP(out.IP); err != nil {
 		return err
 	}
-	held, err := holdFixedPorts(&out, netaddr.Bind(out.IP))
+	held, err := holdFixedPorts(&out, netaddr.BindIP(out.IP))
 	for _, l := range held {
 		_ = l.Close()
 	}
@@ -150,7 +150,7 @@ func CheckPorts(cfg profiles.Config) error {
 // checkIP refuses an ip that no interface of this host has: every port
 // would fail to bind on it, and the error belongs to ip, not to a port.
 func checkIP(ip string) error {
-	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.Bind(ip), 0))
+	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.BindIP(ip), 0))
 	if err == nil {
 		_ = l.Close()
 		return nil
@@ -208,7 +208,7 @@ func parkInTimeWait(l net.Listener) {
 // FreePort returns a free port on ip, parked in TIME_WAIT like the ports
 // ResolvePorts picks (see there).
 func FreePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.Bind(ip), 0))
+	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.BindIP(ip), 0))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
 	}

@@ -37,7 +37,7 @@ func (s *Server) dialFrontend() (*grpc.ClientConn, error) {
 
 // FrontendAddr returns the address clients dial (host:port).
 func (s *Server) FrontendAddr() string {
-	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), s.cfg.Services.Frontend.GRPCPort)
+	return netaddr.HostPort(netaddr.DialIP(s.cfg.IP), s.cfg.Services.Frontend.GRPCPort)
 }
 
 // ServiceAddr returns the gRPC address of the named service.
@@ -46,7 +46,7 @@ func (s *Server) ServiceAddr(name string) string {
 	if svc == nil {
 		return ""
 	}
-	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), svc.GRPCPort)
+	return netaddr.HostPort(netaddr.DialIP(s.cfg.IP), svc.GRPCPort)
 }
 
 // HTTPAddr returns the frontend's HTTP API address, or "" when it is off.
@@ -54,7 +54,7 @@ func (s *Server) HTTPAddr() string {
 	if s.cfg.Services.Frontend.HTTPPort <= 0 {
 		return ""
 	}
-	return netaddr.HostPort(netaddr.Dial(s.cfg.IP), s.cfg.Services.Frontend.HTTPPort)
+	return netaddr.HostPort(netaddr.DialIP(s.cfg.IP), s.cfg.Services.Frontend.HTTPPort)
 }
 
 // WaitReady blocks until the cluster is ready: the frontend answers

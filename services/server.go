@@ -1,7 +1,15 @@
-// Package services turns a devcluster config into a running Temporal server:
-// the server's static config, the SQLite database and its namespaces, and
-// Frontend, History, Matching and Worker in this process. It is the only
-// package that knows the server's config types.
+// Package services turns a devcluster config into a running Temporal server
+// and owns its lifecycle: the server's static config (config.go, export.go)
+// and effective dynamic config (dynamicconfig.go); the database it runs on,
+// a SQLite file or memory (sqlite.go, wal.go, sqlitestate.go, visindex.go,
+// acceptloss.go) or PostgreSQL prepared through dbschema (postgres.go); the
+// roles this process runs (all four, or some of them joined to the other
+// processes by ringpop: membership.go, ports.go); replication between
+// clusters (replication.go); its bounded start and readiness (start.go,
+// ready.go, sysworkflows.go); and the interceptors and server options
+// devcluster adds (time skipping, sticky hints, fresh reads, long polls,
+// system workers, TLS). dbschema, dynamicconfig, metrics and auth know the
+// server's types too, each for its own part (see internal/archtest).
 package services
 
 import (

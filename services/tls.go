@@ -51,7 +51,7 @@ func CheckTLSFiles(t profiles.TLS, ip string, now time.Time) error {
 	}
 	name := t.ServerName
 	if name == "" {
-		name = netaddr.Dial(ip)
+		name = netaddr.DialIP(ip)
 	}
 	var errs []error
 	for _, s := range []struct {

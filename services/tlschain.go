@@ -52,7 +52,7 @@ func CheckTLSChains(resolved, given profiles.TLS, ip string, now time.Time) erro
 	}
 	name := resolved.ServerName
 	if name == "" {
-		name = netaddr.Dial(ip)
+		name = netaddr.DialIP(ip)
 	}
 	var errs []error
 	// Clients check the frontend.

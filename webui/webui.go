@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		}))
 	}
 	s := uiserver.NewServer(opts...)
-	srv = &Server{s: s, addr: net.JoinHostPort(netaddr.Dial(cfg.IP), strconv.Itoa(cfg.Port)), health: net.JoinHostPort(netaddr.Dial(uiHost), strconv.Itoa(uiPort)),
+	srv = &Server{s: s, addr: net.JoinHostPort(netaddr.DialIP(cfg.IP), strconv.Itoa(cfg.Port)), health: net.JoinHostPort(netaddr.DialIP(uiHost), strconv.Itoa(uiPort)),
 		front: fr, done: make(chan error, 2), path: uc.PublicPath}
 	if cfg.Auth != nil {
 		srv.signIn = cfg.Auth.SignInToken

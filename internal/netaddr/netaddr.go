@@ -7,21 +7,21 @@ import (
 	"strconv"
 )
 
-// Bind is the address to listen on for a configured ip: "" and
+// BindIP is the address to listen on for a configured ip: "" and
 // "localhost" are 127.0.0.1 (the server does not take a host name);
 // anything else, wildcards included, as it is.
-func Bind(ip string) string {
+func BindIP(ip string) string {
 	if ip == "" || ip == "localhost" {
 		return "127.0.0.1"
 	}
 	return ip
 }
 
-// Dial is the address clients and other services dial for a configured
+// DialIP is the address clients and other services dial for a configured
 // ip: loopback for "", "localhost" and the wildcards (::1 for "::",
 // 127.0.0.1 otherwise), which are not addresses one can dial; anything
 // else as it is.
-func Dial(ip string) string {
+func DialIP(ip string) string {
 	switch ip {
 	case "", "localhost", "0.0.0.0":
 		return "127.0.0.1"

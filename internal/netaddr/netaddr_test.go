@@ -11,11 +11,11 @@ func TestBindAndDial(t *testing.T) {
 		{"10.0.0.5", "10.0.0.5", "10.0.0.5"},
 		{"::1", "::1", "::1"},
 	} {
-		if got := Bind(tc.ip); got != tc.bind {
-			t.Errorf("Bind(%q) = %q, want %q", tc.ip, got, tc.bind)
+		if got := BindIP(tc.ip); got != tc.bind {
+			t.Errorf("BindIP(%q) = %q, want %q", tc.ip, got, tc.bind)
 		}
-		if got := Dial(tc.ip); got != tc.dial {
-			t.Errorf("Dial(%q) = %q, want %q", tc.ip, got, tc.dial)
+		if got := DialIP(tc.ip); got != tc.dial {
+			t.Errorf("DialIP(%q) = %q, want %q", tc.ip, got, tc.dial)
 		}
 	}
 	if got := HostPort("::1", 7233); got != "[::1]:7233" {
