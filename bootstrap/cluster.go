@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"google.golang.org/grpc"
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
@@ -211,42 +210,6 @@ func (c *Cluster) ClientOptions(namespace string) client.Options {
 		}
 	}
 	return opts
-}
-
-// WaitReady polls the cluster at addr (host:port, plaintext) until its
-// frontend answers and every namespace is describable, or ctx ends. It
-// changes nothing on the cluster. When the namespaces are global (a
-// cluster of StartClusters), every cluster they replicate to must answer
-// too, and all must be connected to each other.
-//
-// tlsConfig, when not nil, is the client TLS config of a frontend that
-// requires mTLS.
-//
-// token, when not empty, is the bearer token of a cluster with auth.
-func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig *tls.Config, token string) error {
-	conn, err := Dial(addr, tlsConfig, token)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
-	if err := services.Probe(ctx, conn, namespaces); err != nil {
-		return err
-	}
-	return waitPeers(ctx, conn, namespaces, tlsConfig, token)
-}
-
-// CheckReady reports, without waiting, whether the cluster at conn is
-// ready: its frontend answers and every namespace exists (what
-// `operator cluster health` checks).
-func CheckReady(ctx context.Context, conn *grpc.ClientConn, namespaces []string) error {
-	return services.ProbeOnce(ctx, conn, namespaces)
-}
-
-// Dial connects to a cluster's frontend at addr for raw API calls: over TLS
-// when tlsConfig is set, with token as a bearer token when set (a token
-// needs TLS). The caller closes the connection.
-func Dial(addr string, tlsConfig *tls.Config, token string) (*grpc.ClientConn, error) {
-	return clientconn.Dial(addr, tlsConfig, "", token)
 }
 
 // staticHeaders is an SDK HeadersProvider that sends the same headers on

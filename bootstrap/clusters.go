@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -175,7 +176,7 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 	began := time.Now()
 	ops := make([]operatorservice.OperatorServiceClient, len(g.clusters))
 	for i, c := range g.clusters {
-		conn, err := Dial(c.FrontendAddr(), c.TLSConfig(), c.AdminToken())
+		conn, err := clientconn.Dial(c.FrontendAddr(), c.TLSConfig(), "", c.AdminToken())
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/testutil"
 )
@@ -207,7 +208,7 @@ func TestClustersWaitReady(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, name := range g.Names() {
-		if err := bootstrap.WaitReady(ctx, g.Get(name).FrontendAddr(), []string{profiles.DefaultNamespace}, nil, ""); err != nil {
+		if err := clientconn.WaitReady(ctx, g.Get(name).FrontendAddr(), []string{profiles.DefaultNamespace}, nil, "", bootstrap.SettleAfterAgree); err != nil {
 			t.Fatalf("wait ready at %s: %v", name, err)
 		}
 		resp, err := http.Get("http://" + g.Get(name).MetricsAddr() + "/readyz")

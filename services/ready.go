@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -90,7 +89,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		names[i] = ns.Name
 	}
 	wf := workflowservice.NewWorkflowServiceClient(conn)
-	if err := poll(ctx, s.failure, func(ctx context.Context) error { return probeOnce(ctx, wf, names) }); err != nil {
+	if err := poll(ctx, s.failure, func(ctx context.Context) error { return clientconn.ProbeOnce(ctx, conn, names) }); err != nil {
 		return err
 	}
 	if s.opts.Replication.reconciles(s.cfg.Cluster.Name) {
@@ -153,69 +152,13 @@ func systemWorkflowsExist(ctx context.Context, wf workflowservice.WorkflowServic
 	return nil
 }
 
-// Probe polls the cluster at conn until its frontend answers and every
-// namespace is describable, without changing anything (for
-// `devcluster wait-ready`). It honours ctx.
-func Probe(ctx context.Context, conn grpc.ClientConnInterface, namespaces []string) error {
-	wf := workflowservice.NewWorkflowServiceClient(conn)
-	return poll(ctx, nil, func(ctx context.Context) error {
-		err := probeOnce(ctx, wf, namespaces)
-		if clientconn.Permanent(err) {
-			// Wrong credentials, TLS or host: waiting mends none of them.
-			return fmt.Errorf("%w: %w", clientconn.ErrPermanent, err)
-		}
-		return err
-	})
-}
-
-// ProbeOnce is one round of Probe: the frontend answers and every
-// namespace is describable, now; it does not wait.
-func ProbeOnce(ctx context.Context, conn grpc.ClientConnInterface, namespaces []string) error {
-	return probeOnce(ctx, workflowservice.NewWorkflowServiceClient(conn), namespaces)
-}
-
-// poll calls once until it returns nil, a *profiles.FieldError (a config
-// conflict does not go away by waiting), or ctx ends (ErrNotReady with the
-// last error). fatal, if not nil, is checked on every round so a server
-// that died ends the wait at once.
+// poll is clientconn.Poll that also stops at a *profiles.FieldError (a
+// config conflict does not go away by waiting).
 func poll(ctx context.Context, fatal func() error, once func(context.Context) error) error {
-	step := 5 * time.Millisecond
-	for {
-		if fatal != nil {
-			if err := fatal(); err != nil {
-				return err
-			}
-		}
-		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		last := once(callCtx)
-		cancel()
-		if last == nil {
-			return nil
-		}
+	return clientconn.Poll(ctx, fatal, func(err error) bool {
 		var fe *profiles.FieldError
-		if errors.As(last, &fe) || errors.Is(last, clientconn.ErrPermanent) {
-			return last
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w (last error: %w)", ErrNotReady, ctx.Err(), last)
-		case <-time.After(step):
-		}
-		step = min(step*2, 100*time.Millisecond)
-	}
-}
-
-// probeOnce reads: the frontend answers and each namespace is describable.
-func probeOnce(ctx context.Context, wf workflowservice.WorkflowServiceClient, namespaces []string) error {
-	if _, err := wf.GetSystemInfo(ctx, &workflowservice.GetSystemInfoRequest{}); err != nil {
-		return fmt.Errorf("frontend: %w", err)
-	}
-	for _, ns := range namespaces {
-		if _, err := wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns}); err != nil {
-			return fmt.Errorf("namespace %q: %w", ns, err)
-		}
-	}
-	return nil
+		return errors.As(err, &fe)
+	}, once)
 }
 
 // reconcileNamespaces makes each namespace's retention and search

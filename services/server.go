@@ -32,6 +32,7 @@ import (
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
 
+	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/log"
@@ -47,7 +48,7 @@ import (
 const ServerVersion = headers.ServerVersion
 
 // ErrNotReady reports a cluster that did not become ready in time.
-var ErrNotReady = errors.New("cluster not ready")
+var ErrNotReady = clientconn.ErrNotReady
 
 // Options are what a Server needs besides its config.
 type Options struct {

@@ -123,7 +123,7 @@ func failoverAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
 	defer cancel()
 	ns, to := c.String(flagNamespace), c.String(flagTo)
-	took, err := bootstrap.Failover(ctx, addr, tc, c.String(flagAPIKey), ns, to)
+	took, err := clientconn.Failover(ctx, addr, tc, c.String(flagAPIKey), ns, to, bootstrap.SettleAfterAgree)
 	if err != nil {
 		if errors.Is(err, bootstrap.ErrNotGlobal) {
 			return cli.Exit(err.Error()+"; only the namespaces of devcluster start --clusters (or registered as global) fail over", exitUsage)

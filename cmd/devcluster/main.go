@@ -383,7 +383,7 @@ func waitReadyAction(c *cli.Context) error {
 		return err
 	}
 	began := time.Now()
-	if err := bootstrap.WaitReady(ctx, addr, c.StringSlice(flagNamespace), tc, c.String(flagAPIKey)); err != nil {
+	if err := clientconn.WaitReady(ctx, addr, c.StringSlice(flagNamespace), tc, c.String(flagAPIKey), bootstrap.SettleAfterAgree); err != nil {
 		if errors.Is(err, clientconn.ErrPermanent) {
 			// Credentials, TLS or host: the whole timeout would not help.
 			return cli.Exit(fmt.Sprintf("cluster at %s: %v", addr, clientconn.Explain(addr, err)), exitRuntime)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -44,12 +43,12 @@ func healthAction(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("command-timeout"))
 	defer cancel()
-	conn, err := bootstrap.Dial(addr, tc, c.String(flagAPIKey))
+	conn, err := clientconn.Dial(addr, tc, "", c.String(flagAPIKey))
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	defer func() { _ = conn.Close() }()
-	if err := bootstrap.CheckReady(ctx, conn, c.StringSlice(flagNamespace)); err != nil {
+	if err := clientconn.ProbeOnce(ctx, conn, c.StringSlice(flagNamespace)); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return cli.Exit(fmt.Sprintf("NOT_SERVING: no answer from %s within %s", addr, c.Duration("command-timeout")), exitRuntime)
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
@@ -105,7 +104,7 @@ func withExecution(action func(*cli.Context, context.Context, workflowservice.Wo
 		if err != nil {
 			return err
 		}
-		conn, err := bootstrap.Dial(addr, tc, c.String(flagAPIKey))
+		conn, err := clientconn.Dial(addr, tc, "", c.String(flagAPIKey))
 		if err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
