@@ -6,6 +6,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -264,28 +265,62 @@ func (k *Key) Verify(token, audience string, now time.Time) (time.Time, error) {
 }
 
 // SystemWorkerClaimMapper wraps the claim mapper of the server's config:
-// a caller presenting the certificate with commonName (the cluster's own
-// system worker, whose certificate the frontend's CA signed and the TLS
-// handshake verified) is a system admin; everyone else goes through inner.
+// a caller presenting the system worker's own certificate (the one whose
+// public key pin names, see PublicKeyPin) with commonName is a system
+// admin; everyone else goes through inner. The name alone is not enough:
+// a frontend that trusts a user's CA for client certificates would
+// otherwise make anyone that CA serves an admin by naming a certificate
+// after the system worker. A nil pin admits nobody this way.
 //
 // Why a certificate and not a token: the server's system worker calls the
 // frontend with no way to attach a JWT, and the alternative (an
 // internal-frontend service) needs publicClient empty and another listener.
 // With mTLS the worker already proves who it is.
-func SystemWorkerClaimMapper(inner authorization.ClaimMapper, commonName string) authorization.ClaimMapper {
-	return &systemWorkerMapper{inner: inner, cn: commonName}
+func SystemWorkerClaimMapper(inner authorization.ClaimMapper, commonName string, pin []byte) authorization.ClaimMapper {
+	return &systemWorkerMapper{inner: inner, cn: commonName, pin: pin}
+}
+
+// PublicKeyPin is the SHA-256 of the public key of the first certificate
+// in the PEM file certFile: what SystemWorkerClaimMapper compares.
+func PublicKeyPin(certFile string) ([]byte, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", certFile, oserr.Cause(err))
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s holds no PEM certificate", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", certFile, err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return sum[:], nil
 }
 
 type systemWorkerMapper struct {
 	inner authorization.ClaimMapper
 	cn    string
+	pin   []byte
 }
 
 func (m *systemWorkerMapper) GetClaims(info *authorization.AuthInfo) (*authorization.Claims, error) {
-	if info != nil && info.AuthToken == "" && info.TLSSubject != nil && info.TLSSubject.CommonName == m.cn {
+	if m.isSystemWorker(info) {
 		return &authorization.Claims{Subject: m.cn, System: authorization.RoleAdmin}, nil
 	}
 	return m.inner.GetClaims(info)
+}
+
+// isSystemWorker: no token, the common name, and the pinned public key in
+// the certificate the TLS handshake verified.
+func (m *systemWorkerMapper) isSystemWorker(info *authorization.AuthInfo) bool {
+	if info == nil || info.AuthToken != "" || info.TLSSubject == nil || info.TLSSubject.CommonName != m.cn ||
+		len(m.pin) == 0 || info.TLSConnection == nil || len(info.TLSConnection.State.PeerCertificates) == 0 {
+		return false
+	}
+	sum := sha256.Sum256(info.TLSConnection.State.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return bytes.Equal(sum[:], m.pin)
 }
 
 // WorkerRoleAuthorizer wraps the server's default authorizer so that the

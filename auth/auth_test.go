@@ -2,9 +2,16 @@ package auth
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v4"
 	"go.temporal.io/server/common/authorization"
+	"google.golang.org/grpc/credentials"
 )
 
 func TestKeyReusedAndTokensVerify(t *testing.T) {
@@ -67,22 +75,62 @@ func (s *stubMapper) GetClaims(*authorization.AuthInfo) (*authorization.Claims, 
 }
 
 func TestSystemWorkerClaimMapper(t *testing.T) {
+	// cert returns a self-signed certificate named cn with a key of its own.
+	cert := func(cn string) *x509.Certificate {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	info := func(c *x509.Certificate, token string) *authorization.AuthInfo {
+		return &authorization.AuthInfo{AuthToken: token, TLSSubject: &c.Subject,
+			TLSConnection: &credentials.TLSInfo{State: tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}}}
+	}
+	worker := cert("temporal-system-worker")
+	file := filepath.Join(t.TempDir(), "system-worker.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: worker.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pin, err := PublicKeyPin(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	inner := &stubMapper{}
-	m := SystemWorkerClaimMapper(inner, "temporal-system-worker")
-	c, err := m.GetClaims(&authorization.AuthInfo{TLSSubject: &pkix.Name{CommonName: "temporal-system-worker"}})
+	m := SystemWorkerClaimMapper(inner, "temporal-system-worker", pin)
+	c, err := m.GetClaims(info(worker, ""))
 	if err != nil || c.System != authorization.RoleAdmin || inner.called {
 		t.Fatalf("system worker: %+v %v (inner called %v)", c, err, inner.called)
 	}
-	for _, info := range []*authorization.AuthInfo{
-		{TLSSubject: &pkix.Name{CommonName: "devcluster-client"}},
-		{TLSSubject: &pkix.Name{CommonName: "temporal-system-worker"}, AuthToken: "Bearer x"}, // a token decides
-		{},
+	for name, in := range map[string]*authorization.AuthInfo{
+		"another name":                        info(cert("devcluster-client"), ""),
+		"the name on another key (other CA)":  info(cert("temporal-system-worker"), ""),
+		"a token decides":                     info(worker, "Bearer x"),
+		"the name without the TLS connection": {TLSSubject: &pkix.Name{CommonName: "temporal-system-worker"}},
+		"nothing":                             {},
 	} {
 		inner.called = false
-		c, _ := m.GetClaims(info)
+		c, _ := m.GetClaims(in)
 		if !inner.called || c.System == authorization.RoleAdmin {
-			t.Errorf("%+v: went around the JWT mapper", info)
+			t.Errorf("%s: went around the JWT mapper", name)
 		}
+	}
+	inner.called = false
+	if c, _ := SystemWorkerClaimMapper(inner, "temporal-system-worker", nil).GetClaims(info(worker, "")); !inner.called || c.System == authorization.RoleAdmin {
+		t.Errorf("no pin: the system worker's certificate was admitted; want nobody")
+	}
+	if _, err := PublicKeyPin(filepath.Join(t.TempDir(), "missing.pem")); err == nil {
+		t.Error("PublicKeyPin of a missing file: no error")
 	}
 }
 

@@ -15,8 +15,10 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/certs"
@@ -406,5 +408,47 @@ func TestTLSMixRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUserCASystemWorkerNameIsNotAdmin: with auth on and the frontend
+// trusting the user's CA for client certificates, a certificate that CA
+// issued with the system worker's common name gets no rights without a
+// token: only the system worker's own certificate is the system admin.
+// (The name alone used to be enough: anyone the user's CA serves could
+// name a certificate temporal-system-worker and administer the cluster.)
+func TestUserCASystemWorkerNameIsNotAdmin(t *testing.T) {
+	t.Parallel()
+	user, _, err := certs.Ensure(certs.Options{Dir: filepath.Join(t.TempDir(), "user")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := authConfig()
+	cfg.TLS.Frontend = profiles.TLSFiles{CertFile: user.FrontendCert, KeyFile: user.FrontendKey, CAFile: user.FrontendCA}
+	c := startCluster(t, cfg)
+	impostor := c.TLSConfig().Clone()
+	pair, err := tls.LoadX509KeyPair(user.SystemWorkerCert, user.SystemWorkerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf, err := x509.ParseCertificate(pair.Certificate[0]); err != nil || leaf.Subject.CommonName != certs.SystemWorkerCommonName {
+		t.Fatalf("the user's CA's certificate: %v, CN %q; want CN %s", err, leaf.Subject.CommonName, certs.SystemWorkerCommonName)
+	}
+	impostor.Certificates, impostor.GetClientCertificate = []tls.Certificate{pair}, nil
+	conn, err := grpc.NewClient(c.FrontendAddr(), grpc.WithTransportCredentials(credentials.NewTLS(impostor)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = workflowservice.NewWorkflowServiceClient(conn).DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("DescribeNamespace with the user's CA's %s certificate and no token: %v; want PermissionDenied", certs.SystemWorkerCommonName, err)
+	}
+	// The cluster's own system worker still is admin: the start waited for
+	// its scanner workflows, and it still answers with a token.
+	if err := describe(dial(t, c, "default"), "default"); err != nil {
+		t.Fatalf("the admin client: %v", err)
 	}
 }

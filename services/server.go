@@ -568,7 +568,13 @@ func (s *Server) authOptions(logger log.Logger) []temporal.ServerOption {
 				logger.Error("auth: claim mapper: " + err.Error())
 				inner = authorization.NewNoopClaimMapper()
 			}
-			return auth.SystemWorkerClaimMapper(inner, certs.SystemWorkerCommonName)
+			// Only the system worker's own certificate is the admin, not
+			// any certificate of that name a trusted CA issued.
+			pin, err := auth.PublicKeyPin(s.cfg.TLS.SystemWorker.CertFile)
+			if err != nil {
+				logger.Error("auth: the system worker's certificate: " + err.Error())
+			}
+			return auth.SystemWorkerClaimMapper(inner, certs.SystemWorkerCommonName, pin)
 		}))
 	}
 	return out
