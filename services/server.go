@@ -103,6 +103,9 @@ type Server struct {
 	// marks hold each database file marked running (see marking) until
 	// the server has stopped.
 	marks []*marking
+	// locks hold each database file against other processes (see
+	// lockFiles), by path, until the server has stopped.
+	locks map[string]func()
 	// abort, closed by endStart, ends the worker service's wait for its
 	// SDK client (see systemClientGate); one per start attempt.
 	abort     chan struct{}
@@ -175,6 +178,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.static = nil // built for these ports, by prepareDatabase or startServer
 		if attempt == 1 {
 			if err = s.prepareDatabase(ctx); err != nil {
+				s.checkpointFiles() // the server never ran: release the files
 				return err
 			}
 		}
@@ -238,6 +242,9 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 	if s.cfg.Persistence.InMemory() {
 		s.db = dbMemory
 	} else {
+		if err := s.lockFiles(); err != nil {
+			return err
+		}
 		state, info, err := inspectFile(s.cfg.Persistence.File, "persistence.file", s.cfg.Cluster.Name)
 		if err != nil {
 			return err
@@ -270,6 +277,9 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 			if err := setupSchema(s.cfg.Visibility.File, "visibility.file"); err != nil {
 				return err
 			}
+		}
+		if err := s.lockFiles(); err != nil { // the files just created
+			return err
 		}
 		if err := s.markFiles(); err != nil {
 			return err
@@ -537,6 +547,7 @@ func (s *Server) checkpointFiles() {
 			s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", m.path, "err", err)
 		}
 	}
+	s.unlockFiles()
 }
 
 // authOptions installs the claim mapper and authorizer: the Go API's when

@@ -330,3 +330,36 @@ func sqliteExec(t *testing.T, db string, stmts ...string) {
 		}
 	}
 }
+
+// TestSecondProcessOnOneFileRefused: a second devcluster on a database
+// file another one runs on exits 2 naming persistence.file, and the first
+// keeps its shard and its workflows. (It used to start too and take the
+// shard over: the first then failed every write with "Failed to update
+// shard".)
+func TestSecondProcessOnOneFileRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts devcluster; skipped with -short")
+	}
+	db := filepath.Join(t.TempDir(), "dev.db")
+	first := startOnFile(t, db)
+	addr := first.frontend(t, 30*time.Second)
+	code, _, stderr := runBinary(t, "start", "--profile", "test", "--db-file", db)
+	if code != 2 || !strings.Contains(stderr, "persistence.file") || !strings.Contains(stderr, "in use by another process") {
+		t.Fatalf("a second start on %s: exit %d\n%s\nwant exit 2 naming persistence.file, in use", db, code, stderr)
+	}
+	cl := dialFrontend(t, addr)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "after-refusal", TaskQueue: crashTaskQueue}, "WaitForSignal"); err != nil {
+		t.Fatalf("the first cluster after the refused second start: %v", err)
+	}
+	first.stop(t)
+	if strings.Contains(first.stderr.String(), "Failed to update shard") {
+		t.Errorf("the first cluster lost its shard:\n%s", first.stderr.String())
+	}
+	// Stopped, the file is free again.
+	again := startOnFile(t, db)
+	verifyAcked(t, again.frontend(t, 30*time.Second), []string{"after-refusal"})
+	again.stop(t)
+}
