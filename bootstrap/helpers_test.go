@@ -43,6 +43,20 @@ func startCluster(t testing.TB, cfg profiles.Config) *bootstrap.Cluster {
 	return c
 }
 
+// startRefused starts cfg (within 30 s) expecting a refusal and returns
+// its error; a start that succeeds fails the test.
+func startRefused(t testing.TB, cfg profiles.Config) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
+	if err == nil {
+		stopCluster(t, c)
+		t.Fatal("started; want an error")
+	}
+	return err
+}
+
 func stopCluster(t testing.TB, c *bootstrap.Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -167,14 +167,8 @@ func TestPostgresBadInput(t *testing.T) {
 			db := pgtest.DatabaseName()
 			cfg := testConfig()
 			cfg.Persistence.URL = tc.url(db)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
 			began := time.Now()
-			c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
-			if err == nil {
-				stopCluster(t, c)
-				t.Fatal("started; want an error")
-			}
+			err := startRefused(t, cfg)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("error %v is not %v", err, tc.want)
 			}
@@ -227,13 +221,7 @@ func TestPostgresChecksBothBeforeTouchingEither(t *testing.T) {
 			tc.prepare(db)
 			cfg := testConfig()
 			cfg.Persistence.URL = pg.RoleURL(pgtest.Limited, db)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := bootstrap.Start(ctx, cfg, bootstrap.WithLogger(testLogger(t)))
-			if err == nil {
-				stopCluster(t, c)
-				t.Fatal("started; want an error")
-			}
+			err := startRefused(t, cfg)
 			if !errors.Is(err, dbschema.ErrPermission) {
 				t.Errorf("error %v is not %v", err, dbschema.ErrPermission)
 			}

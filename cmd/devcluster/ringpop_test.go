@@ -98,16 +98,6 @@ func (n *ringNode) stop(t *testing.T) {
 	}
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // listenLowPort holds a free loopback port a ringpop node may use (up to
 // 32767, see services.MaxMembershipPort); the kernel's port 0 is above.
 func listenLowPort(t *testing.T) net.Listener {
@@ -178,7 +168,7 @@ func TestRingpopNodes(t *testing.T) {
 	pg := pgtest.Shared(t)
 	dbURL := pg.URL(pgtest.DatabaseName())
 	dir := t.TempDir()
-	fePort := freeTCPPort(t)
+	fePort := freePort(t)
 	common := []string{"start", "--db-url", dbURL, "--shards", strconv.Itoa(ringpopShards), "--headless", "--http-port", "-1",
 		"--port", strconv.Itoa(fePort)}
 	newNode := func(name, services string) *ringNode {
