@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -384,49 +383,25 @@ func measureLoad(ctx context.Context, o options, bin string, c config, dir func(
 // frontend.
 func measureNodes(ctx context.Context, o options, bin string, c config, dir func(string) (string, error),
 	store string, histories int, rec func(string, float64), log io.Writer) error {
-	roles := []string{"frontend,worker", "matching"}
+	roles := []string{"frontend+worker", "matching"}
 	for range histories {
 		roles = append(roles, "history")
 	}
-	// All at once: a node is ready only once the others have joined.
-	type started struct {
-		s   *server
-		err error
-	}
-	results := make([]chan started, len(roles))
-	for i, r := range roles {
-		results[i] = make(chan started, 1)
-		d, err := dir(fmt.Sprintf("nodes%d-%d", histories, i))
-		if err != nil {
-			return err
-		}
-		args := append(append([]string(nil), c.Args...), "--db-url", store, "--shards", "8", "--services", r)
-		go func() {
-			s, err := startServer(ctx, bin, d, args...)
-			results[i] <- started{s, err}
-		}()
-	}
-	var nodes []*server
-	var errs []error
-	for _, ch := range results {
-		r := <-ch
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
-		nodes = append(nodes, r.s)
-	}
-	defer func() {
-		for _, s := range nodes {
-			s.killIfRunning()
-		}
-	}()
-	if err := errors.Join(errs...); err != nil {
+	d, err := dir(fmt.Sprintf("nodes%d", histories))
+	if err != nil {
 		return err
 	}
-	res, err := runLoad(ctx, nodes[0].frontend, o.N, o.C)
+	// The supervisor users run (start --nodes), which starts the processes
+	// and is ready once all are.
+	args := append(append([]string(nil), c.Args...), "--db-url", store, "--shards", "8", "--nodes", strings.Join(roles, ","))
+	s, err := startServer(ctx, bin, d, args...)
 	if err != nil {
-		return fmt.Errorf("%w\nfrontend node's log:\n%s", err, tail(nodes[0].logs.String()))
+		return err
+	}
+	defer s.killIfRunning()
+	res, err := runLoad(ctx, s.frontend, o.N, o.C)
+	if err != nil {
+		return fmt.Errorf("%w\nthe nodes' log:\n%s", err, tail(s.logs.String()))
 	}
 	fmt.Fprintf(log, "  %d processes, %d history: %.0f wf/s, p50 %s p95 %s p99 %s\n", len(roles), histories,
 		res.Throughput, res.P50.Round(time.Millisecond), res.P95.Round(time.Millisecond), res.P99.Round(time.Millisecond))
@@ -434,12 +409,8 @@ func measureNodes(ctx context.Context, o options, bin string, c config, dir func
 	if histories == 2 {
 		rec("nodes_2h_p95_ms", ms(res.P95))
 	}
-	for _, s := range nodes {
-		if _, err := s.stop(); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = s.stop()
+	return err
 }
 
 // measureDC runs one process with --dynamic-config-file and records the

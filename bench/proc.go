@@ -1,90 +1,49 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/internal/syncbuf"
+	"github.com/devcluster/devcluster/nodes"
 )
 
-// server is one devcluster process.
+// server is one devcluster process (a node in the nodes package's sense:
+// ready once it has written its ports file).
 type server struct {
-	cmd      *exec.Cmd
+	node     *nodes.Node
 	frontend string
-	ready    time.Duration // exec to banner (ports file written)
+	ready    time.Duration // exec to ports file written (the banner follows at once)
 	logs     *syncbuf.Buffer
-	exited   chan struct{}
-	waitErr  error
 }
 
 // startServer execs bin with `start --port 0 --http-port 0 --headless
-// --ports-file F` and extra args, and returns once the banner is printed.
+// --ports-file F` and extra args, and returns once it is ready.
 func startServer(ctx context.Context, bin, dir string, extra ...string) (*server, error) {
 	portsFile := filepath.Join(dir, "ports.json")
-	_ = os.Remove(portsFile)
-	args := append([]string{"start", "--port", "0", "--http-port", "0", "--headless", "--ports-file", portsFile}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = cleanEnv()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	logs := &syncbuf.Buffer{Limit: 1 << 20}
+	n := &nodes.Node{
+		Spec: nodes.Spec{Name: "devcluster"}, Exe: bin, Dir: dir, Env: cleanEnv(), PortsFile: portsFile, Stdout: logs, Stderr: logs,
+		Args: append([]string{"start", "--port", "0", "--http-port", "0", "--headless", "--ports-file", portsFile}, extra...),
 	}
-	s := &server{cmd: cmd, logs: &syncbuf.Buffer{Limit: 1 << 20}, exited: make(chan struct{})}
-	cmd.Stderr = s.logs
-	readyCh := make(chan time.Duration, 1)
 	began := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := n.Start(); err != nil {
 		return nil, err
 	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = s.logs.Write([]byte(line + "\n"))
-			if !sent && strings.HasPrefix(line, "devcluster ready") {
-				readyCh <- time.Since(began)
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	timeout := time.NewTimer(2 * time.Minute)
-	defer timeout.Stop()
-	select {
-	case s.ready = <-readyCh:
-	case <-s.exited:
-		return nil, fmt.Errorf("devcluster %s exited before ready: %v\n%s", strings.Join(args, " "), s.waitErr, tail(s.logs.String()))
-	case <-timeout.C:
-		s.kill()
-		return nil, fmt.Errorf("devcluster not ready after 2m\n%s", tail(s.logs.String()))
-	case <-ctx.Done():
-		s.kill()
-		return nil, ctx.Err()
-	}
-	ports, err := portsfile.Read(portsFile)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	ports, err := n.WaitReady(ctx)
 	if err != nil {
-		s.kill()
-		return nil, err
+		n.Kill()
+		return nil, fmt.Errorf("devcluster %s: %w\n%s", strings.Join(n.Args, " "), err, tail(logs.String()))
 	}
-	s.frontend = ports.Frontend
-	return s, nil
+	return &server{node: n, frontend: ports.Frontend, ready: time.Since(began), logs: logs}, nil
 }
 
 // cleanEnv is the environment without DEVCLUSTER_* variables (devcluster
@@ -102,7 +61,7 @@ func cleanEnv() []string {
 
 // rssMB reads VmRSS of the process from /proc.
 func (s *server) rssMB() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.node.PID()))
 	if err != nil {
 		return 0, err
 	}
@@ -119,38 +78,19 @@ func (s *server) rssMB() (float64, error) {
 }
 
 // stop sends SIGINT and returns the time until the process exited; an exit
-// code other than 0 is an error.
+// code other than 0, or a kill after a minute, is an error.
 func (s *server) stop() (time.Duration, error) {
 	began := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		return 0, err
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(time.Minute):
-		s.kill()
-		return 0, errors.New("devcluster did not exit within 1m of SIGINT")
-	}
+	err := s.node.Stop(time.Minute)
 	d := time.Since(began)
-	if s.waitErr != nil {
-		return d, fmt.Errorf("devcluster exit: %v\n%s", s.waitErr, tail(s.logs.String()))
+	if err != nil {
+		return d, fmt.Errorf("devcluster stop: %v\n%s", err, tail(s.logs.String()))
 	}
 	return d, nil
 }
 
 // killIfRunning kills the process unless it has already exited.
-func (s *server) killIfRunning() {
-	select {
-	case <-s.exited:
-	default:
-		s.kill()
-	}
-}
-
-func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) killIfRunning() { s.node.Kill() }
 
 func tail(s string) string {
 	const n = 3000

@@ -296,7 +296,7 @@ func (u *webUI) start(ctx context.Context) error {
 	resolved := u.server.Config()
 	ip, port := uiAddr(u.cfg, resolved.IP)
 	if port == 0 {
-		p, err := services.FreePort(ip)
+		p, err := netaddr.FreePort(ip)
 		if err != nil {
 			return err
 		}
@@ -346,7 +346,7 @@ func webUIAuth(cfg profiles.Config, key *auth.Key) (*webui.Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("UI sign-in token: %w", err)
 	}
-	internal, err := services.FreePort("127.0.0.1")
+	internal, err := netaddr.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}

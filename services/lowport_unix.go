@@ -10,14 +10,14 @@ import (
 // noReuseAddr clears SO_REUSEADDR, which Go sets on every listener, before
 // bind: without it the kernel refuses a port held by a TIME_WAIT socket,
 // which is how another devcluster process parks the low ports it picked
-// (parkInTimeWait) until its server binds them. So two processes starting
+// (netaddr.ParkInTimeWait) until its server binds them. So two processes starting
 // together never pick the same ringpop port.
 func noReuseAddr(_, _ string, c syscall.RawConn) error {
 	return setReuseAddr(c, 0)
 }
 
 // reuseAddrAgain sets SO_REUSEADDR back on a listener bound with
-// noReuseAddr. The socket that parkInTimeWait leaves in TIME_WAIT inherits
+// noReuseAddr. The socket that netaddr.ParkInTimeWait leaves in TIME_WAIT inherits
 // the listener's options, and the server's own bind of the port later
 // succeeds only if that socket has SO_REUSEADDR too.
 func reuseAddrAgain(l net.Listener) error {

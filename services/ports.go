@@ -128,7 +128,7 @@ func ResolvePorts(cfg profiles.Config) (profiles.Config, error) {
 		*slot.port = l.Addr().(*net.TCPAddr).Port
 	}
 	for _, l := range fresh {
-		parkInTimeWait(l)
+		netaddr.ParkInTimeWait(l)
 	}
 	return out, nil
 }
@@ -188,31 +188,4 @@ func portError(key string, port int, err error) error {
 			Msg: "is already in use; stop what holds it, choose another port, or pass 0 for a free one"}
 	}
 	return &profiles.FieldError{Key: key, Value: port, Msg: fmt.Sprintf("cannot be bound: %v", errors.Unwrap(err))}
-}
-
-// parkInTimeWait connects to l and closes the accepted side first, which
-// leaves a TIME_WAIT socket on l's port. Errors are ignored: the trick only
-// narrows a race, and the start retries on a bind failure anyway.
-func parkInTimeWait(l net.Listener) {
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		return
-	}
-	s, err := l.Accept()
-	if err == nil {
-		_ = s.Close()
-	}
-	_ = c.Close()
-}
-
-// FreePort returns a free port on ip, parked in TIME_WAIT like the ports
-// ResolvePorts picks (see there).
-func FreePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", netaddr.HostPort(netaddr.BindIP(ip), 0))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
-	}
-	defer func() { _ = l.Close() }()
-	parkInTimeWait(l)
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

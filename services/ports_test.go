@@ -268,7 +268,7 @@ func TestListenLowSkipsParkedPorts(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	addr := netaddr.HostPort("127.0.0.1", port)
-	parkInTimeWait(l)
+	netaddr.ParkInTimeWait(l)
 	_ = l.Close()
 	// The parked socket passes through FIN_WAIT to TIME_WAIT in a moment,
 	// and only then can the server bind the port: as it does, later.

@@ -66,13 +66,7 @@ func NewClustersWith(t testing.TB, names []string, opts ...Option) *Clusters {
 	g.Each(func(name string, c *bootstrap.Cluster) {
 		m := &Cluster{t: t, c: c, namespace: o.namespaceName(), logger: logger.With("cluster", name)}
 		cs.members[name] = m
-		t.Cleanup(func() { // before the clusters stop
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if m.client != nil {
-				m.client.Close()
-			}
-		})
+		t.Cleanup(m.dial.close) // before the clusters stop
 	})
 	return cs
 }

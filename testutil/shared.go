@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,13 @@ var shared struct {
 //
 //	func TestMain(m *testing.M) { testutil.Main(m) }
 //
-// Without it the shared cluster lives until the test binary exits.
+// Without it the shared cluster lives until the test binary exits, and the
+// devcluster executable NewNodes built stays in TMPDIR.
 func Main(m *testing.M) {
 	code := m.Run()
+	if built.path != "" {
+		_ = os.RemoveAll(filepath.Dir(built.path))
+	}
 	if shared.c != nil {
 		if code != 0 {
 			fmt.Fprintf(os.Stderr, "testutil: shared cluster logs:\n%s", shared.logs.String())
@@ -100,8 +105,7 @@ type Namespace struct {
 	c    *bootstrap.Cluster
 	name string
 
-	mu     sync.Mutex
-	client client.Client
+	dial dialOnce
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
@@ -155,7 +159,9 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	if o.skipTime {
 		c.SetTimeSkipping(name, true)
 	}
-	return &Namespace{t: t, c: c, name: name}
+	n := &Namespace{t: t, c: c, name: name}
+	t.Cleanup(n.dial.close) // last: after the test's workers
+	return n
 }
 
 // Name returns the namespace's name.
@@ -174,17 +180,7 @@ func (n *Namespace) ClientOptions() client.Options {
 // Client returns an SDK client for the namespace, closed when the test ends.
 func (n *Namespace) Client() client.Client {
 	n.t.Helper()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.client == nil {
-		cl, err := client.Dial(n.ClientOptions())
-		if err != nil {
-			n.t.Fatalf("testutil: dial %s: %v", n.Address(), err)
-		}
-		n.client = cl
-		n.t.Cleanup(cl.Close)
-	}
-	return n.client
+	return n.dial.client(n.t, n.ClientOptions)
 }
 
 // NewWorker starts a worker in the namespace, stopped when the test ends.

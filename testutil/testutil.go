@@ -51,6 +51,7 @@ type options struct {
 	skipTime  bool
 	postgres  string // WithPostgres
 	freshDB   string // persistence.url of the database applyPostgres chose
+	binary    string // WithBinary
 }
 
 // WithTimeSkipping makes the workflows started in the namespace skip time
@@ -200,8 +201,7 @@ type Cluster struct {
 	namespace string
 	logger    *slog.Logger
 
-	mu     sync.Mutex
-	client client.Client
+	dial dialOnce
 }
 
 // NewCluster starts a cluster for t and stops it when t ends (after the
@@ -229,11 +229,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	}
 	c := &Cluster{t: t, c: bc, namespace: o.namespaceName(), logger: logger}
 	t.Cleanup(func() {
-		c.mu.Lock()
-		if c.client != nil {
-			c.client.Close()
-		}
-		c.mu.Unlock()
+		c.dial.close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
 		defer cancel()
 		if err := bc.Stop(stopCtx); err != nil {
@@ -265,16 +261,7 @@ func (c *Cluster) ClientOptions() client.Options {
 // and closed when the test ends.
 func (c *Cluster) Client() client.Client {
 	c.t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.client == nil {
-		cl, err := client.Dial(c.ClientOptions())
-		if err != nil {
-			c.t.Fatalf("testutil: dial %s: %v", c.Address(), err)
-		}
-		c.client = cl
-	}
-	return c.client
+	return c.dial.client(c.t, c.ClientOptions)
 }
 
 // NewWorker starts a worker on taskQueue with what register registers; it
@@ -305,6 +292,35 @@ func (c *Cluster) SetDynamicConfig(key string, value any) {
 		c.t.Fatalf("testutil: %v", err)
 	}
 	c.t.Cleanup(c.c.DynamicConfig().Override(key, v))
+}
+
+// dialOnce is a handle's SDK client, dialled on first use.
+type dialOnce struct {
+	mu sync.Mutex
+	c  client.Client
+}
+
+func (d *dialOnce) client(t testing.TB, opts func() client.Options) client.Client {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.c == nil {
+		o := opts()
+		cl, err := client.Dial(o)
+		if err != nil {
+			t.Fatalf("testutil: dial %s: %v", o.HostPort, err)
+		}
+		d.c = cl
+	}
+	return d.c
+}
+
+func (d *dialOnce) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.c != nil {
+		d.c.Close()
+	}
 }
 
 func newWorker(t testing.TB, cl client.Client, taskQueue string, register func(worker.Registry), opts []worker.Options) worker.Worker {

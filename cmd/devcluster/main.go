@@ -129,7 +129,16 @@ func startAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("flag --%s bounds the processes of --%s; add --%s N, or drop --%s", flagNodesLimit, flagNodes, flagNodes, flagNodesLimit), exitUsage)
 	}
 	supervised := supervisedNode(c)
-	loaded, err := loadConfig(c, os.Environ())
+	var loaded *profiles.Loaded
+	var err error
+	if supervised {
+		// Read once, then removed: it may hold a database password, and
+		// the supervisor writes it anew for each run.
+		loaded, err = profiles.LoadNodeFile(c.String(flagNodeFile))
+		_ = os.Remove(c.String(flagNodeFile))
+	} else {
+		loaded, err = loadConfig(c, os.Environ())
+	}
 	if err != nil {
 		return configExit(err, nil)
 	}

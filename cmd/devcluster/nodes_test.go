@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
-	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/nodes"
 )
 
 // waitNodesPorts polls the ports file of `start --nodes` until it exists
@@ -183,8 +183,8 @@ func TestNodesSupervisorKilled(t *testing.T) {
 		t.Errorf("%d nodes logged a graceful stop, want %d; log:\n%s", got, len(ports.Nodes), b)
 	}
 	// What the README says a killed supervisor leaves: its ports file,
-	// and its directory of the nodes' ports files, empty (each node
-	// removed its own in its graceful stop).
+	// and its directory of the nodes' files, empty (each node removed
+	// its node file once read, and its ports file in its graceful stop).
 	if fileSize(portsFile) <= 0 {
 		t.Errorf("the killed supervisor's ports file is gone; the README says it is left")
 	}
@@ -221,9 +221,9 @@ func TestNodesBadInput(t *testing.T) {
 		{"with static membership", []string{"--nodes", "2", "--membership", "static", pgURL}, "flag --membership static cannot be combined with --nodes"},
 		{"with tls", []string{"--nodes", "2", "--tls", pgURL}, "tls.enabled"},
 		{"restart alone", []string{"--restart"}, "flag --restart restarts the nodes of --nodes"},
-		{"over the machine's limit", []string{"--nodes", "1000", pgURL}, fmt.Sprintf("flag --nodes: 1000 nodes are more than the limit of %d (%d per CPU core", defaultNodesLimit(), nodesPerCPU)},
-		{"over the machine's limit as role sets", []string{"--nodes", strings.Repeat("history,", defaultNodesLimit()) + "frontend,matching", pgURL},
-			fmt.Sprintf("flag --nodes: %d nodes are more than the limit of %d", defaultNodesLimit()+2, defaultNodesLimit())},
+		{"over the machine's limit", []string{"--nodes", "1000", pgURL}, fmt.Sprintf("flag --nodes: 1000 nodes are more than the limit of %d (%d per CPU core", nodes.DefaultLimit(), nodes.PerCPU)},
+		{"over the machine's limit as role sets", []string{"--nodes", strings.Repeat("history,", nodes.DefaultLimit()) + "frontend,matching", pgURL},
+			fmt.Sprintf("flag --nodes: %d nodes are more than the limit of %d", nodes.DefaultLimit()+2, nodes.DefaultLimit())},
 		{"over --nodes-limit", []string{"--nodes", "3", "--nodes-limit", "2", pgURL}, "flag --nodes: 3 nodes are more than the limit of 2 (--nodes-limit); start fewer, or raise the limit on purpose with --nodes-limit 3"},
 		{"nodes-limit zero", []string{"--nodes", "3", "--nodes-limit", "0", pgURL}, "flag --nodes-limit: 0 is not a positive number"},
 		{"nodes-limit alone", []string{"--nodes-limit", "3"}, "flag --nodes-limit bounds the processes of --nodes"},
@@ -239,80 +239,5 @@ func TestNodesBadInput(t *testing.T) {
 				t.Errorf("want one line and no node started, got:\n%s", errOut)
 			}
 		})
-	}
-}
-
-// TestNodesParse covers the accepted --nodes values.
-func TestNodesParse(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, spec  string
-		want        []string // each node's roles, joined by +
-		wantWarning bool
-	}{
-		{"a number", "3", []string{"frontend+history+matching+worker", "frontend+history+matching+worker", "frontend+history+matching+worker"}, false},
-		{"one full node", " 1 ", []string{"frontend+history+matching+worker"}, false},
-		{"role sets in any order and case", "Worker+frontend, history ,matching", []string{"frontend+worker", "history", "matching"}, false},
-		{"two of a role", "frontend+worker,history,history,matching", []string{"frontend+worker", "history", "history", "matching"}, false},
-		{"no worker", "frontend,history+matching", []string{"frontend", "history+matching"}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			nodes, warning, err := parseNodes(tc.spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for i, n := range nodes {
-				if want := "node" + string(rune('1'+i)); n.Name != want {
-					t.Errorf("node %d is named %q, want %q", i, n.Name, want)
-				}
-				got = append(got, n.runs())
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("nodes %v, want %v", got, tc.want)
-			}
-			if (warning != "") != tc.wantWarning || (tc.wantWarning && !strings.Contains(warning, "runs no worker role")) {
-				t.Errorf("warning %q, want one: %v", warning, tc.wantWarning)
-			}
-		})
-	}
-}
-
-// TestNodesRestartDelay: a node that keeps failing is restarted ever
-// later, but never more than 30 s later (and never at once: no overflow).
-func TestNodesRestartDelay(t *testing.T) {
-	t.Parallel()
-	for failures, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 4: 4 * time.Second, 7: 30 * time.Second, 1000: 30 * time.Second} {
-		if got := restartDelay(failures); got != want {
-			t.Errorf("restartDelay(%d) = %s, want %s", failures, got, want)
-		}
-	}
-}
-
-// TestNodesConnectionsWarning: before launching, the supervisor compares
-// what the nodes would hold (nodeConnections each) with the free
-// connections of the PostgreSQL server (the test server allows 300) and
-// warns, naming max_connections, when they would not fit.
-func TestNodesConnectionsWarning(t *testing.T) {
-	t.Parallel()
-	pg := pgtest.Shared(t)
-	_, dbURL := pg.NewDatabase(t)
-	cfg := profiles.Default()
-	cfg.Persistence.URL = dbURL
-	ctx := context.Background()
-	if w := connectionsWarning(ctx, cfg, 2); w != "" {
-		t.Errorf("2 nodes on a server of 300 connections: warning %q, want none", w)
-	}
-	many := 300/nodeConnections + 1
-	w := connectionsWarning(ctx, cfg, many)
-	for _, want := range []string{fmt.Sprintf("--nodes: %d nodes hold about %d database connections", many, many*nodeConnections), "max_connections 300", "raise max_connections"} {
-		if !strings.Contains(w, want) {
-			t.Errorf("%d nodes: warning %q lacks %q", many, w, want)
-		}
-	}
-	cfg.Persistence.URL = "postgres://devcluster@127.0.0.1:1/nodes"
-	if w := connectionsWarning(ctx, cfg, many); w != "" {
-		t.Errorf("no server to ask: warning %q, want none (the nodes report the database's error)", w)
 	}
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +25,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/internal/syncbuf"
+	"github.com/devcluster/devcluster/nodes"
 	"github.com/devcluster/devcluster/testutil"
 )
 
@@ -52,54 +52,45 @@ func SleepyDouble(ctx workflow.Context, n int) (int, error) {
 
 // ringNode is one devcluster process of the cluster, restartable with the same
 // arguments.
+// ringNode is one process of a ringpop cluster, started as the library
+// of --nodes starts its nodes.
 type ringNode struct {
-	name  string
-	args  []string
-	ports string
-	p     *proc
+	*nodes.Node
+	out, errOut *syncbuf.Buffer
+}
+
+func newRingNode(name, portsFile string, args ...string) *ringNode {
+	n := &ringNode{out: &syncbuf.Buffer{}, errOut: &syncbuf.Buffer{}}
+	n.Node = &nodes.Node{Spec: nodes.Spec{Name: name}, Exe: binary, Args: args, Env: hermeticEnv(), PortsFile: portsFile, Stdout: n.out, Stderr: n.errOut}
+	return n
 }
 
 func (n *ringNode) start(t *testing.T) {
 	t.Helper()
-	_ = os.Remove(n.ports)
-	n.p = startProc(t, n.args...)
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Kill)
 }
 
-// waitReady waits for the node's ports file (written once ready) and
-// returns it.
 func (n *ringNode) waitReady(t *testing.T, d time.Duration) Ports {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		if b, err := os.ReadFile(n.ports); err == nil {
-			var p Ports
-			if err := json.Unmarshal(b, &p); err != nil {
-				t.Fatalf("%s: ports file: %v", n.name, err)
-			}
-			return p
-		}
-		select {
-		case <-n.p.done:
-			t.Fatalf("%s exited before it was ready: %v\n%s", n.name, n.p.err, n.p.stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %s:\n%s", n.name, d, n.p.stderr.String())
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	p, err := n.WaitReady(ctx)
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, n.errOut.String())
 	}
+	return p
 }
 
-// stop interrupts the node and waits for a clean exit.
 func (n *ringNode) stop(t *testing.T) {
 	t.Helper()
-	_ = n.p.cmd.Process.Signal(os.Interrupt)
-	if code := n.p.exitCode(t, 60*time.Second); code != 0 {
-		t.Fatalf("%s exited %d after Ctrl+C:\n%s", n.name, code, n.p.stderr.String())
+	if err := n.Stop(60 * time.Second); err != nil {
+		t.Fatalf("%s after Ctrl+C: %v\n%s", n.Name, err, n.errOut.String())
 	}
 }
 
-// listenLowPort holds a free loopback port a ringpop node may use (up to
-// 32767, see services.MaxMembershipPort); the kernel's port 0 is above.
 func listenLowPort(t *testing.T) net.Listener {
 	t.Helper()
 	for port := 20000 + os.Getpid()%5000; port < 32768; port += 97 {
@@ -172,9 +163,8 @@ func TestRingpopNodes(t *testing.T) {
 	common := []string{"start", "--db-url", dbURL, "--shards", strconv.Itoa(ringpopShards), "--headless", "--http-port", "-1",
 		"--port", strconv.Itoa(fePort)}
 	newNode := func(name, services string) *ringNode {
-		n := &ringNode{name: name, ports: filepath.Join(dir, name+".json")}
-		n.args = append(append([]string{}, common...), "--services", services, "--ports-file", n.ports)
-		return n
+		ports := filepath.Join(dir, name+".json")
+		return newRingNode(name, ports, append(append([]string{}, common...), "--services", services, "--ports-file", ports)...)
 	}
 	fe := newNode("frontend", "frontend+worker")
 	h1 := newNode("history1", "history")
@@ -200,7 +190,7 @@ func TestRingpopNodes(t *testing.T) {
 	}
 	// The ports file is written just before the banner is printed.
 	testutil.WaitFor(t, 10*time.Second, "the history node's banner says what it runs", func() error {
-		if out := h1.p.stdout.String(); !strings.Contains(out, "This node runs   history") {
+		if out := h1.out.String(); !strings.Contains(out, "This node runs   history") {
 			return fmt.Errorf("banner:\n%s", out)
 		}
 		return nil
@@ -238,10 +228,7 @@ func TestRingpopNodes(t *testing.T) {
 	// Under load, one history node is killed: every workflow completes and
 	// its shards move to the survivor.
 	runs := startBatch(t, ctx, c, "kill", 40)
-	if err := h2.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-h2.p.done
+	h2.Kill()
 	killed := time.Now()
 	checkBatch(t, ctx, runs)
 	t.Logf("40 workflows completed %s after the history node's SIGKILL", time.Since(killed).Round(time.Millisecond))
@@ -284,7 +271,7 @@ func TestRingpopNodes(t *testing.T) {
 		n.stop(t)
 		n.start(t)
 		n.waitReady(t, 90*time.Second)
-		t.Logf("%s restarted in %s", n.name, time.Since(began).Round(time.Millisecond))
+		t.Logf("%s restarted in %s", n.Name, time.Since(began).Round(time.Millisecond))
 	}
 	checkBatch(t, ctx, runs)
 	// A workflow's closed record reaches visibility from its history

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/nodes"
 )
 
 // TestSIGHUPStopsCleanly: SIGHUP (a closed terminal, `kill -HUP`) stops
@@ -127,7 +128,7 @@ func TestStalePortsFileRemovedAtStart(t *testing.T) {
 
 // TestNodesSIGHUPStopsAllInTime runs --nodes at this machine's limit and,
 // once all are ready, sends the supervisor SIGHUP: every node is gone
-// within the stop's bound (shutdown.timeout, then SIGKILL and killWait),
+// within the stop's bound (shutdown.timeout, then SIGKILL and nodes.KillWait),
 // the supervisor exits 0 by its own stop (not killed by the signal), and
 // its ports file is removed.
 func TestNodesSIGHUPStopsAllInTime(t *testing.T) {
@@ -139,7 +140,7 @@ func TestNodesSIGHUPStopsAllInTime(t *testing.T) {
 	}
 	pg := pgtest.Shared(t)
 	_, dbURL := pg.NewDatabase(t)
-	n := defaultNodesLimit()
+	n := nodes.DefaultLimit()
 	const shutdown = 5 * time.Second
 	portsFile := filepath.Join(t.TempDir(), "ports.json")
 	began := time.Now()
@@ -152,27 +153,27 @@ func TestNodesSIGHUPStopsAllInTime(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d full nodes ready in %s", n, time.Since(began).Round(time.Millisecond))
-	nodes := childPIDs(p.cmd.Process.Pid)
-	if len(nodes) != n {
-		t.Fatalf("the supervisor has %d child processes, want %d", len(nodes), n)
+	children := childPIDs(p.cmd.Process.Pid)
+	if len(children) != n {
+		t.Fatalf("the supervisor has %d child processes, want %d", len(children), n)
 	}
 	for _, node := range ports.Nodes {
-		if !slices.Contains(nodes, node.PID) {
-			t.Fatalf("%s's pid %d is not a child of the supervisor (%v)", node.Name, node.PID, nodes)
+		if !slices.Contains(children, node.PID) {
+			t.Fatalf("%s's pid %d is not a child of the supervisor (%v)", node.Name, node.PID, children)
 		}
 	}
 	began = time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	bound := shutdown + killWait + 5*time.Second
+	bound := shutdown + nodes.KillWait + 5*time.Second
 	code := p.exitCode(t, bound)
 	t.Logf("%d nodes stopped %s after SIGHUP (bound %s)", n, time.Since(began).Round(time.Millisecond), bound)
 	if code != 0 || !p.cmd.ProcessState.Exited() {
 		t.Errorf("the supervisor ended with %v after SIGHUP, want its own clean stop (exit 0)", p.cmd.ProcessState)
 	}
 	var left []int
-	for _, pid := range nodes {
+	for _, pid := range children {
 		if alive(pid) && !zombie(pid) {
 			left = append(left, pid)
 		}

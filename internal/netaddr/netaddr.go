@@ -3,6 +3,7 @@
 package netaddr
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 )
@@ -39,4 +40,31 @@ func IsWildcard(ip string) bool {
 // HostPort joins an IP and a port, bracketing IPv6.
 func HostPort(ip string, port int) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
+}
+
+// ParkInTimeWait connects to l and closes the accepted side first, which
+// leaves a TIME_WAIT socket on l's port. Errors are ignored: the trick only
+// narrows a race, and the start retries on a bind failure anyway.
+func ParkInTimeWait(l net.Listener) {
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return
+	}
+	s, err := l.Accept()
+	if err == nil {
+		_ = s.Close()
+	}
+	_ = c.Close()
+}
+
+// FreePort returns a free port on ip, parked in TIME_WAIT (see ParkInTimeWait)
+// so that no other process picks it before its server binds it.
+func FreePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", HostPort(BindIP(ip), 0))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	}
+	defer func() { _ = l.Close() }()
+	ParkInTimeWait(l)
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,4 +1,4 @@
-package main
+package nodes
 
 import (
 	"bytes"
@@ -8,18 +8,18 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/testutil"
 )
 
 // TestNodesStopKillsStragglersAtOnce: the supervisor's stop is bounded
 // whatever the number of nodes and however they behave. Its nodes here
 // are processes that ignore SIGINT (stand-ins for nodes stuck in a stop,
-// so the test needs no server): stopAll must return within
-// shutdown.timeout plus killWait, having killed every one of them, and
+// so the test needs no server): Stop must return within
+// ShutdownTimeout plus KillWait, having killed every one of them, and
 // name them. Before, the stragglers were killed and reaped one after the
 // other.
 func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
@@ -35,26 +35,32 @@ func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
 	}
 	// A parallel test's fork may still hold the write descriptor for a
 	// moment, and exec then fails with ETXTBSY: wait until it runs.
-	testutil.WaitFor(t, 10*time.Second, "the stand-in script can run", func() error {
-		return exec.Command(exe, "probe").Run()
-	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := exec.Command(exe, "probe").Run()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in script cannot run: %v", err)
+		}
+		<-time.After(10 * time.Millisecond) // polling interval
+	}
 	const count = 32
-	cfg := profiles.Default()
-	cfg.Shutdown.Timeout = time.Second
 	var out bytes.Buffer
-	s := &supervisor{exe: exe, cfg: cfg, stdout: &lockedWriter{w: &out}, stderr: &lockedWriter{w: &out},
-		exits: make(chan exitEvent, count), live: map[*node]*os.Process{}}
+	s := &Supervisor{ShutdownTimeout: time.Second, Stdout: &out, Stderr: &out}
 	for i := range count {
-		n := &node{nodeSpec: nodeSpec{Name: "node" + strconv.Itoa(i+1), Roles: []string{profiles.History}},
-			portsFile: filepath.Join(t.TempDir(), "ports.json")}
-		s.nodes = append(s.nodes, n)
-		if err := s.start(n); err != nil {
+		s.Nodes = append(s.Nodes, &Node{Spec: Spec{Name: "node" + strconv.Itoa(i+1), Roles: []string{profiles.History}},
+			Exe: exe, Args: []string{"start"}, PortsFile: filepath.Join(t.TempDir(), "ports.json")})
+	}
+	s.init()
+	for _, n := range s.Nodes {
+		if err := s.startNode(n); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var pids []int
-	for _, n := range s.nodes {
-		pids = append(pids, n.pid())
+	for _, n := range s.Nodes {
+		pids = append(pids, n.PID())
 	}
 	// The stand-ins must have set their trap before the SIGINT comes:
 	// wait until each runs sleep (its exec follows the trap).
@@ -72,19 +78,19 @@ func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
 		}
 	}
 	began := time.Now()
-	failed := s.stopAll()
+	failed := s.Stop()
 	took := time.Since(began)
-	bound := cfg.Shutdown.Timeout + killWait
+	bound := s.ShutdownTimeout + KillWait
 	t.Logf("stopped %d stuck nodes in %s (bound %s): %v", count, took.Round(time.Millisecond), bound, failed)
 	if took > bound {
-		t.Errorf("stopAll took %s, want at most %s", took, bound)
+		t.Errorf("Stop took %s, want at most %s", took, bound)
 	}
 	if len(failed) != 1 || !strings.Contains(failed[0], "not stopped within 1s (shutdown.timeout)") {
 		t.Errorf("want one line naming the killed nodes, got %q", failed)
 	}
 	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("pid %d still runs after stopAll", pid)
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("pid %d still runs after Stop", pid)
 		}
 	}
 	if s.running() != 0 {
