@@ -11,7 +11,6 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 // printBanner tells a person everything needed to connect. It is printed
@@ -46,7 +45,7 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	if err != nil {
 		have = nil
 		for _, n := range cfg.Namespaces {
-			have = append(have, services.NamespaceInfo{Name: n.Name, SearchAttributes: n.SearchAttributes})
+			have = append(have, bootstrap.NamespaceInfo{Name: n.Name, SearchAttributes: n.SearchAttributes})
 		}
 	}
 	names := make([]string, len(have))

@@ -11,10 +11,10 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 func configCommand() *cli.Command {
@@ -125,7 +125,7 @@ func configValidateAction(c *cli.Context) error {
 	if _, err := dynamicconfig.Parse(loaded.Config.DynamicConfig.Values); err != nil {
 		return configExit(err, loaded)
 	}
-	if _, _, err := services.Export(loaded.Config, ""); err != nil {
+	if _, _, err := bootstrap.Export(loaded.Config, ""); err != nil {
 		return configExit(err, loaded)
 	}
 	fmt.Fprintf(c.App.Writer, "config is valid (profiles: %s)\n", strings.Join(loaded.Profiles, ", "))
@@ -138,12 +138,12 @@ func configExportAction(c *cli.Context) error {
 		return configExit(err, nil)
 	}
 	out := c.String("dynamic-config-out")
-	static, dynamic, err := services.Export(loaded.Config, out)
+	static, dynamic, err := bootstrap.Export(loaded.Config, out)
 	if err != nil {
 		return configExit(err, loaded)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", services.ServerVersion, strings.Join(loaded.Profiles, ", "))
+	fmt.Fprintf(w, "# Temporal server %s static config, exported by devcluster (profiles: %s).\n", bootstrap.ServerVersion, strings.Join(loaded.Profiles, ", "))
 	fmt.Fprintf(w, "# Ports devcluster picks at start have Temporal's conventional numbers here.\n")
 	if cfg := loaded.Config; cfg.Ringpop() {
 		var svc []string
@@ -157,7 +157,7 @@ func configExportAction(c *cli.Context) error {
 		fmt.Fprintf(w, "# The PostgreSQL databases must hold the server's schema: devcluster db setup --db-url ... installs it.\n")
 	}
 	if out == "" {
-		fmt.Fprintf(w, "# dynamicConfigClient reads %s: write it with --dynamic-config-out %s.\n", services.ExportDynamicConfigFile, services.ExportDynamicConfigFile)
+		fmt.Fprintf(w, "# dynamicConfigClient reads %s: write it with --dynamic-config-out %s.\n", bootstrap.ExportDynamicConfigFile, bootstrap.ExportDynamicConfigFile)
 	}
 	if _, err := w.Write(static); err != nil {
 		return err

@@ -7,20 +7,19 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 // dbCommand manages the PostgreSQL databases of persistence.url without
 // starting a cluster: what `start` does to them, one step at a time.
 func dbCommand() *cli.Command {
-	sub := func(name, usage string, action func(context.Context, dbschema.Database) (dbschema.Status, error)) *cli.Command {
+	sub := func(name, usage string, op bootstrap.DatabaseOp) *cli.Command {
 		return &cli.Command{
 			Name:         name,
 			Usage:        usage,
 			Flags:        startFlags(),
-			Action:       func(c *cli.Context) error { return dbAction(c, name, action) },
+			Action:       func(c *cli.Context) error { return dbAction(c, name, op) },
 			OnUsageError: onUsageError,
 		}
 	}
@@ -28,9 +27,9 @@ func dbCommand() *cli.Command {
 		Name:  "db",
 		Usage: "set up, upgrade or inspect the PostgreSQL databases of --db-url (start does both as needed), or accept the loss in a damaged database file",
 		Subcommands: []*cli.Command{
-			sub("setup", "create missing databases and install the embedded server's schema on empty ones", dbschema.Setup),
-			sub("upgrade", "upgrade databases with an older schema to the embedded server's (and set up missing or empty ones, as start does)", dbschema.Prepare),
-			sub("status", "print each database's schema state; exit 0 when both are current, 1 when start would change or refuse one", nil),
+			sub("setup", "create missing databases and install the embedded server's schema on empty ones", bootstrap.DatabaseSetup),
+			sub("upgrade", "upgrade databases with an older schema to the embedded server's (and set up missing or empty ones, as start does)", bootstrap.DatabaseUpgrade),
+			sub("status", "print each database's schema state; exit 0 when both are current, 1 when start would change or refuse one", bootstrap.DatabaseStatus),
 			{
 				Name:         "accept-loss",
 				Usage:        "make a database file that start refuses for a damaged or missing -wal usable again: keep what comes before the damage (the log is kept as PATH-wal.damaged) and say what is dropped; run it only while devcluster is stopped",
@@ -42,9 +41,10 @@ func dbCommand() *cli.Command {
 	}
 }
 
-// dbAction inspects both databases (refusing before any change when one
-// is newer or not a Temporal database), then runs action on each.
-func dbAction(c *cli.Context, name string, action func(context.Context, dbschema.Database) (dbschema.Status, error)) error {
+// dbAction runs op on both databases of persistence.url (refusing before
+// any change when one is newer or not a Temporal database) and prints a
+// line per database.
+func dbAction(c *cli.Context, name string, op bootstrap.DatabaseOp) error {
 	if c.Args().Len() > 0 {
 		return cli.Exit(fmt.Sprintf("db %s takes no arguments, got %q; flags start with --", name, c.Args().First()), exitUsage)
 	}
@@ -57,69 +57,22 @@ func dbAction(c *cli.Context, name string, action func(context.Context, dbschema
 		return configExit(&profiles.FieldError{Key: "persistence.url", Msg: fmt.Sprintf(
 			"is not set; db %s manages PostgreSQL databases: pass --%s postgres://USER[:PASSWORD]@HOST[:PORT]/DB", name, flagDBURL)}, loaded)
 	}
-	if err := cfg.Validate(); err != nil {
-		return configExit(err, loaded)
-	}
-	main, vis, err := dbschema.Databases(cfg)
-	if err != nil {
-		return configExit(err, loaded)
-	}
 	ctx, cancel := context.WithTimeout(c.Context, cfg.Startup.Timeout)
 	defer cancel()
-	dbs := []dbschema.Database{main, vis}
-	states := make([]dbschema.Status, len(dbs))
-	for i, d := range dbs {
-		if states[i], err = dbschema.Inspect(ctx, d); err != nil {
-			return configExit(err, loaded)
-		}
+	lines, current, err := bootstrap.ManageDatabases(ctx, cfg, op)
+	for _, l := range lines {
+		fmt.Fprintln(c.App.Writer, l)
 	}
-	w := c.App.Writer
-	if action == nil {
-		current := true
-		for _, st := range states {
-			fmt.Fprintln(w, st)
-			current = current && st.State == dbschema.Current
-		}
-		if !current {
-			return cli.Exit("", exitRuntime)
-		}
-		return nil
-	}
-	setup, upgrade := true, name == "upgrade"
-	for i, d := range dbs {
-		if err := dbschema.Check(d, states[i], setup, upgrade); err != nil {
-			return configExit(err, loaded)
-		}
-	}
-	for i, d := range dbs {
-		if err := dbschema.Preflight(ctx, d, states[i]); err != nil {
-			return configExit(err, loaded)
-		}
-	}
-	for _, d := range dbs {
-		before, err := action(ctx, d)
-		if err != nil {
-			return configExit(err, loaded)
-		}
-		fmt.Fprintln(w, dbDone(before))
+	switch {
+	case err != nil:
+		return configExit(err, loaded)
+	case op == bootstrap.DatabaseStatus && !current:
+		return cli.Exit("", exitRuntime)
 	}
 	return nil
 }
 
-// dbDone says what was done to a database that was in state before.
-func dbDone(before dbschema.Status) string {
-	switch before.State {
-	case dbschema.Missing:
-		return fmt.Sprintf("%s (%s): created, schema %s installed", before.Database, before.Kind, before.Want)
-	case dbschema.Empty, dbschema.Interrupted:
-		return fmt.Sprintf("%s (%s): schema %s installed", before.Database, before.Kind, before.Want)
-	case dbschema.Older:
-		return fmt.Sprintf("%s (%s): schema upgraded from %s to %s", before.Database, before.Kind, before.Version, before.Want)
-	}
-	return fmt.Sprintf("%s (%s): schema %s, current; nothing to do", before.Database, before.Kind, before.Version)
-}
-
-// acceptLossAction runs services.AcceptLoss on persistence.file and
+// acceptLossAction runs bootstrap.AcceptLoss on persistence.file and
 // visibility.file, and prints what it did to each.
 func acceptLossAction(c *cli.Context) error {
 	if c.Args().Len() > 0 {
@@ -139,7 +92,7 @@ func acceptLossAction(c *cli.Context) error {
 		files = append(files, struct{ key, path string }{"visibility.file", cfg.Visibility.File})
 	}
 	for _, f := range files {
-		what, err := services.AcceptLoss(f.path, f.key)
+		what, err := bootstrap.AcceptLoss(f.path, f.key)
 		if err != nil {
 			if len(profiles.FieldErrors(err)) > 0 {
 				return configExit(err, loaded)

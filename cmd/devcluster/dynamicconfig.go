@@ -10,9 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 func dynamicConfigCommand() *cli.Command {
@@ -100,7 +100,7 @@ func dynamicConfigShowAction(c *cli.Context) error {
 	// The values a cluster with these flags serves: the same function
 	// builds them for the server, and the same client layers the file over
 	// them.
-	eff := services.EffectiveDynamicConfig(cfg)
+	eff := bootstrap.EffectiveDynamicConfig(cfg)
 	static, err := eff.Parse()
 	if err != nil {
 		return configExit(err, loaded)
@@ -126,8 +126,8 @@ func dynamicConfigShowAction(c *cli.Context) error {
 		rows[s.Key] = valueRows(s, cvs, showSource(loaded, eff, layer, k.String(), s.Key))
 	}
 	if cfg.Server.FreshReadsAfterChange {
-		for i := range rows[services.FreshReadsKey] {
-			rows[services.FreshReadsKey][i].source += "; served only around namespace and search-attribute changes, false otherwise (server.fresh-reads-after-change)"
+		for i := range rows[bootstrap.FreshReadsKey] {
+			rows[bootstrap.FreshReadsKey][i].source += "; served only around namespace and search-attribute changes, false otherwise (server.fresh-reads-after-change)"
 		}
 	}
 	fmt.Fprintf(w, "# precedence: server default < profiles and --config < --dynamic-config-value < --dynamic-config-file\n")
@@ -155,7 +155,7 @@ func dynamicConfigShowAction(c *cli.Context) error {
 // showSource says where the served value of key (registered as regKey,
 // from layer) comes from: the file, a switch devcluster adds, or the config layer that
 // set it. A value whose ${http-address} is filled in only at start says so.
-func showSource(loaded *profiles.Loaded, eff services.StaticDynamicConfig, layer dynamicconfig.Layer, key, regKey string) string {
+func showSource(loaded *profiles.Loaded, eff bootstrap.StaticDynamicConfig, layer dynamicconfig.Layer, key, regKey string) string {
 	if layer == dynamicconfig.LayerFile {
 		return "file " + loaded.Config.DynamicConfig.File
 	}
@@ -167,8 +167,8 @@ func showSource(loaded *profiles.Loaded, eff services.StaticDynamicConfig, layer
 		src = originOfFolded(loaded, key)
 	}
 	for k, v := range eff.Values {
-		if s, ok := v.(string); ok && strings.EqualFold(k, key) && strings.Contains(s, services.HTTPAddressPlaceholder) {
-			src += "; " + services.HTTPAddressPlaceholder + " is filled in at start (http-port 0 picks a free port)"
+		if s, ok := v.(string); ok && strings.EqualFold(k, key) && strings.Contains(s, bootstrap.HTTPAddressPlaceholder) {
+			src += "; " + bootstrap.HTTPAddressPlaceholder + " is filled in at start (http-port 0 picks a free port)"
 		}
 	}
 	return src

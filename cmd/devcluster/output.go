@@ -17,7 +17,6 @@ import (
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 // logWriter returns where logs go: w, or the file named by log.file
@@ -170,6 +169,6 @@ func nodePorts(c *bootstrap.Cluster) *NodePorts {
 			n.Members[role] = append(n.Members[role], m.Address)
 		}
 	}
-	n.WaitingFor = services.MissingRoles(members)
+	n.WaitingFor = bootstrap.MissingRoles(members)
 	return n
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
-	"github.com/devcluster/devcluster/services"
 )
 
 // The Temporal CLI's front door: `devcluster server start-dev ...` takes
@@ -261,11 +260,11 @@ func helpOrVersion(args []string) bool {
 // logServerConfig writes the server's static config to w (--log-config):
 // ports devcluster picks at start appear with their conventional numbers.
 func logServerConfig(w io.Writer, cfg profiles.Config) error {
-	static, _, err := services.Export(cfg, "")
+	static, _, err := bootstrap.Export(cfg, "")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "# Temporal server %s static config (ports chosen at start show their conventional numbers)\n", services.ServerVersion)
+	fmt.Fprintf(w, "# Temporal server %s static config (ports chosen at start show their conventional numbers)\n", bootstrap.ServerVersion)
 	_, err = w.Write(static)
 	return err
 }

@@ -37,6 +37,14 @@ var leaves = []string{"profiles", "certs", "dynamicconfig", "timeskip", "webui"}
 // measures testutil.
 var frontDoors = []string{"cmd/", "testutil"}
 
+// below maps packages to the packages they must not import: the CLI is
+// flags, printing and exit codes over bootstrap and nodes, not the server's
+// parts; nodes starts processes, which run the server themselves.
+var below = map[string][]string{
+	"cmd/":  {"services", "dbschema"},
+	"nodes": {"services", "bootstrap"},
+}
+
 // imports maps each package of the module (relative to it) to the
 // packages its non-test files import.
 func imports(t *testing.T) map[string][]string {
@@ -93,6 +101,13 @@ func TestImportDirections(t *testing.T) {
 				}
 				if under(pkg, "internal") && !under(rel, "internal") {
 					t.Errorf("%s imports %s: internal/ packages are the bottom layer and import only internal/ ones", pkg, rel)
+				}
+				for from, banned := range below {
+					for _, b := range banned {
+						if under(pkg, from) && under(rel, b) {
+							t.Errorf("%s imports %s: %s must not import %s; reach it through bootstrap (see bootstrap/frontdoor.go)", pkg, rel, from, b)
+						}
+					}
 				}
 				if pkg == "services" && under(rel, "bootstrap") {
 					t.Errorf("services imports bootstrap: bootstrap assembles services, never the other way")
