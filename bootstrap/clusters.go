@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -136,7 +137,7 @@ func checkClusterFiles(cfg profiles.Config, cfgs []profiles.Config) error {
 	}
 	var have, missing []string
 	for i, cc := range cfgs {
-		exists, err := services.CheckClusterFile(files[i], "persistence.file", cc.Cluster.Name)
+		exists, err := persistence.CheckClusterFile(files[i], "persistence.file", cc.Cluster.Name)
 		if err != nil {
 			return err
 		}

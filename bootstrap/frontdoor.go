@@ -3,13 +3,13 @@ package bootstrap
 import (
 	"context"
 
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
 
 // The CLI (cmd/devcluster) imports bootstrap and nodes, never services or
-// dbschema (internal/archtest): what it needs of them is named here.
+// persistence (internal/archtest): what it needs of them is named here.
 
 // NamespaceInfo is a namespace as Cluster.ListNamespaces reports it.
 type NamespaceInfo = services.NamespaceInfo
@@ -50,22 +50,22 @@ const HTTPAddressPlaceholder = services.HTTPAddressPlaceholder
 const FreshReadsKey = services.FreshReadsKey
 
 // AcceptLoss makes a database file that start refuses usable again (`db
-// accept-loss`) and says what it did: see services.AcceptLoss.
-func AcceptLoss(path, key string) (string, error) { return services.AcceptLoss(path, key) }
+// accept-loss`) and says what it did: see persistence.AcceptLoss.
+func AcceptLoss(path, key string) (string, error) { return persistence.AcceptLoss(path, key) }
 
 // DatabaseOp is what `devcluster db` does to the PostgreSQL databases of a
 // config.
-type DatabaseOp = dbschema.Op
+type DatabaseOp = persistence.Op
 
 // The database operations of `devcluster db`.
 const (
-	DatabaseStatus  = dbschema.OpStatus
-	DatabaseSetup   = dbschema.OpSetup
-	DatabaseUpgrade = dbschema.OpUpgrade
+	DatabaseStatus  = persistence.OpStatus
+	DatabaseSetup   = persistence.OpSetup
+	DatabaseUpgrade = persistence.OpUpgrade
 )
 
 // ManageDatabases inspects, sets up or upgrades cfg's PostgreSQL databases
-// without starting a cluster: see dbschema.Manage.
+// without starting a cluster: see persistence.Manage.
 func ManageDatabases(ctx context.Context, cfg profiles.Config, op DatabaseOp) (lines []string, current bool, err error) {
-	return dbschema.Manage(ctx, cfg, op)
+	return persistence.Manage(ctx, cfg, op)
 }

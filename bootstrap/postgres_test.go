@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/testutil"
@@ -153,13 +153,13 @@ func TestPostgresBadInput(t *testing.T) {
 		parts []string
 	}{
 		{"unreachable", func(db string) string { return "postgres://u:p@127.0.0.1:1/" + db },
-			dbschema.ErrUnreachable, []string{"persistence.url: cannot reach PostgreSQL at 127.0.0.1:1", "fix HOST:PORT"}},
+			persistence.ErrUnreachable, []string{"persistence.url: cannot reach PostgreSQL at 127.0.0.1:1", "fix HOST:PORT"}},
 		{"wrong password", func(db string) string { return strings.Replace(pg.URL(db), ":"+pg.Password+"@", ":nope@", 1) },
-			dbschema.ErrAuth, []string{"persistence.url: PostgreSQL at " + pg.Addr() + ` refused user "devcluster"`, "fix the user or password"}},
+			persistence.ErrAuth, []string{"persistence.url: PostgreSQL at " + pg.Addr() + ` refused user "devcluster"`, "fix the user or password"}},
 		{"may not create the database", func(db string) string { return pg.RoleURL(pgtest.Limited, db) },
-			dbschema.ErrPermission, []string{`user "limited" may not create databases`, "CREATEDB"}},
+			persistence.ErrPermission, []string{`user "limited" may not create databases`, "CREATEDB"}},
 		{"TLS refused", func(db string) string { return pg.URL(db, "sslmode=require") },
-			dbschema.ErrTLS, []string{"does not offer TLS, which sslmode=require asks for"}},
+			persistence.ErrTLS, []string{"does not offer TLS, which sslmode=require asks for"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,8 +222,8 @@ func TestPostgresChecksBothBeforeTouchingEither(t *testing.T) {
 			cfg := testConfig()
 			cfg.Persistence.URL = pg.RoleURL(pgtest.Limited, db)
 			err := startRefused(t, cfg)
-			if !errors.Is(err, dbschema.ErrPermission) {
-				t.Errorf("error %v is not %v", err, dbschema.ErrPermission)
+			if !errors.Is(err, persistence.ErrPermission) {
+				t.Errorf("error %v is not %v", err, persistence.ErrPermission)
 			}
 			for _, p := range tc.parts {
 				if !strings.Contains(err.Error(), p) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -21,13 +21,13 @@ const NodeConnections = 25
 // "" when they fit or the server cannot be asked (the nodes report why).
 // It is a warning, not a refusal: the figure per node is an estimate.
 func ConnectionsWarning(ctx context.Context, cfg profiles.Config, nodes int) string {
-	main, _, err := dbschema.Databases(cfg)
+	main, _, err := persistence.Databases(cfg)
 	if err != nil {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l, err := dbschema.Connections(ctx, main)
+	l, err := persistence.Connections(ctx, main)
 	if err != nil || nodes*NodeConnections <= l.Free() {
 		return ""
 	}

@@ -13,7 +13,7 @@
 // (if asked) on the same ports, and stops them all in a bounded time.
 //
 // It starts processes and does not import the server, except through
-// dbschema to ask PostgreSQL for its connection limit.
+// persistence to ask PostgreSQL for its connection limit.
 package nodes
 
 import (

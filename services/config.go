@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/primitives"
 
-	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/internal/netaddr"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -204,15 +204,6 @@ func staticHosts(cfg profiles.Config) map[primitives.ServiceName]static.Hosts {
 	return hosts
 }
 
-// ArchivalURI is the filestore URI of an archive directory.
-func ArchivalURI(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	return "file://" + filepath.ToSlash(abs)
-}
-
 // archivalConfig maps devcluster's archival section onto the server's
 // cluster archival (filestore provider) and namespace defaults. The server
 // validates them all-or-nothing: a disabled kind has no provider and no URI.
@@ -229,15 +220,18 @@ func archivalConfig(a profiles.Archival) (config.Archival, config.ArchivalNamesp
 	if a.History.Enabled {
 		out.History = config.HistoryArchival{State: "enabled", EnableRead: true,
 			Provider: &config.HistoryArchiverProvider{Filestore: filestore}}
-		ns.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: ArchivalURI(a.History.Dir)}
+		ns.History = config.HistoryArchivalNamespaceDefaults{State: "enabled", URI: persistence.ArchivalURI(a.History.Dir)}
 	}
 	if a.Visibility.Enabled {
 		out.Visibility = config.VisibilityArchival{State: "enabled", EnableRead: true,
 			Provider: &config.VisibilityArchiverProvider{Filestore: filestore}}
-		ns.Visibility = config.VisibilityArchivalNamespaceDefaults{State: "enabled", URI: ArchivalURI(a.Visibility.Dir)}
+		ns.Visibility = config.VisibilityArchivalNamespaceDefaults{State: "enabled", URI: persistence.ArchivalURI(a.Visibility.Dir)}
 	}
 	return out, ns
 }
+
+// storeName is the data store of an in-memory database or persistence.file.
+const storeName = "sqlite-default"
 
 // visibilityStoreName is the data store of a separate visibility file.
 const visibilityStoreName = "sqlite-visibility"
@@ -268,7 +262,7 @@ func dataStores(cfg profiles.Config, sqlCfg *config.SQL) (map[string]config.Data
 	if cfg.Persistence.Postgres() {
 		// The visibility store follows the main one's password, which
 		// the start read from persistence.password-file.
-		vis, err := dbschema.VisibilitySQLConfig(cfg, sqlCfg)
+		vis, err := persistence.VisibilitySQLConfig(cfg, sqlCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -279,13 +273,9 @@ func dataStores(cfg profiles.Config, sqlCfg *config.SQL) (map[string]config.Data
 	}
 	stores := map[string]config.DataStore{storeName: {SQL: sqlCfg}}
 	if cfg.Visibility.File != "" {
-		stores[visibilityStoreName] = config.DataStore{SQL: visibilitySQLConfig(cfg)}
+		stores[visibilityStoreName] = config.DataStore{SQL: persistence.VisibilityFileConfig(cfg)}
 	}
 	return stores, nil
-}
-
-func visibilitySQLConfig(cfg profiles.Config) *config.SQL {
-	return newSQLConfig(profiles.Persistence{File: cfg.Visibility.File, Pragmas: cfg.Persistence.Pragmas})
 }
 
 // authorizationConfig maps auth.* onto global.authorization: the default

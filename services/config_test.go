@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/server/common/config"
 
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -37,7 +38,7 @@ func mustStaticConfig(t *testing.T, cfg profiles.Config, sqlCfg *config.SQL) *co
 
 func TestStaticConfigDefaults(t *testing.T) {
 	cfg := resolvedConfig()
-	sqlCfg := newSQLConfig(cfg.Persistence)
+	sqlCfg := persistence.SQLiteConfig(cfg.Persistence)
 	sc := mustStaticConfig(t, cfg, sqlCfg)
 
 	// Services.
@@ -209,7 +210,7 @@ func TestStaticConfigVariants(t *testing.T) {
 			if err := cfg.Validate(); err != nil {
 				t.Fatalf("test config is invalid: %v", err)
 			}
-			sc := mustStaticConfig(t, cfg, newSQLConfig(cfg.Persistence))
+			sc := mustStaticConfig(t, cfg, persistence.SQLiteConfig(cfg.Persistence))
 
 			for _, name := range profiles.ServiceNames {
 				rpc := sc.Services[name].RPC
@@ -250,7 +251,7 @@ func TestStaticConfigVariants(t *testing.T) {
 
 func TestStaticConfigIsPure(t *testing.T) {
 	cfg := resolvedConfig()
-	sqlCfg := newSQLConfig(cfg.Persistence)
+	sqlCfg := persistence.SQLiteConfig(cfg.Persistence)
 	a := mustStaticConfig(t, cfg, sqlCfg)
 	b := mustStaticConfig(t, cfg, sqlCfg)
 	if !reflect.DeepEqual(a, b) {
@@ -304,7 +305,7 @@ func TestNewSQLConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := newSQLConfig(tt.p)
+			got := persistence.SQLiteConfig(tt.p)
 			if got.PluginName != "sqlite" {
 				t.Errorf("PluginName = %q, want sqlite", got.PluginName)
 			}
@@ -321,7 +322,7 @@ func TestNewSQLConfig(t *testing.T) {
 		})
 	}
 	// Two in-memory configs never share a database.
-	a, b := newSQLConfig(profiles.Persistence{}), newSQLConfig(profiles.Persistence{})
+	a, b := persistence.SQLiteConfig(profiles.Persistence{}), persistence.SQLiteConfig(profiles.Persistence{})
 	if a.DatabaseName == b.DatabaseName {
 		t.Errorf("two in-memory configs share database %q", a.DatabaseName)
 	}
@@ -336,7 +337,7 @@ func TestStaticConfigTemporalSection(t *testing.T) {
 				storeName: map[string]any{"sql": map[string]any{"maxConns": 3}},
 			}},
 		}
-		sqlCfg := newSQLConfig(cfg.Persistence)
+		sqlCfg := persistence.SQLiteConfig(cfg.Persistence)
 		dbName := sqlCfg.DatabaseName
 		sc := mustStaticConfig(t, cfg, sqlCfg)
 
@@ -374,7 +375,7 @@ func TestStaticConfigTemporalSection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := resolvedConfig()
 			cfg.Temporal = tt.temporal
-			sc, err := StaticConfig(cfg, newSQLConfig(cfg.Persistence))
+			sc, err := StaticConfig(cfg, persistence.SQLiteConfig(cfg.Persistence))
 			if err == nil {
 				t.Fatalf("StaticConfig accepted temporal section %v: %+v", tt.temporal, sc)
 			}
@@ -392,7 +393,7 @@ func TestStaticConfigTemporalSection(t *testing.T) {
 func TestStaticConfigArchival(t *testing.T) {
 	cfg := resolvedConfig()
 	cfg.Archival.History = profiles.ArchivalTarget{Enabled: true, Dir: "/tmp/devcluster-test/history"}
-	sc := mustStaticConfig(t, cfg, newSQLConfig(cfg.Persistence))
+	sc := mustStaticConfig(t, cfg, persistence.SQLiteConfig(cfg.Persistence))
 	if sc.Archival.History.State != "enabled" || sc.Archival.History.Provider == nil || sc.Archival.History.Provider.Filestore == nil {
 		t.Errorf("history archival = %+v, want enabled with a filestore provider", sc.Archival.History)
 	}

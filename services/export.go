@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -69,7 +70,7 @@ const ExportDynamicConfigFile = "dynamicconfig.yaml"
 // devcluster provides those through server options.
 func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, err error) {
 	cfg = ExportPorts(cfg)
-	sqlCfg, err := serverSQLConfig(cfg)
+	sqlCfg, err := persistence.MainSQLConfig(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

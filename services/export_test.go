@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/server/common/dynamicconfig"
 	"gopkg.in/yaml.v3"
 
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -114,7 +115,7 @@ func TestExportLoadsInServer(t *testing.T) {
 
 			// What devcluster runs for the same config.
 			ported := ExportPorts(tc.cfg)
-			sqlCfg, err := serverSQLConfig(ported)
+			sqlCfg, err := persistence.MainSQLConfig(ported)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/internal/netaddr"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -171,7 +172,7 @@ func reconcileNamespaces(ctx context.Context, wf workflowservice.WorkflowService
 		if err != nil {
 			return fmt.Errorf("namespace %q: %w", ns.Name, err)
 		}
-		want := retention(ns)
+		want := persistence.Retention(ns)
 		if got := desc.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration(); got != want {
 			if _, err := wf.UpdateNamespace(ctx, &workflowservice.UpdateNamespaceRequest{
 				Namespace: ns.Name,
@@ -201,7 +202,7 @@ func addSearchAttributes(ctx context.Context, op operatorservice.OperatorService
 	}
 	missing := map[string]enumspb.IndexedValueType{}
 	for name, typ := range ns.SearchAttributes {
-		want, err := indexedValueType(typ)
+		want, err := persistence.IndexedValueType(typ)
 		if err != nil {
 			return err
 		}

@@ -2,23 +2,18 @@ package services
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/api/historyservice/v1"
-	persistencespb "go.temporal.io/server/api/persistence/v1"
-	"go.temporal.io/server/common/persistence/serialization"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -51,7 +46,7 @@ func NewReplication(cfg profiles.Config, clusters []string) (*Replication, error
 	}
 	first := cfg.Clone()
 	first.Cluster.Name = clusters[0]
-	nss, err := namespaceConfigs(first)
+	nss, err := persistence.NamespaceConfigs(first)
 	if err != nil {
 		return nil, err
 	}
@@ -86,65 +81,6 @@ func (r *Replication) NamespaceID(name string) string {
 // attribute each on its own could give it different columns.
 func (r *Replication) reconciles(cluster string) bool {
 	return r == nil || cluster == r.clusters[0]
-}
-
-// CheckClusterFile refuses an existing database file that is not cluster's
-// in a group of replicating clusters: one made for a single cluster (other
-// name, global namespaces off) or for another cluster. A cluster's name,
-// failover versions and namespaces (local or global) are fixed in its
-// database when it is created, so such a file cannot join. exists reports
-// whether the file is there. A file that is no Temporal database is left to
-// the start's own checks.
-func CheckClusterFile(path, key, cluster string) (exists bool, err error) {
-	if fileSize(path) < 0 {
-		return false, nil
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout%3d5000")
-	if err != nil {
-		return true, nil
-	}
-	defer func() { _ = db.Close() }()
-	rows, err := db.Query(`SELECT cluster_name, data, data_encoding FROM cluster_metadata_info WHERE metadata_partition = 0`)
-	if err != nil {
-		return true, nil // not a Temporal database: the start says what it is
-	}
-	defer func() { _ = rows.Close() }()
-	var names []string
-	found, global := false, false
-	for rows.Next() {
-		var name, encoding string
-		var data []byte
-		if err := rows.Scan(&name, &data, &encoding); err != nil {
-			return true, nil
-		}
-		names = append(names, name)
-		if name != cluster {
-			continue
-		}
-		found = true
-		enc, err := enumspb.EncodingTypeFromString(encoding)
-		if err != nil {
-			continue
-		}
-		var md persistencespb.ClusterMetadata
-		if serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &md) == nil {
-			global = md.GetIsGlobalNamespaceEnabled()
-		}
-	}
-	if len(names) == 0 {
-		return true, nil
-	}
-	sort.Strings(names)
-	switch {
-	case !found:
-		return true, &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf(
-			"belongs to cluster %s, not %q: a cluster's name and failover versions are fixed in its database when it is created; give a path that does not exist yet, or start that cluster without clusters",
-			strings.Join(names, ", "), cluster)}
-	case !global:
-		return true, &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf(
-			"is the database of a single cluster %q (global namespaces off, its namespaces local): it cannot replicate; give a path that does not exist yet, or start it without clusters", cluster)}
-	}
-	return true, nil
 }
 
 // ReplicationAck is what a cluster's history service knows of one remote

@@ -1,14 +1,14 @@
 // Package services turns a devcluster config into a running Temporal server
 // and owns its lifecycle: the server's static config (config.go, export.go)
-// and effective dynamic config (dynamicconfig.go); the database it runs on,
-// a SQLite file or memory (sqlite.go, wal.go, sqlitestate.go, visindex.go,
-// acceptloss.go) or PostgreSQL prepared through dbschema (postgres.go); the
+// and effective dynamic config (dynamicconfig.go); the order in which the
+// database it runs on is readied, a SQLite file, memory or PostgreSQL
+// (prepare.go; the database work itself is package persistence's); the
 // roles this process runs (all four, or some of them joined to the other
 // processes by ringpop: membership.go, ports.go); replication between
 // clusters (replication.go); its bounded start and readiness (start.go,
 // ready.go, sysworkflows.go); and the interceptors and server options
 // devcluster adds (time skipping, sticky hints, fresh reads, long polls,
-// system workers, TLS). dbschema, dynamicconfig, metrics and auth know the
+// system workers, TLS). persistence, dynamicconfig, metrics and auth know the
 // server's types too, each for its own part (see internal/archtest).
 package services
 
@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/log"
@@ -94,18 +95,15 @@ type Server struct {
 	sqlCfg *config.SQL
 	static *config.Config
 	srv    temporal.Server
-	db     dbState
+	db     persistence.FileState
 	slog   *serverLogger
 	polls  *longPolls // nil without server.stop-system-workers-first
 	skips  *timeSkipping
 	// memberDB reads the ringpop membership (see Members).
 	memberDB sqlplugin.DB
-	// marks hold each database file marked running (see marking) until
-	// the server has stopped.
-	marks []*marking
-	// locks hold each database file against other processes (see
-	// lockFiles), by path, until the server has stopped.
-	locks map[string]func()
+	// files holds the database files, locked and marked running, until
+	// the server has stopped; nil in memory and on PostgreSQL. Under mu.
+	files *persistence.Files
 	// abort, closed by endStart, ends the worker service's wait for its
 	// SDK client (see systemClientGate); one per start attempt.
 	abort     chan struct{}
@@ -138,7 +136,7 @@ func (s *Server) Static() *config.Config { return s.static }
 
 // NewDatabase reports whether Start created the database (in memory, a
 // new file, or a new or empty PostgreSQL database).
-func (s *Server) NewDatabase() bool { return s.db != dbExistingFile }
+func (s *Server) NewDatabase() bool { return s.db != persistence.ExistingFile }
 
 // Err returns the first fatal error the server reported, if any.
 func (s *Server) Err() error {
@@ -223,84 +221,6 @@ func (s *Server) setStaticDynamicConfig() {
 // checked free was taken before the server bound it.
 func isBindFailure(err error) bool {
 	return errors.Is(err, ErrServerFatal) && errors.Is(err, syscall.EADDRINUSE)
-}
-
-func (s *Server) prepareDatabase(ctx context.Context) error {
-	if s.cfg.Persistence.Postgres() {
-		return s.preparePostgres(ctx)
-	}
-	s.sqlCfg = newSQLConfig(s.cfg.Persistence)
-	// Build the server config once before touching any file: a temporal:
-	// section the server rejects stops the start here, and one that tunes
-	// the SQL store does so before the schema is set up.
-	if err := s.buildStatic(); err != nil {
-		return err
-	}
-	if err := makeDirs(s.cfg); err != nil {
-		return err
-	}
-	if s.cfg.Persistence.InMemory() {
-		s.db = dbMemory
-	} else {
-		if err := s.lockFiles(); err != nil {
-			return err
-		}
-		state, info, err := inspectFile(s.cfg.Persistence.File, "persistence.file", s.cfg.Cluster.Name)
-		if err != nil {
-			return err
-		}
-		if state == dbExistingFile {
-			if info.shards > 0 && int(info.shards) != s.cfg.Persistence.Shards {
-				return &profiles.FieldError{Key: "persistence.shards", Value: s.cfg.Persistence.Shards,
-					Msg: fmt.Sprintf("differs from the %d shard(s) %s was created with; a file's shard count is fixed: use %d, or a new file",
-						info.shards, s.cfg.Persistence.File, info.shards)}
-			}
-			if err := checkSearchAttributes(s.cfg, info); err != nil {
-				return err
-			}
-		}
-		visState := dbExistingFile
-		if f := s.cfg.Visibility.File; f != "" {
-			// Checked before anything is written to either file.
-			if visState, _, err = inspectFile(f, "visibility.file", s.cfg.Cluster.Name); err != nil {
-				return err
-			}
-		}
-		s.db = state
-		if state == dbNewFile {
-			if err := setupSchema(s.cfg.Persistence.File, "persistence.file"); err != nil {
-				return err
-			}
-			s.logger.Info("database created", "file", s.cfg.Persistence.File)
-		}
-		if visState == dbNewFile {
-			if err := setupSchema(s.cfg.Visibility.File, "visibility.file"); err != nil {
-				return err
-			}
-		}
-		if err := s.lockFiles(); err != nil { // the files just created
-			return err
-		}
-		if err := s.markFiles(); err != nil {
-			return err
-		}
-	}
-	nsConfigs, err := namespaceConfigs(s.cfg)
-	if r := s.opts.Replication; r != nil {
-		nsConfigs, err = r.namespaces, nil // the group's rows, the same in every cluster
-	}
-	if err != nil {
-		return err
-	}
-	// In memory, the first connection creates the schema (the plugin does it).
-	if err := createNamespaces(s.sqlCfg, nsConfigs); err != nil {
-		return fmt.Errorf("register namespaces: %w", err)
-	}
-	visCfg := s.sqlCfg
-	if s.cfg.Visibility.File != "" {
-		visCfg = visibilitySQLConfig(s.cfg)
-	}
-	return applyVisibilityIndexes(visCfg, s.cfg.Visibility.Indexes)
 }
 
 // buildStatic builds the server's static config for the resolved ports,
@@ -509,45 +429,19 @@ func (s *Server) stopServer(ctx context.Context) error {
 	}
 }
 
-// markFiles marks each database file as running before anything is
-// written into it (see marking): a copy of the file without its log, or
-// a file left by a crash, is then known at the next start.
-func (s *Server) markFiles() error {
-	journal := s.cfg.Persistence.Pragmas["journal_mode"]
-	if journal == "" {
-		journal = filePragmas["journal_mode"]
-	}
-	for _, f := range []string{s.cfg.Persistence.File, s.cfg.Visibility.File} {
-		if f == "" {
-			continue
-		}
-		m, err := markRunning(f, journal)
-		if err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.marks = append(s.marks, m)
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-// checkpointFiles marks each database file stopped and moves its
-// write-ahead log into the file once the server has stopped, so that the
-// file alone is the whole database (a user may copy just that file). A
-// failure is only logged: the log is still beside the file, which stays
-// marked running, and SQLite reads the log at the next start. Idempotent.
+// checkpointFiles closes the database files once the server has stopped
+// (or never ran): see persistence.Files.Close. Idempotent.
 func (s *Server) checkpointFiles() {
 	s.mu.Lock()
-	marks := s.marks
-	s.marks = nil
+	files := s.files
+	s.files = nil
 	s.mu.Unlock()
-	for _, m := range marks {
-		if err := m.markClean(); err != nil {
-			s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", m.path, "err", err)
-		}
+	if files == nil {
+		return
 	}
-	s.unlockFiles()
+	files.Close(func(path string, err error) {
+		s.logger.Warn("database log not folded into the file at stop; it stays beside the file and is read at the next start", "file", path, "err", err)
+	})
 }
 
 // authOptions installs the claim mapper and authorizer: the Go API's when

@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -62,11 +62,11 @@ func (o *options) dropPostgres(cfg profiles.Config) error {
 	if o.freshDB == "" || cfg.Persistence.URL != o.freshDB {
 		return nil
 	}
-	main, vis, err := dbschema.Databases(cfg)
+	main, vis, err := persistence.Databases(cfg)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(dbschema.Drop(ctx, main), dbschema.Drop(ctx, vis))
+	return errors.Join(persistence.Drop(ctx, main), persistence.Drop(ctx, vis))
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devcluster/devcluster/dbschema"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -29,9 +29,9 @@ func TestDBCommands(t *testing.T) {
 			t.Errorf("devcluster %s prints the password", strings.Join(args, " "))
 		}
 	}
-	db(1, name+" (main): does not exist; devcluster creates it with schema "+dbschema.Main.Want(), "db", "status")
-	db(0, name+"_visibility (visibility): created, schema "+dbschema.Visibility.Want()+" installed", "db", "setup")
-	db(0, name+" (main): schema "+dbschema.Main.Want()+", current", "db", "status")
+	db(1, name+" (main): does not exist; devcluster creates it with schema "+persistence.Main.Want(), "db", "status")
+	db(0, name+"_visibility (visibility): created, schema "+persistence.Visibility.Want()+" installed", "db", "setup")
+	db(0, name+" (main): schema "+persistence.Main.Want()+", current", "db", "status")
 	db(0, "current; nothing to do", "db", "setup")
 
 	// An older main schema: setup refuses, upgrade upgrades, touching
@@ -40,17 +40,17 @@ func TestDBCommands(t *testing.T) {
 	u, _ := profiles.ParseDatabaseURL(olderURL)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := dbschema.SetupVersion(ctx, dbschema.Database{Kind: dbschema.Main, SQL: dbschema.SQLConfig(u, ""), Key: "persistence.url"}, "1.12"); err != nil {
+	if err := persistence.SetupVersion(ctx, persistence.Database{Kind: persistence.Main, SQL: persistence.SQLConfig(u, ""), Key: "persistence.url"}, "1.12"); err != nil {
 		t.Fatal(err)
 	}
 	url = olderURL
-	db(1, older+" (main): schema 1.12, older than "+dbschema.Main.Want()+"; devcluster upgrades it", "db", "status")
-	db(2, "persistence.url: database "+older+" has Temporal main schema 1.12, older than "+dbschema.Main.Want()+"; upgrade it with devcluster db upgrade", "db", "setup")
+	db(1, older+" (main): schema 1.12, older than "+persistence.Main.Want()+"; devcluster upgrades it", "db", "status")
+	db(2, "persistence.url: database "+older+" has Temporal main schema 1.12, older than "+persistence.Main.Want()+"; upgrade it with devcluster db upgrade", "db", "setup")
 	if pg.DatabaseExists(t, older+"_visibility") {
 		t.Error("a refused db setup created the visibility database")
 	}
 	// upgrade brings both to the current schema, creating the missing one.
-	db(0, older+" (main): schema upgraded from 1.12 to "+dbschema.Main.Want(), "db", "upgrade")
+	db(0, older+" (main): schema upgraded from 1.12 to "+persistence.Main.Want(), "db", "upgrade")
 	if !pg.DatabaseExists(t, older+"_visibility") {
 		t.Error("db upgrade did not create the missing visibility database")
 	}
@@ -58,8 +58,8 @@ func TestDBCommands(t *testing.T) {
 
 	// A newer schema is refused by every command, changed by none.
 	pg.MustExec(t, older, `UPDATE schema_version SET curr_version = '9.0'`)
-	db(1, "schema 9.0, newer than this devcluster's "+dbschema.Main.Want()+"; refused", "db", "status")
-	db(2, "persistence.url: database "+older+" has Temporal main schema 9.0, newer than the "+dbschema.Main.Want(), "db", "upgrade")
+	db(1, "schema 9.0, newer than this devcluster's "+persistence.Main.Want()+"; refused", "db", "status")
+	db(2, "persistence.url: database "+older+" has Temporal main schema 9.0, newer than the "+persistence.Main.Want(), "db", "upgrade")
 	db(2, "it was left unchanged", "start", "--port", "0", "--http-port", "0")
 	if v := pg.QueryString(t, older, `SELECT curr_version FROM schema_version`); v != "9.0" {
 		t.Errorf("version after refusals = %s", v)

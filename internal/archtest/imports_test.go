@@ -14,7 +14,7 @@ const module = "github.com/devcluster/devcluster"
 
 // serverAllowed lists the packages that may import go.temporal.io/server,
 // and which of its packages: "*" for any. services owns the server (its
-// config, its start); dbschema uses the server's schema files and tooling;
+// config, its start); persistence uses the server's schema files, SQL tooling and SQLite plugin;
 // dynamicconfig implements the server's dynamic-config client over its
 // settings; metrics gives the server its metrics handler; auth implements
 // the server's claim mapper and authorizer. bootstrap and testutil take
@@ -22,7 +22,7 @@ const module = "github.com/devcluster/devcluster"
 // interfaces, and nothing else of it.
 var serverAllowed = map[string][]string{
 	"services":      {"*"},
-	"dbschema":      {"*"},
+	"persistence":   {"*"},
 	"dynamicconfig": {"*"},
 	"metrics":       {"*"},
 	"auth":          {"*"},
@@ -41,7 +41,7 @@ var frontDoors = []string{"cmd/", "testutil"}
 // flags, printing and exit codes over bootstrap and nodes, not the server's
 // parts; nodes starts processes, which run the server themselves.
 var below = map[string][]string{
-	"cmd/":  {"services", "dbschema"},
+	"cmd/":  {"services", "persistence"},
 	"nodes": {"services", "bootstrap"},
 }
 

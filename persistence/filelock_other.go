@@ -1,6 +1,6 @@
 //go:build !unix
 
-package services
+package persistence
 
 // lockFile does nothing where flock is missing: two processes on one
 // database file are not kept apart there.

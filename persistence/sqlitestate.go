@@ -1,4 +1,4 @@
-package services
+package persistence
 
 import (
 	"database/sql"
@@ -62,7 +62,7 @@ type marking struct {
 }
 
 // markRunning sets the marker of the file at path (an existing Temporal
-// database that inspectFile accepted) to running, in the given journal
+// database that InspectFile accepted) to running, in the given journal
 // mode, and folds it into the main file with a PASSIVE checkpoint, which
 // leaves the -wal in place. The caller keeps the marking until markClean.
 func markRunning(path, journalMode string) (*marking, error) {

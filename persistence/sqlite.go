@@ -1,4 +1,4 @@
-package services
+package persistence
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,7 +25,6 @@ import (
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 
-	"github.com/devcluster/devcluster/dbschema"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -37,8 +37,6 @@ var ErrForeignDatabase = errors.New("not a devcluster database")
 // would lose data from: damaged, or copied without its log. devcluster
 // refuses it and leaves both files as they are.
 var ErrDamagedDatabase = errors.New("damaged database")
-
-const storeName = "sqlite-default"
 
 // filePragmas are the defaults for a database file: a WAL journal with
 // synchronous=NORMAL keeps every committed transaction across a process
@@ -54,23 +52,13 @@ var filePragmas = map[string]string{
 	"journal_size_limit": "4194304",
 }
 
-// serverSQLConfig is the SQL config of the main store: SQLite's, or
-// PostgreSQL's without the password of persistence.password-file (a start
-// reads it, see preparePostgres).
-func serverSQLConfig(cfg profiles.Config) (*config.SQL, error) {
-	if cfg.Persistence.Postgres() {
-		return dbschema.MainSQLConfig(cfg)
-	}
-	return newSQLConfig(cfg.Persistence), nil
-}
-
-// newSQLConfig returns the single *config.SQL used for schema setup,
+// SQLiteConfig returns the single *config.SQL used for schema setup,
 // namespace creation and the server: the SQLite plugin pools connections by
 // DSN, and two spellings of one database would open two pools (and, in
 // memory, a second empty database).
 //
-// PostgreSQL's is dbschema's (see serverSQLConfig).
-func newSQLConfig(p profiles.Persistence) *config.SQL {
+// PostgreSQL's is config.go's (see MainSQLConfig).
+func SQLiteConfig(p profiles.Persistence) *config.SQL {
 	attrs := map[string]string{}
 	if p.InMemory() {
 		// A UUID, never a small random number: two clusters in one process
@@ -98,13 +86,16 @@ func newSQLConfig(p profiles.Persistence) *config.SQL {
 	}
 }
 
-// dbState says what prepareDatabase found.
-type dbState int
+// FileState says what InspectFile found at a database file's path.
+type FileState int
 
 const (
-	dbMemory dbState = iota
-	dbNewFile
-	dbExistingFile
+	// NoFile: no file at all (a database in memory).
+	NoFile FileState = iota
+	// NewFile: nothing there yet (or an empty file): a database to create.
+	NewFile
+	// ExistingFile: a Temporal database.
+	ExistingFile
 )
 
 // hasRows reports whether table exists and holds a row.
@@ -117,38 +108,38 @@ func hasRows(db *sql.DB, table string) bool {
 // temporalTables are tables every Temporal SQLite database has.
 var temporalTables = []string{"namespaces", "cluster_metadata_info", "executions", "executions_visibility"}
 
-// fileInfo is what inspectFile learnt of an existing database file.
-type fileInfo struct {
-	shards int32 // the shard count it was created with; 0 when unreadable
-	// hasCluster: the database has this cluster's metadata row (read on
+// Info is what InspectFile learnt of an existing database file.
+type Info struct {
+	Shards int32 // the shard count it was created with; 0 when unreadable
+	// HasCluster: the database has this cluster's metadata row (read on
 	// PostgreSQL only), which the server writes at its first start.
-	hasCluster bool
-	// searchAttributes maps namespace name -> attribute alias -> type
+	HasCluster bool
+	// SearchAttributes maps namespace name -> attribute alias -> type
 	// ("Keyword", "Int", ...), as the file's namespace rows hold them.
-	searchAttributes map[string]map[string]string
+	SearchAttributes map[string]map[string]string
 }
 
-// inspectFile decides whether path is a new database or an existing
+// InspectFile decides whether path is a new database or an existing
 // Temporal database, and refuses everything else with the file's name and
 // what to do: among others a damaged -wal (checkWAL), a copy made without
 // its -wal (checkLeftState), a file left by a crash that fails quick_check,
 // and another cluster's file (checkClusterName). It never changes the
 // file: a database devcluster cannot use is left byte for byte as it was
 // (new databases are built beside it and renamed into place, see
-// setupSchema, so a file at path was either made whole by devcluster or
+// SetupSchema, so a file at path was either made whole by devcluster or
 // not made by it).
-func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
-	refuse := func(err error, format string, args ...any) (dbState, fileInfo, error) {
-		return 0, fileInfo{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
+func InspectFile(path, key, clusterName string) (FileState, Info, error) {
+	refuse := func(err error, format string, args ...any) (FileState, Info, error) {
+		return 0, Info{}, &profiles.FieldError{Key: key, Value: path, Err: err, Msg: fmt.Sprintf(format, args...)}
 	}
 	// A log without its database would be replayed into the new one.
-	orphanLog := func() (dbState, fileInfo, error) {
+	orphanLog := func() (FileState, Info, error) {
 		for _, suffix := range []string{"-wal", "-journal"} {
 			if fileSize(path+suffix) > 0 {
 				return refuse(ErrForeignDatabase, "has no database but a log %s beside it (the database was moved or removed without it): SQLite would replay it into a new database; move %s aside, or restore the database it belongs to", path+suffix, filepath.Base(path+suffix))
 			}
 		}
-		return dbNewFile, fileInfo{}, nil
+		return NewFile, Info{}, nil
 	}
 	// Lstat: a symlink, device or pipe is never renamed over.
 	fi, err := os.Lstat(path)
@@ -254,13 +245,13 @@ func inspectFile(path, key, clusterName string) (dbState, fileInfo, error) {
 		}
 	}
 	if err := checkClusterName(db, path, clusterName); err != nil {
-		return 0, fileInfo{}, err
+		return 0, Info{}, err
 	}
 	sas, err := fileSearchAttributes(db)
 	if err != nil {
 		return refuse(nil, "namespaces cannot be read: %v", err)
 	}
-	return dbExistingFile, fileInfo{shards: fileShards(db, clusterName), searchAttributes: sas}, nil
+	return ExistingFile, Info{Shards: fileShards(db, clusterName), SearchAttributes: sas}, nil
 }
 
 func fileSize(path string) int64 {
@@ -336,23 +327,23 @@ func decodeSearchAttributes(data []byte, encoding string) (map[string]string, bo
 	return sas, true
 }
 
-// checkSearchAttributes refuses, before anything is written, configured
+// CheckSearchAttributes refuses, before anything is written, configured
 // search attributes whose type differs from what the file's namespace has
 // under the same name (the server would refuse them only after start).
-func checkSearchAttributes(cfg profiles.Config, info fileInfo) error {
+func CheckSearchAttributes(cfg profiles.Config, info Info) error {
 	where, fresh := cfg.Persistence.File, "database file"
 	if cfg.Persistence.Postgres() {
 		where, fresh = "the database at persistence.url", "database"
 	}
 	var errs []error
 	for i, ns := range cfg.Namespaces {
-		have := info.searchAttributes[ns.Name]
+		have := info.SearchAttributes[ns.Name]
 		for name, typ := range ns.SearchAttributes {
 			got, ok := have[name]
 			if !ok {
 				continue
 			}
-			want, err := indexedValueType(typ)
+			want, err := IndexedValueType(typ)
 			if err != nil {
 				return err
 			}
@@ -419,12 +410,12 @@ func (t txExec) Exec(stmt string, args ...any) error {
 	return err
 }
 
-// setupSchema creates a new database file at path with the server's
+// SetupSchema creates a new database file at path with the server's
 // schema: built in creatingPath(path) in one transaction, synced, and
 // renamed into place (an empty file at path, as mktemp leaves, is
 // replaced). A leftover of an interrupted creation is removed first: it
 // was never a database anyone used.
-func setupSchema(path, key string) error {
+func SetupSchema(path, key string) error {
 	tmp := creatingPath(path)
 	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
 		_ = os.Remove(tmp + suffix)
@@ -482,15 +473,15 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-// namespaceConfigs builds the rows CreateNamespaces inserts for the
+// NamespaceConfigs builds the rows CreateNamespaces inserts for the
 // configured namespaces. Existing namespaces are left as they are;
 // registerSearchAttributes adds missing attributes after start.
-func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, error) {
+func NamespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, error) {
 	out := make([]*sqliteschema.NamespaceConfig, 0, len(cfg.Namespaces))
 	for i, ns := range cfg.Namespaces {
 		sas := make(map[string]enumspb.IndexedValueType, len(ns.SearchAttributes))
 		for name, typ := range ns.SearchAttributes {
-			v, err := indexedValueType(typ)
+			v, err := IndexedValueType(typ)
 			if err != nil {
 				return nil, err
 			}
@@ -500,7 +491,7 @@ func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, err
 		if err != nil {
 			return nil, &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: err.Error()}
 		}
-		nc.Detail.Config.Retention = timestamp.DurationPtr(retention(ns))
+		nc.Detail.Config.Retention = timestamp.DurationPtr(Retention(ns))
 		// NewNamespaceConfig leaves archival off whatever the cluster says.
 		if a := cfg.Archival.History; a.Enabled {
 			nc.Detail.Config.HistoryArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
@@ -515,14 +506,14 @@ func namespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, err
 	return out, nil
 }
 
-func retention(ns profiles.Namespace) time.Duration {
+func Retention(ns profiles.Namespace) time.Duration {
 	if ns.Retention <= 0 {
 		return 24 * time.Hour
 	}
 	return ns.Retention
 }
 
-func indexedValueType(typ string) (enumspb.IndexedValueType, error) {
+func IndexedValueType(typ string) (enumspb.IndexedValueType, error) {
 	canon, ok := profiles.CanonicalSearchAttributeType(typ)
 	if !ok {
 		return 0, fmt.Errorf("unknown search attribute type %q", typ)
@@ -530,13 +521,13 @@ func indexedValueType(typ string) (enumspb.IndexedValueType, error) {
 	return enumspb.IndexedValueTypeFromString(canon)
 }
 
-// createNamespaces inserts the namespaces that do not exist yet.
-func createNamespaces(sqlCfg *config.SQL, nss []*sqliteschema.NamespaceConfig) error {
+// CreateNamespaces inserts the namespaces that do not exist yet.
+func CreateNamespaces(sqlCfg *config.SQL, nss []*sqliteschema.NamespaceConfig) error {
 	return sqliteschema.CreateNamespaces(sqlCfg, nss...)
 }
 
-// makeDirs creates data-dir and the archive directories the config names.
-func makeDirs(cfg profiles.Config) error {
+// MakeDirs creates data-dir and the archive directories the config names.
+func MakeDirs(cfg profiles.Config) error {
 	dirs := []struct{ key, dir string }{{"data-dir", cfg.DataDir}}
 	if cfg.Archival.History.Enabled {
 		dirs = append(dirs, struct{ key, dir string }{"archival.history.dir", cfg.Archival.History.Dir})
@@ -553,4 +544,78 @@ func makeDirs(cfg profiles.Config) error {
 		}
 	}
 	return nil
+}
+
+// ArchivalURI is the filestore URI of an archive directory.
+func ArchivalURI(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return "file://" + filepath.ToSlash(abs)
+}
+
+// CheckClusterFile refuses an existing database file that is not cluster's
+// in a group of replicating clusters: one made for a single cluster (other
+// name, global namespaces off) or for another cluster. A cluster's name,
+// failover versions and namespaces (local or global) are fixed in its
+// database when it is created, so such a file cannot join. exists reports
+// whether the file is there. A file that is no Temporal database is left to
+// the start's own checks.
+func CheckClusterFile(path, key, cluster string) (exists bool, err error) {
+	if fileSize(path) < 0 {
+		return false, nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout%3d5000")
+	if err != nil {
+		return true, nil
+	}
+	defer func() { _ = db.Close() }()
+	rows, err := db.Query(`SELECT cluster_name, data, data_encoding FROM cluster_metadata_info WHERE metadata_partition = 0`)
+	if err != nil {
+		return true, nil // not a Temporal database: the start says what it is
+	}
+	defer func() { _ = rows.Close() }()
+	var names []string
+	found, global := false, false
+	for rows.Next() {
+		var name, encoding string
+		var data []byte
+		if err := rows.Scan(&name, &data, &encoding); err != nil {
+			return true, nil
+		}
+		names = append(names, name)
+		if name != cluster {
+			continue
+		}
+		found = true
+		enc, err := enumspb.EncodingTypeFromString(encoding)
+		if err != nil {
+			continue
+		}
+		var md persistencespb.ClusterMetadata
+		if serialization.Decode(&commonpb.DataBlob{EncodingType: enc, Data: data}, &md) == nil {
+			global = md.GetIsGlobalNamespaceEnabled()
+		}
+	}
+	if len(names) == 0 {
+		return true, nil
+	}
+	sort.Strings(names)
+	switch {
+	case !found:
+		return true, &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf(
+			"belongs to cluster %s, not %q: a cluster's name and failover versions are fixed in its database when it is created; give a path that does not exist yet, or start that cluster without clusters",
+			strings.Join(names, ", "), cluster)}
+	case !global:
+		return true, &profiles.FieldError{Key: key, Value: path, Msg: fmt.Sprintf(
+			"is the database of a single cluster %q (global namespaces off, its namespaces local): it cannot replicate; give a path that does not exist yet, or start it without clusters", cluster)}
+	}
+	return true, nil
+}
+
+// VisibilityFileConfig is the SQL config of visibility.file, a second
+// SQLite file for visibility (the same DSN at every call, so one pool).
+func VisibilityFileConfig(cfg profiles.Config) *config.SQL {
+	return SQLiteConfig(profiles.Persistence{File: cfg.Visibility.File, Pragmas: cfg.Persistence.Pragmas})
 }

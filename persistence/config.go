@@ -1,4 +1,4 @@
-package dbschema
+package persistence
 
 import (
 	"fmt"
@@ -72,9 +72,15 @@ func SQLConfig(u profiles.DatabaseURL, password string) *config.SQL {
 	return c
 }
 
-// MainSQLConfig is the server's SQL config of persistence.url, without
-// the password of persistence.password-file (Databases reads it).
+// MainSQLConfig is the server's SQL config of the main store, the one
+// builder of it: persistence.url's without the password of
+// persistence.password-file (Databases reads it), or SQLiteConfig's for a
+// file or memory (a new in-memory database at each call: call it once per
+// server).
 func MainSQLConfig(cfg profiles.Config) (*config.SQL, error) {
+	if !cfg.Persistence.Postgres() {
+		return SQLiteConfig(cfg.Persistence), nil
+	}
 	mu, _, err := cfg.Databases()
 	if err != nil {
 		return nil, err

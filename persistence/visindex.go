@@ -1,4 +1,4 @@
-package services
+package persistence
 
 import (
 	"database/sql"
@@ -40,9 +40,9 @@ func visibilityDSN(c *config.SQL) string {
 	return "file:" + c.DatabaseName + "?_pragma=busy_timeout%3d10000"
 }
 
-// applyVisibilityIndexes makes the visibility table's indexes match mode
+// ApplyVisibilityIndexes makes the visibility table's indexes match mode
 // ("lean" or "full"). It runs before the server starts, in one transaction.
-func applyVisibilityIndexes(c *config.SQL, mode string) (err error) {
+func ApplyVisibilityIndexes(c *config.SQL, mode string) (err error) {
 	db, err := sql.Open("sqlite", visibilityDSN(c))
 	if err != nil {
 		return err

@@ -1,15 +1,24 @@
-// Package dbschema creates, inspects and upgrades the PostgreSQL databases
-// a devcluster runs on, with the embedded Temporal server's own schema
-// files (go.temporal.io/server/schema) and its own schema tooling
-// (tools/sql and tools/common/schema, what temporal-sql-tool runs): no
-// psql, no copied SQL.
+// Package persistence is the databases a devcluster runs on, side by side:
+//
+//   - PostgreSQL (schema.go, prepare.go, config.go, connect.go): databases
+//     created, inspected and upgraded with the embedded Temporal server's
+//     own schema files (go.temporal.io/server/schema) and its own schema
+//     tooling (tools/sql and tools/common/schema, what temporal-sql-tool
+//     runs): no psql, no copied SQL; `devcluster db` (manage.go).
+//   - SQLite files (sqlite.go, wal.go, sqlitestate.go, files.go,
+//     acceptloss.go): inspected before use (a damaged or copied-without-log
+//     file, another cluster's, a foreign one are refused), created whole or
+//     not at all, locked and marked running while a server runs on them,
+//     their log folded in at stop; `devcluster db accept-loss`.
+//   - What both share: the namespaces' rows, the visibility indexes
+//     (visindex.go), the SQL config the server gets (MainSQLConfig).
 //
 // It never changes a database it cannot vouch for: a schema newer than
 // the embedded server's, a database holding tables that are not a Temporal
 // schema, or Temporal's other schema (visibility where the main one should
 // be) are refused before anything is written. Both `devcluster start` and
 // `devcluster db` use it; it talks to a database, not to a running server.
-package dbschema
+package persistence
 
 import (
 	"bytes"
@@ -27,7 +36,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/headers"
 	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/persistence"
+	serverpersistence "go.temporal.io/server/common/persistence"
 	serverschema "go.temporal.io/server/schema"
 	pgschema "go.temporal.io/server/schema/postgresql/v12"
 	"go.temporal.io/server/tools/common/schema"
@@ -333,7 +342,7 @@ func schemaStatements(file string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the server's schema file %s: %w", file, err)
 	}
-	return persistence.LoadAndSplitQueryFromReaders([]io.Reader{bytes.NewReader(b)})
+	return serverpersistence.LoadAndSplitQueryFromReaders([]io.Reader{bytes.NewReader(b)})
 }
 
 // SetupVersion installs an older schema version of the kind (one of the

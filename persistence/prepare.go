@@ -1,4 +1,4 @@
-package dbschema
+package persistence
 
 // Preparing a database: the checks before anything is changed (Check,
 // Preflight) and the changes (create, set up, upgrade).

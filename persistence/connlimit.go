@@ -1,4 +1,4 @@
-package dbschema
+package persistence
 
 import (
 	"context"
