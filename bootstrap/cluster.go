@@ -242,7 +242,7 @@ func (c *Cluster) membershipCheck(ctx context.Context) (bool, string) {
 		fmt.Fprintf(&b, "members: %v\n", err)
 		return false, b.String()
 	}
-	for _, role := range profiles.ServiceNames {
+	for _, role := range profiles.RoleNames {
 		addrs := make([]string, len(members[role]))
 		for i, m := range members[role] {
 			addrs[i] = m.Address

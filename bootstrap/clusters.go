@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/persistence"
@@ -188,7 +189,7 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 	replicating := make([]map[string]bool, len(g.clusters))
 	for i := range g.clusters {
 		replicating[i] = map[string]bool{}
-		err := poll(ctx, func() error {
+		err := clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
 			resp, err := ops[i].ListClusters(ctx, &operatorservice.ListClustersRequest{})
 			if err != nil {
 				return err
@@ -214,12 +215,8 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 					EnableRemoteClusterConnection: true,
 					EnableReplication:             replication(i, j),
 				}
-				err := poll(ctx, func() error {
+				err := clientconn.Poll(ctx, nil, refusal, func(ctx context.Context) error {
 					_, err := ops[i].AddOrUpdateRemoteCluster(ctx, req)
-					var unavailable *serviceerror.Unavailable
-					if err != nil && !errors.As(err, &unavailable) {
-						return permanent{err}
-					}
 					return err
 				})
 				if err != nil {
@@ -228,7 +225,7 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 			}
 		}
 		for i := range g.clusters {
-			err := poll(ctx, func() error {
+			err := clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
 				resp, err := ops[i].ListClusters(ctx, &operatorservice.ListClustersRequest{})
 				if err != nil {
 					return err
@@ -277,7 +274,7 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 		return err
 	}
 	for i, c := range g.clusters {
-		err := poll(ctx, func() error {
+		err := clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
 			acks, err := services.ReplicationAcks(ctx, c.ServiceAddr(profiles.History))
 			if err != nil {
 				return err
@@ -318,31 +315,16 @@ func refreshInterval(cfg profiles.Config, key string, def time.Duration) time.Du
 	return def
 }
 
-// permanent marks an error poll does not retry.
-type permanent struct{ err error }
-
-func (p permanent) Error() string { return p.err.Error() }
-
-// poll calls f until it returns nil or a permanent error, or ctx ends; the
-// error then says what f last returned.
-func poll(ctx context.Context, f func() error) error {
-	step := 10 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		var p permanent
-		if errors.As(err, &p) {
-			return p.err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
-		case <-time.After(step):
-		}
-		step = min(step*2, 200*time.Millisecond)
+// refusal reports an answer of a frontend that asking again will not
+// change: anything but Unavailable (the remote not reachable yet) and a
+// call that ran out of its time.
+// (The operator client here is plain gRPC: its errors are statuses.)
+func refusal(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return false
 	}
+	return true
 }
 
 // watch stops the whole group when one of its clusters stops by itself

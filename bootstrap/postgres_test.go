@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/testutil"
 )

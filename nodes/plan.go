@@ -62,7 +62,7 @@ func Plan(cfg profiles.Config, specs []Spec, o PlanOptions) (*Supervisor, error)
 		c.Membership.Mode = profiles.MembershipRingpop
 		c.PortsFile = filepath.Join(o.Dir, spec.Name+".ports.json")
 		set := []string{"services.run", "membership.mode", "ports-file"}
-		for _, role := range profiles.ServiceNames {
+		for _, role := range profiles.RoleNames {
 			c.Services.Get(role).MembershipPort = 0
 			set = append(set, "services."+role+".membership-port")
 			if role == profiles.Frontend || !spec.Has(role) {

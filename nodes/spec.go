@@ -35,7 +35,7 @@ var servingRoles = []string{profiles.Frontend, profiles.History, profiles.Matchi
 // Spec is one process of a cluster: its name and the roles it runs.
 type Spec struct {
 	Name  string
-	Roles []string // in profiles.ServiceNames order
+	Roles []string // in profiles.RoleNames order
 }
 
 // Runs is the roles joined by '+', as in a node spec.
@@ -62,7 +62,7 @@ func ParseSpec(spec string) (nodes []Spec, warning string, err error) {
 			return nil, "", bad("%d is not a positive number of nodes; %s", n, Example)
 		}
 		for i := range n {
-			nodes = append(nodes, Spec{Name: fmt.Sprintf("node%d", i+1), Roles: slices.Clone(profiles.ServiceNames)})
+			nodes = append(nodes, Spec{Name: fmt.Sprintf("node%d", i+1), Roles: slices.Clone(profiles.RoleNames)})
 		}
 		return nodes, "", nil
 	}
@@ -78,13 +78,13 @@ func ParseSpec(spec string) (nodes []Spec, warning string, err error) {
 		for _, r := range strings.Split(entry, "+") {
 			r = strings.ToLower(strings.TrimSpace(r))
 			switch {
-			case !slices.Contains(profiles.ServiceNames, r):
+			case !slices.Contains(profiles.RoleNames, r):
 				where := strconv.Quote(spec) + ": "
 				if strings.EqualFold(spec, r) {
 					where = ""
 				}
 				return nil, "", bad("%s%q is neither a number of nodes nor a role; roles are %s, joined by + within a node; %s",
-					where, r, strings.Join(profiles.ServiceNames, ", "), Example)
+					where, r, strings.Join(profiles.RoleNames, ", "), Example)
 			case slices.Contains(roles, r):
 				return nil, "", bad("%q: node %d names %s twice", spec, i+1, r)
 			}
@@ -92,7 +92,7 @@ func ParseSpec(spec string) (nodes []Spec, warning string, err error) {
 			have[r] = true
 		}
 		slices.SortFunc(roles, func(a, b string) int {
-			return slices.Index(profiles.ServiceNames, a) - slices.Index(profiles.ServiceNames, b)
+			return slices.Index(profiles.RoleNames, a) - slices.Index(profiles.RoleNames, b)
 		})
 		nodes = append(nodes, Spec{Name: fmt.Sprintf("node%d", i+1), Roles: roles})
 	}

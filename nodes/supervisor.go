@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/devcluster/devcluster/internal/atomicfile"
-	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/internal/portsfile"
 )
 
@@ -348,14 +345,7 @@ func (s *Supervisor) WritePorts() error {
 		}
 		out.Nodes = append(out.Nodes, portsfile.NodeOfNodes{Name: n.Name, Runs: n.Roles, PID: pid, Restarts: n.restarts, Exited: n.exited, Ports: n.ports})
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(s.PortsFile, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", oserr.Cause(err))
-	}
-	return nil
+	return portsfile.Write(s.PortsFile, out)
 }
 
 // rewritePorts updates the ports file after a node exited or restarted;

@@ -125,7 +125,7 @@ func (c Config) ClusterConfigs() ([]Config, error) {
 // cluster after the first a free port: the first keeps the configured ones.
 func (c *Config) freePorts() {
 	c.Cluster.ID = "" // each cluster its own
-	for _, name := range ServiceNames {
+	for _, name := range RoleNames {
 		s := c.Services.Get(name)
 		s.GRPCPort, s.MembershipPort = 0, 0
 		if s.HTTPPort > 0 {
@@ -182,7 +182,7 @@ func hasKey(m map[string]any, key string) bool {
 // key -> port.
 func (c Config) fixedPorts() map[string]int {
 	out := map[string]int{}
-	for _, name := range ServiceNames {
+	for _, name := range RoleNames {
 		s := c.Services.Get(name)
 		prefix := "services." + name + "."
 		if s.GRPCPort > 0 {

@@ -15,9 +15,9 @@ const (
 	Worker   = "worker"
 )
 
-// ServiceNames lists the four Temporal roles devcluster runs, in a stable
+// RoleNames lists the four Temporal roles devcluster runs, in a stable
 // order used for port allocation and error messages.
-var ServiceNames = []string{Frontend, History, Matching, Worker}
+var RoleNames = []string{Frontend, History, Matching, Worker}
 
 // The frontend's ports by default: Temporal's conventional ones, as the
 // Temporal CLI's dev server uses.

@@ -39,14 +39,14 @@ type Membership struct {
 	BroadcastAddress string `koanf:"broadcast-address" json:"broadcast-address"`
 }
 
-// Roles returns the roles this process runs, in ServiceNames order:
+// Roles returns the roles this process runs, in RoleNames order:
 // services.run, or all four when it is empty.
 func (c Config) Roles() []string {
 	if len(c.Services.Run) == 0 {
-		return slices.Clone(ServiceNames)
+		return slices.Clone(RoleNames)
 	}
 	var out []string
-	for _, name := range ServiceNames {
+	for _, name := range RoleNames {
 		if slices.Contains(c.Services.Run, name) {
 			out = append(out, name)
 		}
@@ -69,7 +69,7 @@ func (c Config) Ringpop() bool {
 	case MembershipStatic:
 		return false
 	}
-	return len(c.Roles()) < len(ServiceNames)
+	return len(c.Roles()) < len(RoleNames)
 }
 
 // ParseRoles splits a role list such as "frontend,worker" or
@@ -89,8 +89,8 @@ func (c Config) validateMembership(add addFunc) {
 	seen := map[string]bool{}
 	for _, r := range c.Services.Run {
 		switch {
-		case !slices.Contains(ServiceNames, r):
-			add("services.run", run, "names %q, which is not a role; use some of %s", r, strings.Join(ServiceNames, ", "))
+		case !slices.Contains(RoleNames, r):
+			add("services.run", run, "names %q, which is not a role; use some of %s", r, strings.Join(RoleNames, ", "))
 			return
 		case seen[r]:
 			add("services.run", run, "names %q twice", r)
@@ -115,7 +115,7 @@ func (c Config) validateMembership(add addFunc) {
 			}
 		}
 	}
-	partial := len(c.Roles()) < len(ServiceNames)
+	partial := len(c.Roles()) < len(RoleNames)
 	if partial && mode == MembershipStatic {
 		add("membership.mode", strconv.Quote(c.Membership.Mode), "cannot run %s alone: static membership needs all four roles in one process; use ringpop (or leave membership.mode out)", strings.Join(c.Roles(), ","))
 	}

@@ -78,7 +78,7 @@ func (c Config) validateAddresses(add addFunc) {
 		add("ip", strconv.Quote(c.IP), "is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0")
 	}
 	ports := portSet{add: add, used: map[int]string{}}
-	for _, name := range ServiceNames {
+	for _, name := range RoleNames {
 		s := c.Services.Get(name)
 		prefix := "services." + name + "."
 		ports.check(prefix+"grpc-port", s.GRPCPort, false)

@@ -116,8 +116,8 @@ func generatedConfig(cfg profiles.Config, sqlCfg *config.SQL, stores map[string]
 	// Every role, also on a node that runs fewer: the server's ringpop
 	// monitor keeps a ring for each service the config names, and a
 	// role it has no ring for is "not tracked by Monitor".
-	svcs := make(map[string]config.Service, len(profiles.ServiceNames))
-	for _, name := range profiles.ServiceNames {
+	svcs := make(map[string]config.Service, len(profiles.RoleNames))
+	for _, name := range profiles.RoleNames {
 		s := cfg.Services.Get(name)
 		rpc := config.RPC{
 			GRPCPort:       s.GRPCPort,
@@ -197,8 +197,8 @@ func publicClient(cfg profiles.Config) config.PublicClient {
 // service starts.
 func staticHosts(cfg profiles.Config) map[primitives.ServiceName]static.Hosts {
 	adv := netaddr.DialIP(cfg.IP)
-	hosts := make(map[primitives.ServiceName]static.Hosts, len(profiles.ServiceNames))
-	for _, name := range profiles.ServiceNames {
+	hosts := make(map[primitives.ServiceName]static.Hosts, len(profiles.RoleNames))
+	for _, name := range profiles.RoleNames {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(netaddr.HostPort(adv, cfg.Services.Get(name).GRPCPort))
 	}
 	return hosts

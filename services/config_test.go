@@ -212,7 +212,7 @@ func TestStaticConfigVariants(t *testing.T) {
 			}
 			sc := mustStaticConfig(t, cfg, persistence.SQLiteConfig(cfg.Persistence))
 
-			for _, name := range profiles.ServiceNames {
+			for _, name := range profiles.RoleNames {
 				rpc := sc.Services[name].RPC
 				if rpc.BindOnIP != tt.wantBind {
 					t.Errorf("%s BindOnIP = %q, want %q", name, rpc.BindOnIP, tt.wantBind)

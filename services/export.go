@@ -33,7 +33,7 @@ var conventionalPorts = map[string]profiles.Service{
 // conventional one, and membership ports too: a real cluster gossips on them.
 func ExportPorts(cfg profiles.Config) profiles.Config {
 	out := cfg.Clone()
-	for _, name := range profiles.ServiceNames {
+	for _, name := range profiles.RoleNames {
 		s, conv := out.Services.Get(name), conventionalPorts[name]
 		if s.GRPCPort == 0 {
 			s.GRPCPort = conv.GRPCPort

@@ -142,13 +142,13 @@ func TestExportLoadsInServer(t *testing.T) {
 			// All four also for one node: the server keeps a membership
 			// ring for each service its config names, and needs one for
 			// each role it calls.
-			if got := len(loaded.Services); got != len(profiles.ServiceNames) {
-				t.Errorf("the export has %d services, want all %d", got, len(profiles.ServiceNames))
+			if got := len(loaded.Services); got != len(profiles.RoleNames) {
+				t.Errorf("the export has %d services, want all %d", got, len(profiles.RoleNames))
 			}
 			if tc.cfg.Ringpop() && loaded.PublicClient.HostPort != "" {
 				t.Errorf("publicClient.hostPort %q in a node's export: a node reaches a frontend through the membership", loaded.PublicClient.HostPort)
 			}
-			for _, name := range profiles.ServiceNames {
+			for _, name := range profiles.RoleNames {
 				if loaded.Services[name].RPC.GRPCPort == 0 {
 					t.Errorf("service %s has no gRPC port in the export", name)
 				}

@@ -110,7 +110,7 @@ func TestResolvePortsPicksDistinctFreePorts(t *testing.T) {
 				}
 				seen[port] = key
 			}
-			for _, name := range profiles.ServiceNames {
+			for _, name := range profiles.RoleNames {
 				s := got.Services.Get(name)
 				use(name+".grpc-port", s.GRPCPort)
 				if s.MembershipPort != 0 {

@@ -95,7 +95,7 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	}
 	if !node {
 		var svcs []string
-		for _, name := range profiles.ServiceNames[1:] {
+		for _, name := range profiles.RoleNames[1:] {
 			svcs = append(svcs, fmt.Sprintf("%s :%d", name, cfg.Services.Get(name).GRPCPort))
 		}
 		fmt.Fprintf(tw, "  Other services\t%s\n", strings.Join(svcs, ", "))
@@ -141,7 +141,7 @@ func printNode(tw io.Writer, c *bootstrap.Cluster) {
 		return
 	}
 	var parts []string
-	for _, role := range profiles.ServiceNames {
+	for _, role := range profiles.RoleNames {
 		parts = append(parts, fmt.Sprintf("%s %d", role, len(members[role])))
 	}
 	fmt.Fprintf(tw, "  Cluster members\t%s (ringpop, seeded from the database)\n", strings.Join(parts, ", "))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,31 +24,6 @@ func splitList(s string) []string {
 		parts[i] = strings.TrimSpace(parts[i])
 	}
 	return parts
-}
-
-// clusterPorts is the ports file's "clusters" object; nil for one cluster.
-func clusterPorts(group *bootstrap.Clusters) map[string]ClusterPorts {
-	if group == nil {
-		return nil
-	}
-	out := map[string]ClusterPorts{}
-	group.Each(func(name string, c *bootstrap.Cluster) {
-		p := ClusterPorts{Frontend: c.FrontendAddr(), HTTP: c.HTTPAddr(), UI: uiWithoutToken(c), Metrics: c.MetricsAddr(), Services: map[string]string{}}
-		for _, s := range profiles.ServiceNames {
-			p.Services[s] = c.ServiceAddr(s)
-		}
-		out[name] = p
-	})
-	return out
-}
-
-// uiWithoutToken is the Web UI's URL without a sign-in token.
-func uiWithoutToken(c *bootstrap.Cluster) string {
-	if u, err := url.Parse(c.UIURL()); err == nil && u.Host != "" {
-		u.RawQuery = ""
-		return u.String()
-	}
-	return ""
 }
 
 // clustersBanner lists every cluster of a group for the banner; "" for one
@@ -78,7 +52,7 @@ func clustersBanner(group *bootstrap.Clusters) string {
 		if f := c.Config().Persistence.File; f != "" {
 			db = f
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, c.FrontendAddr(), dash(http), dash(uiWithoutToken(c)), db)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", name, c.FrontendAddr(), dash(http), dash(c.UIURLWithoutToken()), db)
 	})
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "Fail a namespace over (as temporal operator namespace update --active-cluster does):\n")

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/internal/pgtest"
+	"github.com/devcluster/devcluster/persistence"
 	"github.com/devcluster/devcluster/profiles"
 )
 

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/internal/atomicfile"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/profiles"
@@ -111,36 +108,10 @@ type (
 	NodesPortsOf = portsfile.NodeOfNodes
 )
 
-// writePortsFile writes the cluster's addresses atomically (a temporary file
-// renamed over the target), so a script never reads half a file.
+// writePortsFile writes the cluster's addresses (bootstrap.Ports), whole
+// or not at all.
 func writePortsFile(path string, c *bootstrap.Cluster, group *bootstrap.Clusters) error {
-	p := Ports{Frontend: c.FrontendAddr(), Services: map[string]string{}, Namespaces: c.Namespaces(), Clusters: clusterPorts(group)}
-	p.HTTP = c.HTTPAddr()
-	p.Metrics = c.MetricsAddr()
-	// Without the sign-in token the banner's URL carries with auth on: a
-	// ports file is read by scripts and kept as a CI artefact.
-	if u, err := url.Parse(c.UIURL()); err == nil && u.Host != "" {
-		u.RawQuery = ""
-		p.UI = u.String()
-	}
-	cfg := c.Config()
-	for _, name := range cfg.Roles() {
-		p.Services[name] = c.ServiceAddr(name)
-	}
-	if cfg.Ringpop() {
-		if !cfg.Runs(profiles.Frontend) {
-			p.Frontend, p.HTTP = "", "" // the cluster's frontends are on other nodes
-		}
-		p.Node = nodePorts(c)
-	}
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", oserr.Cause(err))
-	}
-	return nil
+	return portsfile.Write(path, bootstrap.Ports(c, group))
 }
 
 func removeIfExists(dir, name string) error {
@@ -149,26 +120,4 @@ func removeIfExists(dir, name string) error {
 		return nil
 	}
 	return err
-}
-
-// nodePorts reads what a ringpop node runs and the cluster's members.
-func nodePorts(c *bootstrap.Cluster) *NodePorts {
-	cfg := c.Config()
-	n := &NodePorts{Runs: cfg.Roles(), Membership: map[string]string{}, Members: map[string][]string{}}
-	for _, name := range n.Runs {
-		n.Membership[name] = c.MembershipAddr(name)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	members, err := c.Members(ctx)
-	if err != nil {
-		return n
-	}
-	for role, ms := range members {
-		for _, m := range ms {
-			n.Members[role] = append(n.Members[role], m.Address)
-		}
-	}
-	n.WaitingFor = bootstrap.MissingRoles(members)
-	return n
 }

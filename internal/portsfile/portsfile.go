@@ -1,13 +1,16 @@
 // Package portsfile is the schema of the file `devcluster start
 // --ports-file` writes once a cluster is ready: one home for the JSON
-// that scripts, the CLI's supervisor of --nodes, its tests and the bench
-// read.
+// that scripts, the supervisor of --nodes (package nodes), the CLI's tests
+// and the bench read, and for how it is written (Write).
 package portsfile
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/devcluster/devcluster/internal/atomicfile"
+	"github.com/devcluster/devcluster/internal/oserr"
 )
 
 // Ports is what --ports-file receives: every address a script needs.
@@ -89,4 +92,19 @@ func Read(path string) (Ports, error) {
 		return p, fmt.Errorf("ports file %s names neither a frontend nor a node: %q", path, b)
 	}
 	return p, nil
+}
+
+// Write writes v (Ports, or Nodes) to path as indented JSON, whole or not
+// at all (a temporary file renamed over path), so a script never reads
+// half a file. Its error says what to do, for a message naming the
+// ports-file key.
+func Write(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("cannot be written: %v; choose a path in a writable directory", oserr.Cause(err))
+	}
+	return nil
 }
