@@ -88,60 +88,24 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// dcRow is one line of `dynamicconfig show`.
-type dcRow struct{ key, value, constraints, source string }
-
 func dynamicConfigShowAction(c *cli.Context) error {
 	loaded, err := loadConfig(c, os.Environ())
 	if err != nil {
 		return configExit(err, nil)
 	}
-	cfg := loaded.Config
-	// The values a cluster with these flags serves: the same function
-	// builds them for the server, and the same client layers the file over
-	// them.
-	eff := bootstrap.EffectiveDynamicConfig(cfg)
-	static, err := eff.Parse()
+	rows, missing, fileErr, err := bootstrap.ServedDynamicConfig(loaded)
 	if err != nil {
 		return configExit(err, loaded)
 	}
-	served := dynamicconfig.NewClient(static)
 	w := c.App.Writer
-	var fileErr error
-	if path := cfg.DynamicConfig.File; path != "" {
-		fileValues, exists, err := dynamicconfig.ReadFile(path)
-		switch {
-		case err != nil:
-			fileErr = err
-		case !exists:
-			fmt.Fprintf(w, "# %s does not exist yet; a running cluster applies it when it appears\n", path)
-		default:
-			served.SetLayer(dynamicconfig.LayerFile, fileValues)
-		}
-	}
-	rows := map[string][]dcRow{}
-	for k, cvs := range served.Values() {
-		s, _ := dynamicconfig.Lookup(k.String())
-		layer, _ := served.Source(k)
-		rows[s.Key] = valueRows(s, cvs, showSource(loaded, eff, layer, k.String(), s.Key))
-	}
-	if cfg.Server.FreshReadsAfterChange {
-		for i := range rows[bootstrap.FreshReadsKey] {
-			rows[bootstrap.FreshReadsKey][i].source += "; served only around namespace and search-attribute changes, false otherwise (server.fresh-reads-after-change)"
-		}
+	if missing {
+		fmt.Fprintf(w, "# %s does not exist yet; a running cluster applies it when it appears\n", loaded.Config.DynamicConfig.File)
 	}
 	fmt.Fprintf(w, "# precedence: server default < profiles and --config < --dynamic-config-value < --dynamic-config-file\n")
-	keys := make([]string, 0, len(rows))
-	for k := range rows {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tVALUE\tCONSTRAINTS\tSOURCE")
-	for _, k := range keys {
-		for _, r := range rows[k] {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.key, r.value, r.constraints, r.source)
-		}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Key, oneLine(r.Value, 60), r.Constraints, r.Source)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -150,56 +114,6 @@ func dynamicConfigShowAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s\n(the file has problems: a running cluster keeps its last good values)", fileErr), exitUsage)
 	}
 	return nil
-}
-
-// showSource says where the served value of key (registered as regKey,
-// from layer) comes from: the file, a switch devcluster adds, or the config layer that
-// set it. A value whose ${http-address} is filled in only at start says so.
-func showSource(loaded *profiles.Loaded, eff bootstrap.StaticDynamicConfig, layer dynamicconfig.Layer, key, regKey string) string {
-	if layer == dynamicconfig.LayerFile {
-		return "file " + loaded.Config.DynamicConfig.File
-	}
-	if why, ok := eff.Added[regKey]; ok {
-		return "devcluster (" + why + ")"
-	}
-	src := loaded.Origin(dynamicConfigKeyPrefix + regKey)
-	if src == "" {
-		src = originOfFolded(loaded, key)
-	}
-	for k, v := range eff.Values {
-		if s, ok := v.(string); ok && strings.EqualFold(k, key) && strings.Contains(s, bootstrap.HTTPAddressPlaceholder) {
-			src += "; " + bootstrap.HTTPAddressPlaceholder + " is filled in at start (http-port 0 picks a free port)"
-		}
-	}
-	return src
-}
-
-func valueRows(s dynamicconfig.Setting, cvs []dynamicconfig.ConstrainedValue, source string) []dcRow {
-	out := make([]dcRow, len(cvs))
-	for i, cv := range cvs {
-		v, _ := json.Marshal(cv.Value)
-		key := s.Key
-		if s.Restart {
-			key += " (read at start)"
-		}
-		cons := dynamicconfig.DescribeConstraints(cv.Constraints)
-		if cons == "" {
-			cons = "-"
-		}
-		out[i] = dcRow{key: key, value: oneLine(string(v), 60), constraints: cons, source: source}
-	}
-	return out
-}
-
-// originOfFolded finds the source of a dynamic-config key spelled in
-// another case than the registry's.
-func originOfFolded(loaded *profiles.Loaded, key string) string {
-	for k, o := range loaded.Sources {
-		if rest, ok := strings.CutPrefix(k, "dynamic-config.values."); ok && strings.EqualFold(rest, key) {
-			return o
-		}
-	}
-	return ""
 }
 
 func dynamicConfigValidateAction(c *cli.Context) error {

@@ -150,7 +150,7 @@ func TestDynamicConfigShowMatchesRunningCluster(t *testing.T) {
 		if l, _ := served.Source(k); l == dynamicconfig.LayerGate {
 			// Managed while the cluster runs: show prints the configured
 			// value and says so.
-			for _, r := range valueRows(s, cvs, "") {
+			for _, r := range servedRows(s, cvs) {
 				if got, ok := shown[r.key+" "+r.constraints]; !ok || !strings.Contains(got.source, "served only around") {
 					t.Errorf("show prints %+v for %s; want the managed key with a note", got, r.key)
 				}
@@ -158,7 +158,7 @@ func TestDynamicConfigShowMatchesRunningCluster(t *testing.T) {
 			}
 			continue
 		}
-		for _, r := range valueRows(s, cvs, "") {
+		for _, r := range servedRows(s, cvs) {
 			want[r.key+" "+r.constraints] = r
 		}
 	}
@@ -179,6 +179,19 @@ func TestDynamicConfigShowMatchesRunningCluster(t *testing.T) {
 	if !strings.Contains(stdout, tmpl) {
 		t.Errorf("show lacks the template with the HTTP address filled in, %s:\n%s", tmpl, stdout)
 	}
+}
+
+// dcRow is one line `dynamicconfig show` printed.
+type dcRow struct{ key, value, constraints, source string }
+
+// servedRows are the lines show should print for the values cvs a running
+// server serves for setting s.
+func servedRows(s dynamicconfig.Setting, cvs []dynamicconfig.ConstrainedValue) []dcRow {
+	var out []dcRow
+	for _, r := range bootstrap.DynamicConfigRows(s, cvs, "") {
+		out = append(out, dcRow{key: r.Key, value: oneLine(r.Value, 60), constraints: r.Constraints})
+	}
+	return out
 }
 
 // startInProcess starts a cluster in this process from start's flags and
