@@ -217,7 +217,7 @@ func startAction(c *cli.Context) error {
 	}
 	var profileNote string
 	if name := c.String(flagWriteClientProfile); name != "" {
-		path, err := writeClientProfile(name, cluster)
+		path, err := cluster.WriteClientProfile(name)
 		if err != nil {
 			_ = stopAll(cluster, group)
 			return cli.Exit("flag --"+flagWriteClientProfile+": "+err.Error(), exitRuntime)

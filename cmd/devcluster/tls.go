@@ -4,16 +4,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
-	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/internal/atomicfile"
 	"github.com/devcluster/devcluster/internal/clientconn"
-	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -73,59 +68,6 @@ func printTLS(w io.Writer, c *bootstrap.Cluster) {
 			fmt.Fprintf(w, "Start with --cert-dir DIR to keep the signing key and mint other roles with devcluster token.\n")
 		}
 	}
-}
-
-// clientConfigPath is the TOML file the temporal CLI and SDKs read.
-func clientConfigPath() string {
-	if p := os.Getenv("TEMPORAL_CONFIG_FILE"); p != "" {
-		return p
-	}
-	return envconfig.DefaultConfigFilePath()
-}
-
-// writeClientProfile adds (or replaces) profile name in the client config
-// file, keeping the other profiles, once the cluster is ready.
-func writeClientProfile(name string, c *bootstrap.Cluster) (string, error) {
-	path := clientConfigPath()
-	if path == "" {
-		return "", fmt.Errorf("no client config file: set TEMPORAL_CONFIG_FILE")
-	}
-	var conf envconfig.ClientConfig
-	if b, err := os.ReadFile(path); err == nil {
-		if err := conf.FromTOML(b, envconfig.ClientConfigFromTOMLOptions{}); err != nil {
-			return "", fmt.Errorf("%s is not a client config file (%v); fix or move it", path, err)
-		}
-	} else if !os.IsNotExist(err) {
-		return "", fmt.Errorf("%s cannot be read: %v", path, oserr.Cause(err))
-	}
-	if conf.Profiles == nil {
-		conf.Profiles = map[string]*envconfig.ClientConfigProfile{}
-	}
-	p := &envconfig.ClientConfigProfile{Address: c.FrontendAddr(), Namespace: c.Namespaces()[0]}
-	if t, ok := c.TLS(); ok {
-		p.TLS = &envconfig.ClientConfigTLS{ClientCertPath: t.Client.CertFile, ClientKeyPath: t.Client.KeyFile,
-			ServerCACertPath: t.Client.CAFile, ServerName: t.ServerName}
-	}
-	if tok := c.AdminToken(); tok != "" {
-		if h := authHeader(c); h != "authorization" {
-			// api_key always goes in "authorization".
-			p.GRPCMeta = map[string]string{h: "Bearer " + tok}
-		} else {
-			p.APIKey = tok
-		}
-	}
-	conf.Profiles[name] = p
-	b, err := conf.ToTOML(envconfig.ClientConfigToTOMLOptions{})
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("%s cannot be created: %v", filepath.Dir(path), oserr.Cause(err))
-	}
-	if err := atomicfile.Write(path, b, 0o600); err != nil {
-		return "", fmt.Errorf("%s cannot be written: %v", path, oserr.Cause(err))
-	}
-	return path, nil
 }
 
 // authHeader is the metadata key the cluster's server reads tokens from.
