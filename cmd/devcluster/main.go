@@ -4,19 +4,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/bootstrap"
-	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -206,7 +203,7 @@ func startAction(c *cli.Context) error {
 		if len(profiles.FieldErrors(err)) > 0 || isDynamicConfigError(err) {
 			return configExit(err, loaded)
 		}
-		return cli.Exit("start: "+err.Error()+dynamicConfigSuspects(cfg, loaded), exitRuntime)
+		return cli.Exit("start: "+err.Error()+dynamicConfigSuspects(loaded), exitRuntime)
 	}
 	if cfg.PortsFile != "" {
 		if err := writePortsFile(cfg.PortsFile, cluster, group); err != nil {
@@ -273,7 +270,7 @@ func configExit(err error, loaded *profiles.Loaded) error {
 	if len(fes) == 0 {
 		msg := err.Error()
 		if isDynamicConfigError(err) && loaded != nil {
-			msg = dynamicConfigOrigin(err, loaded)
+			msg = bootstrap.DynamicConfigErrorOrigins(err, loaded)
 		}
 		return cli.Exit(msg, exitUsage)
 	}
@@ -287,96 +284,16 @@ func configExit(err error, loaded *profiles.Loaded) error {
 	return cli.Exit(strings.Join(lines, "\n"), exitUsage)
 }
 
-// dynamicConfigOrigin renders dynamic-config errors one per line, each
-// prefixed with where its key was set ("flag --dynamic-config-value: ...").
-func dynamicConfigOrigin(err error, loaded *profiles.Loaded) string {
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if fe, ok := e.(*dynamicconfig.FileError); ok {
-			line := fe.Error()
-			if o := loaded.Origin("dynamic-config.file"); o != "" {
-				line += " (from " + o + ")"
-			}
-			lines = append(lines, line)
-			return
-		}
-		if k, ok := e.(interface{ Key() string }); ok {
-			line := e.Error()
-			if o := loaded.Origin("dynamic-config.values." + k.Key()); o != "" {
-				line = o + ": " + line
-			}
-			lines = append(lines, line)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		lines = append(lines, e.Error())
-	}
-	walk(err)
-	return strings.Join(lines, "\n")
-}
-
 // dynamicConfigSuspects names, after a start that failed, the dynamic
-// config the user set (by flag, environment, config file or
-// --dynamic-config-file; not the profiles): the server's loader checks a
-// value's type and devcluster its sign, but a value can still stop a
-// service ("goroutine exited without returning"). It returns "" when the
-// user set none, or "; the start failed with dynamic config set by you:
-// KEY=VALUE (ORIGIN), ...; try without it".
-func dynamicConfigSuspects(cfg profiles.Config, loaded *profiles.Loaded) string {
-	var set []string
-	keys := make([]string, 0, len(cfg.DynamicConfig.Values))
-	for k := range cfg.DynamicConfig.Values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		origin := dynamicValueOrigin(loaded, k)
-		if origin == "" || origin == "default" || strings.HasPrefix(origin, "profile ") {
-			continue
-		}
-		v, _ := json.Marshal(cfg.DynamicConfig.Values[k])
-		set = append(set, fmt.Sprintf("%s=%s (%s)", k, v, origin))
-	}
-	if path := cfg.DynamicConfig.File; path != "" {
-		if values, exists, err := dynamicconfig.ReadFile(path); err == nil && exists {
-			var fileSet []string
-			for k, cvs := range values {
-				s, _ := dynamicconfig.Lookup(k.String())
-				for _, cv := range cvs {
-					v, _ := json.Marshal(cv.Value)
-					fileSet = append(fileSet, fmt.Sprintf("%s=%s (file %s)", s.Key, v, path))
-				}
-			}
-			sort.Strings(fileSet)
-			set = append(set, fileSet...)
-		}
-	}
+// config the user set (see bootstrap.DynamicConfigSetByUser): "" when
+// none, else "; the start failed with dynamic config set by you: KEY=VALUE
+// (ORIGIN), ...; try without it".
+func dynamicConfigSuspects(loaded *profiles.Loaded) string {
+	set := bootstrap.DynamicConfigSetByUser(loaded)
 	if len(set) == 0 {
 		return ""
 	}
 	return "; the start failed with dynamic config set by you: " + strings.Join(set, ", ") + "; try without it"
-}
-
-// dynamicValueOrigin is where the dynamic-config value key was set, also
-// when a map value is recorded under its fields
-// ("dynamic-config.values.KEY.Enabled").
-func dynamicValueOrigin(loaded *profiles.Loaded, key string) string {
-	if loaded == nil {
-		return ""
-	}
-	prefix := strings.ToLower("dynamic-config.values." + key)
-	for k, o := range loaded.Sources {
-		if lk := strings.ToLower(k); lk == prefix || strings.HasPrefix(lk, prefix+".") {
-			return o
-		}
-	}
-	return ""
 }
 
 func isDynamicConfigError(err error) bool {

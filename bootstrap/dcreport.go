@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -106,4 +107,93 @@ func DynamicConfigRows(s dynamicconfig.Setting, cvs []dynamicconfig.ConstrainedV
 		out[i] = DynamicConfigRow{Key: key, Value: string(v), Constraints: cons, Source: source}
 	}
 	return out
+}
+
+// DynamicConfigErrorOrigins renders dynamic-config errors one per line,
+// each prefixed with where its key was set ("flag --dynamic-config-value:
+// ...").
+func DynamicConfigErrorOrigins(err error, loaded *profiles.Loaded) string {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		if fe, ok := e.(*dynamicconfig.FileError); ok {
+			line := fe.Error()
+			if o := loaded.Origin("dynamic-config.file"); o != "" {
+				line += " (from " + o + ")"
+			}
+			lines = append(lines, line)
+			return
+		}
+		if k, ok := e.(interface{ Key() string }); ok {
+			line := e.Error()
+			if o := loaded.Origin("dynamic-config.values." + k.Key()); o != "" {
+				line = o + ": " + line
+			}
+			lines = append(lines, line)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		lines = append(lines, e.Error())
+	}
+	walk(err)
+	return strings.Join(lines, "\n")
+}
+
+// DynamicConfigSetByUser lists, as KEY=VALUE (ORIGIN), the dynamic config
+// the user set (by flag, environment, config file or the dynamic-config
+// file; not the profiles), sorted: after a failed start, the suspects. The
+// server's loader checks a value's type and devcluster its sign, but a
+// value can still stop a service ("goroutine exited without returning").
+func DynamicConfigSetByUser(loaded *profiles.Loaded) []string {
+	cfg := loaded.Config
+	var set []string
+	keys := make([]string, 0, len(cfg.DynamicConfig.Values))
+	for k := range cfg.DynamicConfig.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		origin := dynamicValueOrigin(loaded, k)
+		if origin == "" || origin == "default" || strings.HasPrefix(origin, "profile ") {
+			continue
+		}
+		v, _ := json.Marshal(cfg.DynamicConfig.Values[k])
+		set = append(set, fmt.Sprintf("%s=%s (%s)", k, v, origin))
+	}
+	if path := cfg.DynamicConfig.File; path != "" {
+		if values, exists, err := dynamicconfig.ReadFile(path); err == nil && exists {
+			var fileSet []string
+			for k, cvs := range values {
+				s, _ := dynamicconfig.Lookup(k.String())
+				for _, cv := range cvs {
+					v, _ := json.Marshal(cv.Value)
+					fileSet = append(fileSet, fmt.Sprintf("%s=%s (file %s)", s.Key, v, path))
+				}
+			}
+			sort.Strings(fileSet)
+			set = append(set, fileSet...)
+		}
+	}
+	return set
+}
+
+// dynamicValueOrigin is where the dynamic-config value key was set, also
+// when a map value is recorded under its fields
+// ("dynamic-config.values.KEY.Enabled").
+func dynamicValueOrigin(loaded *profiles.Loaded, key string) string {
+	if loaded == nil {
+		return ""
+	}
+	prefix := strings.ToLower("dynamic-config.values." + key)
+	for k, o := range loaded.Sources {
+		if lk := strings.ToLower(k); lk == prefix || strings.HasPrefix(lk, prefix+".") {
+			return o
+		}
+	}
+	return ""
 }
