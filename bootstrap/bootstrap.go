@@ -1,6 +1,9 @@
 // Package bootstrap assembles a devcluster: it builds the fx application
-// from a profiles.Config (logger, dynamic config, the embedded server) and
-// returns a Cluster handle. The CLI and testutil are two front doors to it.
+// from a profiles.Config (logger, metrics, dynamic config, the embedded
+// server, the Web UI; sequence.go) and returns a Cluster handle, or
+// several clusters that replicate to each other (Clusters). The CLI and
+// testutil are its front doors: what they need of the packages below it
+// (services, persistence) it names (frontdoor.go, dcreport.go, Ports).
 package bootstrap
 
 import (

@@ -1,6 +1,8 @@
 // Package profiles owns devcluster's configuration vocabulary: the Config
-// struct, its defaults and its validation. It imports nothing of devcluster's
-// and nothing of the Temporal server: every other package speaks its types.
+// struct, its defaults, its layering with provenance and its validation, and
+// the node file a multi-process cluster's nodes read. It imports nothing of
+// devcluster's but internal/ helpers and nothing of the Temporal server:
+// every other package speaks its types.
 package profiles
 
 import (

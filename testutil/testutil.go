@@ -4,7 +4,8 @@
 // ports, profile "test"), stopped by t.Cleanup. NewNamespace gives a test a
 // fresh namespace on one cluster shared by the whole test binary: a package
 // of a hundred tests pays for one cluster start. Both are safe with
-// t.Parallel.
+// t.Parallel. NewClusters starts clusters that replicate to each other;
+// NewNodes one cluster as several devcluster processes (package nodes).
 //
 //	func TestGreeting(t *testing.T) {
 //		c := testutil.NewCluster(t)

@@ -1,7 +1,9 @@
 // Package clientconn is how devcluster's own clients (the CLI, testutil,
 // the readiness probe) reach a cluster's frontend: the client TLS config
 // from a resolved TLS section, bearer-token credentials in the header the
-// server reads, and a gRPC connection built from both.
+// server reads, and a gRPC connection built from both; and the client
+// operations on any address: poll until ready (with a replicating group's
+// peers), fail a namespace over, errors in words.
 package clientconn
 
 import (
