@@ -65,16 +65,25 @@ func TestFeatureTimerGranularity(t *testing.T) {
 	c := testutil.NewCluster(t)
 	c.NewWorker("timers", registerFeatures)
 	ctx := ctxFor(t)
-	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "timers"}, ShortTimer)
-	if err != nil {
-		t.Fatal(err)
+	// The best of three: a busy machine (make test runs many clusters at
+	// once on two cores) can delay any one timer's workflow task, while a
+	// server without the setting never fires the measured timer early
+	// (see ShortTimer).
+	best := time.Hour
+	var all []time.Duration
+	for range 3 {
+		run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "timers"}, ShortTimer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var took time.Duration
+		if err := run.Get(ctx, &took); err != nil {
+			t.Fatal(err)
+		}
+		best, all = min(best, took), append(all, took)
 	}
-	var took time.Duration
-	if err := run.Get(ctx, &took); err != nil {
-		t.Fatal(err)
-	}
-	if took >= 300*time.Millisecond {
-		t.Errorf("a 100ms timer fired after %s; want within 300ms (a stock server needs ~1s)", took)
+	if best >= 300*time.Millisecond {
+		t.Errorf("a 100ms timer fired after %s at best (%v); want within 300ms (a stock server needs ~1s)", best, all)
 	}
 }
 
