@@ -2,28 +2,18 @@ package dynamicconfig
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	dc "go.temporal.io/server/common/dynamicconfig"
-)
 
-// Timing of the watcher. Editors write a file in several steps (truncate,
-// write, rename); events are gathered for settle before the file is read.
-// The poll is a fallback for file systems that send no events.
-const (
-	settle       = 30 * time.Millisecond
-	pollInterval = time.Second
+	"github.com/devcluster/devcluster/internal/filewatch"
 )
 
 // Status is what the watcher knows about its file.
@@ -37,22 +27,17 @@ type Status struct {
 }
 
 // Watcher keeps a Client's file layer in step with a dynamic-config file.
-// A change is applied within settle of the write; a file with any problem
-// is rejected whole and the last good values stay in force.
+// A change is applied within filewatch.Settle of the write; a file with
+// any problem is rejected whole and the last good values stay in force.
 type Watcher struct {
 	path   string
 	client *Client
 	logger *slog.Logger
 	onLoad func(ok bool) // metrics hook; may be nil
-
-	fsw  *fsnotify.Watcher
-	stop chan struct{}
-	done chan struct{}
+	fw     *filewatch.Watcher
 
 	mu     sync.Mutex
 	status Status
-	sum    [32]byte
-	seen   bool // sum is valid
 }
 
 // WatchFile loads path into client's file layer and keeps it there as the
@@ -60,33 +45,16 @@ type Watcher struct {
 // its directory must exist. A file that exists and is invalid at start is an
 // error: the cluster should not start on a config its owner did not mean.
 func WatchFile(path string, client *Client, logger *slog.Logger, onLoad func(ok bool)) (*Watcher, error) {
-	abs, err := filepath.Abs(path)
+	w := &Watcher{client: client, logger: logger, onLoad: onLoad}
+	fw, err := filewatch.Watch(path, w.load, logger)
+	var de *filewatch.DirError
+	if errors.As(err, &de) {
+		return nil, &FileError{Path: path, Msg: de.Error()}
+	}
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(abs)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, &FileError{Path: path, Msg: fmt.Sprintf("directory %s does not exist; create it (the file itself may appear later)", dir)}
-	}
-	w := &Watcher{path: abs, client: client, logger: logger, onLoad: onLoad,
-		stop: make(chan struct{}), done: make(chan struct{})}
-	w.status.Path = abs
-	if err := w.reload(true); err != nil {
-		return nil, err
-	}
-	fsw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", path, err)
-	}
-	// Watch the directory, not the file: editors and ConfigMaps replace the
-	// file (rename over, delete and re-create, symlink swap), which ends a
-	// watch on the file itself.
-	if err := fsw.Add(dir); err != nil {
-		_ = fsw.Close()
-		return nil, fmt.Errorf("watch %s: %w", dir, err)
-	}
-	w.fsw = fsw
-	go w.run()
+	w.fw = fw
 	return w, nil
 }
 
@@ -98,104 +66,33 @@ func (w *Watcher) Status() Status {
 }
 
 // Close stops watching; the values in force stay.
-func (w *Watcher) Close() error {
-	select {
-	case <-w.stop:
-		return nil
-	default:
-	}
-	close(w.stop)
-	<-w.done
-	return w.fsw.Close()
-}
+func (w *Watcher) Close() error { return w.fw.Close() }
 
-func (w *Watcher) run() {
-	defer close(w.done)
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	var timer *time.Timer
-	var fire <-chan time.Time
-	for {
-		select {
-		case <-w.stop:
-			if timer != nil {
-				timer.Stop()
-			}
-			return
-		case ev, ok := <-w.fsw.Events:
-			if !ok {
-				return
-			}
-			if !w.concerns(ev.Name) {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(settle)
-			} else {
-				timer.Reset(settle)
-			}
-			fire = timer.C
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
-			w.logger.Warn("dynamic config watch error; falling back to polling", "file", w.path, "err", err)
-		case <-fire:
-			fire = nil
-			_ = w.reload(false)
-		case <-ticker.C:
-			_ = w.reload(false)
+// load applies the file's contents when they parse. At start (c.First) a
+// bad file is returned as an error; later it is logged and the last good
+// values stay.
+func (w *Watcher) load(c filewatch.Contents) error {
+	if w.path == "" {
+		abs, _ := filepath.Abs(c.Path)
+		w.path = abs
+		w.mu.Lock()
+		w.status.Path = abs
+		w.mu.Unlock()
+	}
+	if c.Err != nil {
+		return w.fail(c.First, &FileError{Path: w.path, Msg: c.Err.Error()})
+	}
+	values := dc.ConfigValueMap{}
+	if c.Exists {
+		var err error
+		if values, err = ParseFile(w.path, c.Bytes); err != nil {
+			return w.fail(c.First, err)
 		}
-	}
-}
-
-// concerns reports whether an event in the directory may change the file:
-// the file itself, or anything a symlink chain through the directory uses
-// (Kubernetes swaps a "..data" symlink).
-func (w *Watcher) concerns(name string) bool {
-	base := filepath.Base(w.path)
-	n := filepath.Base(name)
-	return n == base || strings.HasPrefix(n, "..") || isSymlink(w.path)
-}
-
-func isSymlink(p string) bool {
-	fi, err := os.Lstat(p)
-	return err == nil && fi.Mode()&os.ModeSymlink != 0
-}
-
-// reload reads the file and applies it if its contents changed. At start
-// (first) a bad file is returned as an error; later it is logged and the
-// last good values stay.
-func (w *Watcher) reload(first bool) error {
-	b, err := os.ReadFile(w.path)
-	exists := err == nil
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return w.fail(first, &FileError{Path: w.path, Msg: fmt.Sprintf("cannot be read: %v", err)})
-	}
-	sum := sha256.Sum256(b)
-	w.mu.Lock()
-	same := w.seen && sum == w.sum && exists == w.status.Exists
-	w.mu.Unlock()
-	if same {
-		return nil
-	}
-	var values dc.ConfigValueMap
-	if exists {
-		values, err = ParseFile(w.path, b)
-		if err != nil {
-			w.mu.Lock()
-			w.sum, w.seen = sum, true // do not report the same bad file again
-			w.mu.Unlock()
-			return w.fail(first, err)
-		}
-	} else {
-		values = dc.ConfigValueMap{}
 	}
 	old := w.client.layerCopy(LayerFile)
 	changed := w.client.SetLayer(LayerFile, values)
 	w.mu.Lock()
-	w.sum, w.seen = sum, true
-	w.status.Exists = exists
+	w.status.Exists = c.Exists
 	w.status.LastGood = time.Now()
 	w.status.LastErr = nil
 	w.status.OK++
@@ -203,8 +100,8 @@ func (w *Watcher) reload(first bool) error {
 	if w.onLoad != nil {
 		w.onLoad(true)
 	}
-	if !first || len(values) > 0 {
-		w.logChanges(old, values, changed, exists, first)
+	if !c.First || len(values) > 0 {
+		w.logChanges(old, values, changed, c.Exists, c.First)
 	}
 	return nil
 }
