@@ -102,7 +102,9 @@ func ParseFile(where string, b []byte, cat Catalog) (File, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && err.Error() != "EOF" {
-		return File{}, &Error{Where: where, Problems: []string{"is not a faults file: " + strings.TrimPrefix(err.Error(), "yaml: ") +
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimPrefix(msg, "unmarshal errors:"), "\n", " ")), " ")
+		return File{}, &Error{Where: where, Problems: []string{"is not a faults file: " + msg +
 			"; write seed: N (optional) and rules: a list of {name, frontend: {method} or persistence: {store, method}, error, status, latency, rate or count, namespace}"}}
 	}
 	if err := Check(where, f.Rules, cat); err != nil {
@@ -136,7 +138,7 @@ func Check(where string, rules []Rule, cat Catalog) error {
 			continue
 		case r.Frontend != nil:
 			if r.Frontend.Method != "*" && !slices.Contains(cat.Frontend, r.Frontend.Method) {
-				bad("frontend.method %q is not a WorkflowService method%s; use \"*\" or a method such as StartWorkflowExecution", r.Frontend.Method, suggest.Hint(r.Frontend.Method, cat.Frontend))
+				bad("frontend.method %q is not a WorkflowService method; use \"*\" or a method such as StartWorkflowExecution%s", r.Frontend.Method, suggest.Hint(r.Frontend.Method, cat.Frontend))
 			}
 			if r.Error != "" {
 				bad("error %q is for persistence rules; a frontend rule answers with status: CODE (e.g. ResourceExhausted, Unavailable)", r.Error)
@@ -163,13 +165,13 @@ func Check(where string, rules []Rule, cat Catalog) error {
 					all = append(all, ms...)
 				}
 				if m := r.Persistence.Method; m != "*" && !slices.Contains(all, m) {
-					bad("persistence.method %q is no store's method%s; use \"*\" or a method of a store", m, suggest.Hint(m, all))
+					bad("persistence.method %q is no store's method; use \"*\" or a method of a store%s", m, suggest.Hint(m, all))
 				}
 			case !ok:
-				bad("persistence.store %q is not a data store%s; use \"*\" or one of %s", r.Persistence.Store, suggest.Hint(r.Persistence.Store, stores), strings.Join(stores, ", "))
+				bad("persistence.store %q is not a data store; use \"*\" or one of %s%s", r.Persistence.Store, strings.Join(stores, ", "), suggest.Hint(r.Persistence.Store, stores))
 			case r.Persistence.Method != "*" && !slices.Contains(methods, r.Persistence.Method):
-				bad("persistence.method %q is not a method of %s%s; use \"*\" or one of its %d methods, e.g. %s", r.Persistence.Method, r.Persistence.Store,
-					suggest.Hint(r.Persistence.Method, methods), len(methods), strings.Join(methods[:min(3, len(methods))], ", "))
+				bad("persistence.method %q is not a method of %s; use \"*\" or one of its %d methods, e.g. %s%s", r.Persistence.Method, r.Persistence.Store,
+					len(methods), strings.Join(methods[:min(3, len(methods))], ", "), suggest.Hint(r.Persistence.Method, methods))
 			}
 			if r.Status != "" {
 				bad("status %q is for frontend rules; a persistence rule fails with error: KIND (%s)", r.Status, strings.Join(PersistenceErrors, ", "))
@@ -178,7 +180,7 @@ func Check(where string, rules []Rule, cat Catalog) error {
 			case r.Error == "ExecuteAndTimeout":
 				bad("error ExecuteAndTimeout (the call runs, then times out) is not available for rules that reload: the server offers it only in its static config; use Timeout")
 			case r.Error != "" && !slices.Contains(PersistenceErrors, r.Error):
-				bad("error %q is not a persistence error kind%s; use one of %s", r.Error, suggest.Hint(r.Error, PersistenceErrors), strings.Join(PersistenceErrors, ", "))
+				bad("error %q is not a persistence error kind; use one of %s%s", r.Error, strings.Join(PersistenceErrors, ", "), suggest.Hint(r.Error, PersistenceErrors))
 			}
 		}
 		if r.Error == "" && r.Status == "" && r.Latency == "" {

@@ -31,7 +31,7 @@ var serverAllowed = map[string][]string{
 }
 
 // leaves import no devcluster package but internal/ ones.
-var leaves = []string{"profiles", "certs", "dynamicconfig", "timeskip", "webui"}
+var leaves = []string{"profiles", "certs", "dynamicconfig", "timeskip", "webui", "faults"}
 
 // frontDoors are imported by nothing but tests, and bench/, which
 // measures testutil.
