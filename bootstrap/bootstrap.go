@@ -127,7 +127,7 @@ func fxOptions(cfg profiles.Config, st *settings) []fx.Option {
 			fl.UseErrorLevel(slog.LevelDebug)
 			return fl
 		}),
-		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFatalSink, newServer, newWebUI, newSequence),
+		fx.Provide(newObserver, newDynamicConfig, newFileWatch, newFaultRules, newFatalSink, newServer, newWebUI, newSequence),
 	}
 }
 
@@ -190,6 +190,12 @@ func (o *observer) serverHandler() services.MetricsHandlerFunc {
 func (o *observer) ready(ok bool) {
 	if o.m != nil {
 		o.m.SetReady(ok, time.Since(o.began))
+	}
+}
+
+func (o *observer) faultInjected(rule string) {
+	if o.m != nil {
+		o.m.FaultInjected(rule)
 	}
 }
 
@@ -432,9 +438,11 @@ func (f *fatalSink) report(err error) {
 	})
 }
 
-func newServer(cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, obs *observer, sink *fatalSink) (*services.Server, error) {
-	return services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
-		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token, Replication: st.replication})
+func newServer(cfg profiles.Config, logger *slog.Logger, st *settings, dyn *dynamicconfig.Client, obs *observer, sink *fatalSink, fr *faultRules) (*services.Server, error) {
+	srv, err := services.New(cfg, services.Options{Logger: logger, DynamicConfig: dyn, OnFatal: sink.report, Metrics: obs.serverHandler(),
+		ClaimMapper: st.claimMapper, Authorizer: st.authorizer, Token: st.token, Replication: st.replication, Faults: fr.set})
+	fr.srv = srv
+	return srv, err
 }
 
 // Start assembles the cluster for cfg, starts it and returns once it is
@@ -484,7 +492,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	}
 	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
 	// fx wires the parts; the start and stop sequence is c.seq's.
-	app := fx.New(append(fxOptions(cfg, st), fx.Populate(&c.server, &c.dynamic, &c.files, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
+	app := fx.New(append(fxOptions(cfg, st), fx.Populate(&c.server, &c.dynamic, &c.files, &c.faults, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
 	if err := app.Err(); err != nil {
 		cleanup()
 		return nil, unwrapFx(err)

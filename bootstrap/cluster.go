@@ -27,6 +27,7 @@ type Cluster struct {
 	server     *services.Server
 	dynamic    *dynamicconfig.Client
 	files      *fileWatch
+	faults     *faultRules
 	obs        *observer
 	ui         *webUI
 	certs      *certs.Set

@@ -37,12 +37,14 @@ type sequence struct {
 // step's last status.
 var ErrStartTimeout = errors.New("the start did not finish within startup.timeout")
 
-func newSequence(cfg profiles.Config, obs *observer, files *fileWatch, srv *services.Server, ui *webUI) *sequence {
+func newSequence(cfg profiles.Config, obs *observer, files *fileWatch, faults *faultRules, srv *services.Server, ui *webUI) *sequence {
 	return &sequence{shutdown: cfg.Shutdown.Timeout, timeout: cfg.Startup.Timeout, steps: []step{
 		{"metrics", obs.start, obs.stop},
 		{"dynamic-config file", files.start, files.stop},
+		{"faults file", faults.start, faults.stop},
 		{"server", func(ctx context.Context) error { return startServer(ctx, srv, cfg.Shutdown.Timeout) },
 			func(ctx context.Context) error { obs.ready(false); return srv.Stop(ctx) }},
+		{"fault namespaces", faults.startResolving, faults.stopResolving},
 		{"web UI", ui.start, ui.stop},
 	}}
 }

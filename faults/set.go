@@ -130,6 +130,21 @@ func (s *Set) Namespaces() []string {
 	return out
 }
 
+// Unresolved lists the namespaces the rules in force are scoped to whose
+// IDs the set does not know.
+func (s *Set) Unresolved() []string {
+	var out []string
+	for _, name := range s.Namespaces() {
+		s.mu.Lock()
+		_, ok := s.nsIDs[name]
+		s.mu.Unlock()
+		if !ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Active describes a rule in force.
 type Active struct {
 	Rule
@@ -226,6 +241,9 @@ func (r *rule) delay() time.Duration {
 	defer r.mu.Unlock()
 	return r.lo + time.Duration(r.rng.Int63n(int64(r.hi-r.lo)+1))
 }
+
+// Empty reports whether no rule is in force.
+func (s *Set) Empty() bool { return len(s.rules()) == 0 }
 
 // Frontend is the fault for a WorkflowService call of method in namespace:
 // a delay before it, and an error to answer with instead (nil: the call

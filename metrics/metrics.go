@@ -40,6 +40,7 @@ type Metrics struct {
 	reloads      *prometheus.CounterVec
 	lastReload   prometheus.Gauge
 	certExpiry   *prometheus.GaugeVec
+	faults       *prometheus.CounterVec
 
 	mu     sync.Mutex
 	check  func(context.Context) (bool, string) // see SetReadyCheck
@@ -61,12 +62,14 @@ func New(version, serverVersion string) *Metrics {
 		Help: "Unix time of the last good load of the dynamic-config file."})
 	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "devcluster_certificate_expiry_timestamp_seconds",
 		Help: "Unix time at which a certificate devcluster serves expires."}, []string{"certificate"})
+	m.faults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "devcluster_faults_injected_total",
+		Help: "Faults injected on purpose (fault rules), by rule."}, []string{"rule"})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "devcluster_build_info",
 		Help: "Build information; always 1."}, []string{"version", "server_version", "go_version"})
 	build.WithLabelValues(version, serverVersion, runtime.Version()).Set(1)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
-	m.reg.MustRegister(m.startSeconds, m.readyGauge, m.reloads, m.lastReload, m.certExpiry, build,
+	m.reg.MustRegister(m.startSeconds, m.readyGauge, m.reloads, m.lastReload, m.certExpiry, m.faults, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,6 +108,9 @@ func (m *Metrics) DynamicConfigLoaded(ok bool) {
 	}
 	m.reloads.WithLabelValues("error").Inc()
 }
+
+// FaultInjected counts a fault injected by rule.
+func (m *Metrics) FaultInjected(rule string) { m.faults.WithLabelValues(rule).Inc() }
 
 // CertificateExpires records when a served certificate expires.
 func (m *Metrics) CertificateExpires(name string, at time.Time) {

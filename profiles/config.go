@@ -72,6 +72,8 @@ type Config struct {
 	// DynamicConfig holds dynamic-config values (Temporal keys, case
 	// insensitive) applied on top of devcluster's defaults.
 	DynamicConfig DynamicConfig `koanf:"dynamic-config" json:"dynamic-config"`
+	// Faults are failures injected on purpose (package faults).
+	Faults Faults `koanf:"faults" json:"faults"`
 	// Startup bounds how long Start may take.
 	Startup Timeouts `koanf:"startup" json:"startup"`
 	// Shutdown bounds how long Stop may take.
@@ -402,6 +404,14 @@ type DynamicConfig struct {
 	// Values maps a Temporal dynamic-config key to its value. Values from
 	// the --dynamic-config-value flag are JSON; here they are already typed.
 	Values map[string]any `koanf:"values" json:"values"`
+}
+
+// Faults configures failures injected on purpose.
+type Faults struct {
+	// File holds fault rules (YAML: an optional seed and rules; see
+	// package faults), applied to the running cluster and reloaded on
+	// every save; a bad edit keeps the last good rules.
+	File string `koanf:"file" json:"file"`
 }
 
 // Server holds devcluster's departures from how a stock Temporal server

@@ -238,6 +238,28 @@ type NamespaceInfo struct {
 	SearchAttributes map[string]string
 }
 
+// NamespaceIDs asks the running cluster for the IDs of the namespaces
+// names; those it does not have are left out (the error then says why).
+func (s *Server) NamespaceIDs(ctx context.Context, names []string) (map[string]string, error) {
+	conn, err := s.dialFrontend()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	wf := workflowservice.NewWorkflowServiceClient(conn)
+	out := map[string]string{}
+	var errs []error
+	for _, name := range names {
+		resp, err := wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: name})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("namespace %s: %w", name, err))
+			continue
+		}
+		out[name] = resp.GetNamespaceInfo().GetId()
+	}
+	return out, errors.Join(errs...)
+}
+
 // ListNamespaces asks the running cluster for every namespace it has but
 // the system's, with their custom search attributes: on a database file
 // that is more than the config names. The configured namespaces come first,

@@ -43,6 +43,7 @@ import (
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/faults"
 )
 
 // ServerVersion is the embedded Temporal server's version.
@@ -75,6 +76,9 @@ type Options struct {
 	// Replication, when set, makes the server one cluster of a replicating
 	// group: its namespaces are the group's global ones (see Replication).
 	Replication *Replication
+	// Faults, when set, are the fault rules the frontend and the default
+	// store's data stores obey (see faults.go).
+	Faults *faults.Set
 }
 
 // MetricsHandlerFunc makes the handler the server records its metrics
@@ -233,6 +237,12 @@ func (s *Server) buildStatic() error {
 	if err != nil {
 		return err
 	}
+	if s.opts.Faults != nil {
+		p := &static.Persistence
+		ds := p.DataStores[p.DefaultStore]
+		ds.FaultInjection = faultInjection(s.opts.Faults)
+		p.DataStores[p.DefaultStore] = ds
+	}
 	s.static = static
 	return nil
 }
@@ -353,6 +363,11 @@ func (s *Server) interceptors() []grpc.UnaryServerInterceptor {
 	// Sees the system worker's answers; readiness waits on it.
 	s.sys = newSystemCalls()
 	out = append(out, s.sys.intercept)
+	// Innermost but time skipping: a refused or slowed call is one the
+	// server saw, as a real overload would be.
+	if s.opts.Faults != nil {
+		out = append(out, s.opts.Faults.Interceptor())
+	}
 	// Always there: testutil turns skipping on for namespaces registered
 	// while the cluster runs.
 	return append(out, s.skips.intercept)

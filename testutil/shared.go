@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/faults"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -162,6 +163,44 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	n := &Namespace{t: t, c: c, name: name}
 	t.Cleanup(n.dial.close) // last: after the test's workers
 	return n
+}
+
+// InjectFaults puts fault rules in force for this namespace's calls only
+// (a rule's namespace is set to it; naming another is an error), so
+// parallel tests on the shared cluster do not see each other's faults.
+// They are removed when the test ends, or earlier by the returned func.
+func (n *Namespace) InjectFaults(rules ...faults.Rule) (remove func()) {
+	n.t.Helper()
+	scoped := make([]faults.Rule, len(rules))
+	for i, r := range rules {
+		if r.Namespace != "" && r.Namespace != n.name {
+			n.t.Fatalf("testutil: InjectFaults: rule %q names namespace %q; on the shared cluster a test's rules are for its own namespace %s", r.Name, r.Namespace, n.name)
+		}
+		r.Namespace = n.name
+		scoped[i] = r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	undo, err := n.c.InjectFaults(ctx, "testutil.InjectFaults", scoped)
+	if err != nil {
+		n.t.Fatalf("%v", err)
+	}
+	var once sync.Once
+	remove = func() { once.Do(undo) }
+	n.t.Cleanup(remove)
+	return remove
+}
+
+// FaultsInjected is how many faults rule has injected (0 for a rule not
+// in force).
+func (n *Namespace) FaultsInjected(rule string) int64 {
+	var hits int64
+	for _, a := range n.c.Faults().Active() {
+		if a.Name == rule {
+			hits += a.Hits
+		}
+	}
+	return hits
 }
 
 // Name returns the namespace's name.

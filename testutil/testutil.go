@@ -32,6 +32,7 @@ import (
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/faults"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -53,6 +54,7 @@ type options struct {
 	postgres  string // WithPostgres
 	freshDB   string // persistence.url of the database applyPostgres chose
 	binary    string // WithBinary
+	faults    []faults.Rule
 }
 
 // WithTimeSkipping makes the workflows started in the namespace skip time
@@ -125,6 +127,20 @@ func WithProfile(names ...string) Option {
 }
 
 // WithConfig changes anything else in the config before the cluster starts.
+// CheckFaults checks rules as WithFaults and InjectFaults do: every store,
+// method, error kind and status the server would take.
+func CheckFaults(rules ...faults.Rule) error {
+	return bootstrap.CheckFaults("testutil", rules)
+}
+
+// WithFaults puts fault rules in force on NewCluster's cluster for the
+// whole test (see package faults and the README's Faults): a frontend that
+// refuses or slows calls, a persistence layer that fails or slows store
+// methods. On the shared cluster use Namespace.InjectFaults.
+func WithFaults(rules ...faults.Rule) Option {
+	return func(o *options) { o.faults = append(o.faults, rules...) }
+}
+
 func WithConfig(f func(*profiles.Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, f) }
 }
@@ -224,9 +240,17 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 			t.Errorf("testutil: drop the test's databases: %v", err)
 		}
 	})
+	if err := bootstrap.CheckFaults("testutil.WithFaults", o.faults); err != nil {
+		t.Fatalf("%v", err)
+	}
 	bc, err := bootstrap.Start(ctx, cfg, append([]bootstrap.Option{bootstrap.WithLogger(logger)}, o.start...)...)
 	if err != nil {
 		t.Fatalf("testutil: start cluster: %v", err)
+	}
+	if len(o.faults) > 0 {
+		if _, err := bc.InjectFaults(ctx, "testutil.WithFaults", o.faults); err != nil {
+			t.Errorf("%v", err)
+		}
 	}
 	c := &Cluster{t: t, c: bc, namespace: o.namespaceName(), logger: logger}
 	t.Cleanup(func() {

@@ -43,6 +43,7 @@ const (
 	flagPortsFile           = "ports-file"
 	flagDataDir             = "data-dir"
 	flagDynamicConfigFile   = "dynamic-config-file"
+	flagFaults              = "faults"
 	flagUIPort              = "ui-port"
 	flagUIIP                = "ui-ip"
 	flagHeadless            = "headless"
@@ -84,6 +85,7 @@ var startFlagKeys = map[string]string{
 	flagPortsFile:          "ports-file",
 	flagDataDir:            "data-dir",
 	flagDynamicConfigFile:  "dynamic-config.file",
+	flagFaults:             "faults.file",
 	flagUIPort:             "ui.port",
 	flagUIIP:               "ui.ip",
 	flagTLS:                "tls.enabled",
@@ -138,6 +140,7 @@ func configKeyFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagShutdownTimeout, Value: profiles.Default().Shutdown.Timeout, Usage: "stop at once after this long"},
 		&cli.StringFlag{Name: flagPortsFile, Usage: "write the cluster's addresses as JSON to this file once it is ready (removed at stop)"},
 		&cli.StringFlag{Name: flagDynamicConfigFile, Usage: "dynamic-config YAML in Temporal's format, applied over --dynamic-config-value and reloaded on every save (may appear later)"},
+		&cli.StringFlag{Name: flagFaults, Usage: "fault rules (YAML: seed, rules of frontend or persistence faults) the running cluster obeys, reloaded on every save (may appear later); see the README's Faults"},
 		&cli.IntFlag{Name: flagUIPort, Usage: "Web UI port (default: frontend port + 1000, or free when that is 0)"},
 		&cli.StringFlag{Name: flagUIIP, Usage: "Web UI bind IP (default: --ip)"},
 		&cli.BoolFlag{Name: flagHeadless, Usage: "do not serve the Web UI"},

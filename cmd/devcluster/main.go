@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/faults"
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -296,9 +297,11 @@ func dynamicConfigSuspects(loaded *profiles.Loaded) string {
 	return "; the start failed with dynamic config set by you: " + strings.Join(set, ", ") + "; try without it"
 }
 
+// isDynamicConfigError reports an error of a file or value a person edits
+// (dynamic config, fault rules): exit 2, like a bad flag.
 func isDynamicConfigError(err error) bool {
 	return errors.Is(err, bootstrap.ErrUnknownDynamicConfigKey) || errors.Is(err, bootstrap.ErrBadDynamicConfigValue) ||
-		errors.Is(err, bootstrap.ErrBadDynamicConfigFile)
+		errors.Is(err, bootstrap.ErrBadDynamicConfigFile) || errors.Is(err, faults.ErrFaults)
 }
 
 func waitReadyAction(c *cli.Context) error {
