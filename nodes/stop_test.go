@@ -29,22 +29,7 @@ func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
 	t.Parallel()
 	// The supervisor runs `EXE start ARGS...`: a script that ignores
 	// SIGINT (inherited across exec) and waits.
-	exe := filepath.Join(t.TempDir(), "stuck-node")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\n[ \"$1\" = probe ] && exit 0\ntrap '' INT\nexec sleep 300\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// A parallel test's fork may still hold the write descriptor for a
-	// moment, and exec then fails with ETXTBSY: wait until it runs.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		err := exec.Command(exe, "probe").Run()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stand-in script cannot run: %v", err)
-		}
-		<-time.After(10 * time.Millisecond) // polling interval
-	}
+	exe := standIn(t, "trap '' INT\nexec sleep 300\n")
 	const count = 32
 	var out bytes.Buffer
 	s := &Supervisor{ShutdownTimeout: time.Second, Stdout: &out, Stderr: &out}
@@ -95,5 +80,31 @@ func TestNodesStopKillsStragglersAtOnce(t *testing.T) {
 	}
 	if s.running() != 0 {
 		t.Errorf("%d nodes still marked running", s.running())
+	}
+}
+
+// standIn writes a shell script that stands in for a devcluster node (the
+// supervisor runs it as `EXE start ARGS...`; body follows a line that
+// answers `EXE probe`) and returns once it can run: a parallel test's fork
+// may hold the write descriptor for a moment, and exec then fails with
+// ETXTBSY.
+func standIn(t *testing.T, body string) string {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("needs a POSIX shell")
+	}
+	exe := filepath.Join(t.TempDir(), "node")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n[ \"$1\" = probe ] && exit 0\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := exec.Command(exe, "probe").Run()
+		if err == nil {
+			return exe
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in script cannot run: %v", err)
+		}
+		<-time.After(10 * time.Millisecond) // polling interval
 	}
 }

@@ -23,6 +23,8 @@ type Supervisor struct {
 	// StartupTimeout bounds Start; ShutdownTimeout the graceful part of
 	// Stop.
 	StartupTimeout, ShutdownTimeout time.Duration
+	// Chaos, when set, kills nodes on a schedule (Restart must be on).
+	Chaos *Chaos
 	// PortsFile, when set, is written once all nodes are ready and again
 	// whenever one exits or is ready again (portsfile.Nodes).
 	PortsFile string
@@ -187,10 +189,21 @@ func (s *Supervisor) Supervise(ctx context.Context) error {
 	s.init()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var kills <-chan time.Time
+	var ch *chaos
+	if s.Chaos != nil {
+		ch = newChaos(*s.Chaos)
+		t := time.NewTicker(s.Chaos.Every)
+		defer t.Stop()
+		kills = t.C
+		s.report("chaos: killing a node without a frontend every %s (seed %d)", s.Chaos.Every, s.Chaos.Seed)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-kills:
+			ch.kill(s)
 		case ev := <-s.exits:
 			s.ended(ev.n, ev.r)
 			n := ev.n
@@ -226,6 +239,9 @@ func (s *Supervisor) Supervise(ctx context.Context) error {
 				}
 				if n.run != nil && !n.run.ready && n.Ready() {
 					s.report("%s is ready again (pid %d)", n, n.PID())
+					if ch != nil {
+						ch.ready(s, n)
+					}
 					s.rewritePorts()
 				}
 			}

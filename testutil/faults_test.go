@@ -37,15 +37,15 @@ func registerTriple(r worker.Registry) {
 	r.RegisterActivity(Triple)
 }
 
-// runTriples runs n TripleWorkflows in ns and checks every result.
-func runTriples(t *testing.T, ns *testutil.Namespace, prefix string, n int, d time.Duration) {
+// runTriples runs n TripleWorkflows through cl and checks every result.
+func runTriples(t *testing.T, cl client.Client, prefix string, n int, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	runs := make([]client.WorkflowRun, n)
 	for i := range runs {
 		var err error
-		if runs[i], err = ns.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", prefix, i), TaskQueue: "faults"}, TripleWorkflow, i); err != nil {
+		if runs[i], err = cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", prefix, i), TaskQueue: "faults"}, TripleWorkflow, i); err != nil {
 			t.Fatalf("start %s-%d: %v (%T)", prefix, i, err, err)
 		}
 	}
@@ -87,56 +87,65 @@ func TestFaultsFrontendShedsOneNamespace(t *testing.T) {
 	if grpcstatus.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `devcluster fault rule "shed"`) {
 		t.Fatalf("raw start in the shed namespace: %v; want ResourceExhausted from rule shed", err)
 	}
-	runTriples(t, other, "other", 3, 30*time.Second)
+	runTriples(t, other.Client(), "other", 3, 30*time.Second)
 	if got := shed.FaultsInjected("shed"); got < 1 {
 		t.Errorf("rule shed injected %d faults, want at least 1", got)
 	}
 
 	remove()
-	runTriples(t, shed, "after", 3, 30*time.Second)
+	runTriples(t, shed.Client(), "after", 3, 30*time.Second)
 }
 
-// TestFaultsPersistenceTimeouts: under persistence timeouts on every
-// ExecutionStore call of one namespace, its workflows with activities all
-// complete (the server and the SDK retry); a namespace whose every
-// ExecutionStore call fails leaves another namespace's workflows alone.
+// TestFaultsPersistenceTimeouts: under persistence timeouts on a share of
+// a namespace's ExecutionStore writes, its workflows with activities all
+// complete (the server retries); a namespace whose every ExecutionStore
+// call fails leaves another namespace's workflows alone. Each on a cluster
+// of its own: persistence faults act on the history shard, which the
+// shared cluster's namespaces share.
 func TestFaultsPersistenceTimeouts(t *testing.T) {
 	t.Parallel()
-	flaky := testutil.NewNamespace(t)
-	flaky.NewWorker("faults", registerTriple)
 	rate := 0.05
-	flaky.InjectFaults(faults.Rule{Name: "flaky-db", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Error: "Timeout", Rate: &rate})
-	runTriples(t, flaky, "flaky", 40, 2*time.Minute)
+	flaky := testutil.NewCluster(t, testutil.WithFaults(faults.Rule{Name: "flaky-db", Namespace: "default",
+		Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Error: "Timeout", Rate: &rate}))
+	flaky.NewWorker("faults", registerTriple)
+	runTriples(t, flaky.Client(), "flaky", 40, 2*time.Minute)
 	if got := flaky.FaultsInjected("flaky-db"); got < 1 {
 		t.Errorf("rule flaky-db injected %d faults over 40 workflows, want some", got)
 	}
 
-	down, up := testutil.NewNamespace(t), testutil.NewNamespace(t)
-	up.NewWorker("faults", registerTriple)
-	down.InjectFaults(faults.Rule{Name: "down", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "*"}, Error: "Unavailable"})
+	c := testutil.NewCluster(t, testutil.WithNamespace("up"))
+	c.NewWorker("faults", registerTriple)
+	c.InjectFaults(faults.Rule{Name: "down", Namespace: "default", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "*"}, Error: "Unavailable"})
+	opts := c.ClientOptions()
+	opts.Namespace = "default"
+	down, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if _, err := down.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "faults"}, TripleWorkflow, 1); err == nil {
+	if _, err := down.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "faults"}, TripleWorkflow, 1); err == nil {
 		t.Errorf("a start in a namespace whose every ExecutionStore call fails succeeded")
 	}
-	runTriples(t, up, "up", 3, 30*time.Second)
+	runTriples(t, c.Client(), "up", 3, 30*time.Second)
 }
 
 // TestFaultsLatency: a delay on a persistence method shows in the
 // workflow's end-to-end time.
 func TestFaultsLatency(t *testing.T) {
 	t.Parallel()
-	slow := testutil.NewNamespace(t)
-	slow.NewWorker("faults", registerTriple)
-	slow.InjectFaults(faults.Rule{Name: "slow", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Latency: "200ms"})
+	c := testutil.NewCluster(t)
+	c.NewWorker("faults", registerTriple)
+	c.InjectFaults(faults.Rule{Name: "slow", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Latency: "200ms"})
 	began := time.Now()
-	runTriples(t, slow, "slow", 1, 30*time.Second)
+	runTriples(t, c.Client(), "slow", 1, 30*time.Second)
 	// A workflow with one activity updates its execution at least four
 	// times (task started, completed; activity scheduled, completed).
 	if took := time.Since(began); took < 800*time.Millisecond {
 		t.Errorf("a workflow under 200ms per update took %s, want at least 800ms", took)
 	}
-	if got := slow.FaultsInjected("slow"); got < 4 {
+	if got := c.FaultsInjected("slow"); got < 4 {
 		t.Errorf("rule slow delayed %d calls, want at least 4", got)
 	}
 }

@@ -167,8 +167,11 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 
 // InjectFaults puts fault rules in force for this namespace's calls only
 // (a rule's namespace is set to it; naming another is an error), so
-// parallel tests on the shared cluster do not see each other's faults.
-// They are removed when the test ends, or earlier by the returned func.
+// parallel tests on the shared cluster do not see each other's frontend
+// faults. Persistence faults still act on the history shard the
+// namespace's workflows share with others (the server's recovery slows
+// them too): give such tests a cluster of their own (WithFaults). They are
+// removed when the test ends, or earlier by the returned func.
 func (n *Namespace) InjectFaults(rules ...faults.Rule) (remove func()) {
 	n.t.Helper()
 	scoped := make([]faults.Rule, len(rules))
@@ -179,29 +182,12 @@ func (n *Namespace) InjectFaults(rules ...faults.Rule) (remove func()) {
 		r.Namespace = n.name
 		scoped[i] = r
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	undo, err := n.c.InjectFaults(ctx, "testutil.InjectFaults", scoped)
-	if err != nil {
-		n.t.Fatalf("%v", err)
-	}
-	var once sync.Once
-	remove = func() { once.Do(undo) }
-	n.t.Cleanup(remove)
-	return remove
+	return injectFaults(n.t, n.c, scoped)
 }
 
 // FaultsInjected is how many faults rule has injected (0 for a rule not
 // in force).
-func (n *Namespace) FaultsInjected(rule string) int64 {
-	var hits int64
-	for _, a := range n.c.Faults().Active() {
-		if a.Name == rule {
-			hits += a.Hits
-		}
-	}
-	return hits
-}
+func (n *Namespace) FaultsInjected(rule string) int64 { return faultsInjected(n.c, rule) }
 
 // Name returns the namespace's name.
 func (n *Namespace) Name() string { return n.name }

@@ -319,6 +319,41 @@ func (c *Cluster) SetDynamicConfig(key string, value any) {
 	c.t.Cleanup(c.c.DynamicConfig().Override(key, v))
 }
 
+// InjectFaults puts fault rules in force on the cluster until the test
+// ends, or earlier by the returned func (see package faults).
+func (c *Cluster) InjectFaults(rules ...faults.Rule) (remove func()) {
+	c.t.Helper()
+	return injectFaults(c.t, c.c, rules)
+}
+
+// FaultsInjected is how many faults rule has injected (0 for a rule not
+// in force).
+func (c *Cluster) FaultsInjected(rule string) int64 { return faultsInjected(c.c, rule) }
+
+func injectFaults(t testing.TB, bc *bootstrap.Cluster, rules []faults.Rule) (remove func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	undo, err := bc.InjectFaults(ctx, "testutil.InjectFaults", rules)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	var once sync.Once
+	remove = func() { once.Do(undo) }
+	t.Cleanup(remove)
+	return remove
+}
+
+func faultsInjected(bc *bootstrap.Cluster, rule string) int64 {
+	var hits int64
+	for _, a := range bc.Faults().Active() {
+		if a.Name == rule {
+			hits += a.Hits
+		}
+	}
+	return hits
+}
+
 // dialOnce is a handle's SDK client, dialled on first use.
 type dialOnce struct {
 	mu sync.Mutex

@@ -126,6 +126,9 @@ func startAction(c *cli.Context) error {
 	if c.IsSet(flagNodesLimit) {
 		return cli.Exit(fmt.Sprintf("flag --%s bounds the processes of --%s; add --%s N, or drop --%s", flagNodesLimit, flagNodes, flagNodes, flagNodesLimit), exitUsage)
 	}
+	if c.IsSet(flagChaos) {
+		return cli.Exit(fmt.Sprintf("flag --%s kills nodes of --%s; add --%s N --%s, or drop --%s", flagChaos, flagNodes, flagNodes, flagRestart, flagChaos), exitUsage)
+	}
 	supervised := supervisedNode(c)
 	var loaded *profiles.Loaded
 	var err error

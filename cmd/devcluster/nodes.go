@@ -28,6 +28,7 @@ const (
 	flagNodes      = "nodes"
 	flagRestart    = "restart"
 	flagNodesLimit = "nodes-limit"
+	flagChaos      = "chaos"
 	// flagNodeFile (hidden) hands a node started by --nodes its config:
 	// see supervisedNode.
 	flagNodeFile = nodes.NodeFileFlag
@@ -38,6 +39,7 @@ func nodesFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagNodes, Usage: "run a local cluster of several processes and supervise them: N full nodes, or one process per comma-separated role set, e.g. frontend+worker,history,matching; needs --db-url"},
 		&cli.BoolFlag{Name: flagRestart, Usage: "with --nodes, start a node that exits again, on the same ports"},
+		&cli.StringFlag{Name: flagChaos, Usage: "with --nodes and --restart, SIGKILL a node that runs no frontend on a schedule, e.g. kill-every=30s (,seed=N to replay); each kill and the time until the node rejoined are reported"},
 		&cli.IntFlag{Name: flagNodesLimit, Usage: fmt.Sprintf("the most processes --nodes may start (default %d per CPU core, %d here); raise it on purpose", nodes.PerCPU, nodes.DefaultLimit())},
 		&cli.StringFlag{Name: flagNodeFile, Hidden: true},
 	}
@@ -90,6 +92,17 @@ func nodesAction(c *cli.Context) error {
 	if err := checkNodesLimit(c, len(specs)); err != nil {
 		return configExit(err, nil)
 	}
+	var chaos *nodes.Chaos
+	if c.IsSet(flagChaos) {
+		if !c.Bool(flagRestart) {
+			return cli.Exit(fmt.Sprintf("flag --%s kills nodes for --%s to start again: add --%s", flagChaos, flagRestart, flagRestart), exitUsage)
+		}
+		ch, err := nodes.ParseChaos(c.String(flagChaos))
+		if err != nil {
+			return cli.Exit("flag --"+flagChaos+": "+err.Error(), exitUsage)
+		}
+		chaos = &ch
+	}
 	for _, f := range []string{flagServices, flagClusters} {
 		if c.IsSet(f) {
 			return cli.Exit(fmt.Sprintf("flag --%s cannot be combined with --%s, which gives each process its roles; drop --%s (list role sets in --%s instead, %s)",
@@ -138,7 +151,7 @@ func nodesAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("start --nodes: "+err.Error(), exitRuntime)
 	}
-	s.Restart, s.Stdout, s.Stderr = c.Bool(flagRestart), c.App.Writer, c.App.ErrWriter
+	s.Restart, s.Chaos, s.Stdout, s.Stderr = c.Bool(flagRestart), chaos, c.App.Writer, c.App.ErrWriter
 	clientProfile := c.String(flagWriteClientProfile)
 	if clientProfile != "" {
 		s.First().Args = append(s.First().Args, "--"+flagWriteClientProfile+"="+clientProfile)

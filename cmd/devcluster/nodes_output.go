@@ -57,6 +57,9 @@ func printNodesBanner(w io.Writer, s *nodes.Supervisor, loaded *profiles.Loaded,
 		restart = "on: a node that exits is started again on its ports"
 	}
 	fmt.Fprintf(tw, "  Restart\t%s\n", restart)
+	if s.Chaos != nil {
+		fmt.Fprintf(tw, "  Chaos\tkills a node without a frontend every %s (seed %d; --chaos ...,seed=%d replays it)\n", s.Chaos.Every, s.Chaos.Seed, s.Chaos.Seed)
+	}
 	_ = tw.Flush()
 	ns := profiles.DefaultNamespace
 	if len(f.Namespaces) > 0 {

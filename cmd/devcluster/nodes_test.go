@@ -221,6 +221,9 @@ func TestNodesBadInput(t *testing.T) {
 		{"with static membership", []string{"--nodes", "2", "--membership", "static", pgURL}, "flag --membership static cannot be combined with --nodes"},
 		{"with tls", []string{"--nodes", "2", "--tls", pgURL}, "tls.enabled"},
 		{"restart alone", []string{"--restart"}, "flag --restart restarts the nodes of --nodes"},
+		{"chaos alone", []string{"--chaos", "kill-every=1s"}, "flag --chaos kills nodes of --nodes"},
+		{"chaos without restart", []string{"--nodes", "2", "--chaos", "kill-every=1s", pgURL}, "flag --chaos kills nodes for --restart to start again: add --restart"},
+		{"chaos spec", []string{"--nodes", "2", "--restart", "--chaos", "kill-every=soon", pgURL}, "flag --chaos: kill-every=soon is not a positive duration; e.g. --chaos kill-every=30s"},
 		{"over the machine's limit", []string{"--nodes", "1000", pgURL}, fmt.Sprintf("flag --nodes: 1000 nodes are more than the limit of %d (%d per CPU core", nodes.DefaultLimit(), nodes.PerCPU)},
 		{"over the machine's limit as role sets", []string{"--nodes", strings.Repeat("history,", nodes.DefaultLimit()) + "frontend,matching", pgURL},
 			fmt.Sprintf("flag --nodes: %d nodes are more than the limit of %d", nodes.DefaultLimit()+2, nodes.DefaultLimit())},
@@ -239,5 +242,51 @@ func TestNodesBadInput(t *testing.T) {
 				t.Errorf("want one line and no node started, got:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// TestNodesChaos: `--chaos kill-every=...` SIGKILLs the nodes without a
+// frontend on schedule while workflows run; with --restart each comes back
+// and rejoins (reported with the time it took), and every workflow
+// completes.
+func TestNodesChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and three devcluster processes")
+	}
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	_, dbURL := pg.NewDatabase(t)
+	portsFile := filepath.Join(t.TempDir(), "ports.json")
+	p := startProc(t, "start", "--nodes", "frontend+worker,history,matching", "--restart", "--chaos", "kill-every=3s,seed=5",
+		"--db-url", dbURL, "--port", "0", "--http-port", "0", "--headless", "--log-level", "warn", "--ports-file", portsFile)
+	ports := waitNodesPorts(t, p, portsFile, 60*time.Second, func(np NodesPorts) error { return nil })
+	if out := p.stdout.String(); !strings.Contains(out, "kills a node without a frontend every 3s (seed 5") {
+		t.Errorf("banner lacks the chaos line:\n%s", out)
+	}
+	c := dialWorker(t, ports.Frontend, "default", "chaos", SleepyDouble)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var runs []client.WorkflowRun
+	// A steady load until two killed nodes have rejoined.
+	for i := 0; strings.Count(p.stderr.String(), "after its kill (rejoined the ring)") < 2; i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("no two kills and rejoins within the deadline; stderr:\n%s", p.stderr.String())
+		}
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("chaos-%d", i), TaskQueue: "chaos"}, SleepyDouble, i)
+		if err != nil {
+			t.Fatalf("start chaos-%d: %v", i, err)
+		}
+		runs = append(runs, run)
+		<-time.After(200 * time.Millisecond) // the load's pace, not a wait for a condition
+	}
+	for i, r := range runs {
+		var got int
+		if err := r.Get(ctx, &got); err != nil || got != 4*i {
+			t.Fatalf("%s: %d, %v; want %d", r.GetID(), got, err, 4*i)
+		}
+	}
+	t.Logf("%d workflows completed across the kills:\n%s", len(runs), grepLines(p.stderr.String(), "chaos:"))
+	if strings.Contains(p.stderr.String(), "killed node1") {
+		t.Error("chaos killed the frontend node")
 	}
 }
