@@ -500,6 +500,10 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if set != nil && c.obs.m != nil {
 		c.obs.m.CertificateExpires("devcluster", set.Expiry())
 	}
+	if c.obs.m != nil {
+		rules := c.faults.set
+		c.obs.m.SetFaults(func() any { return rules.Active() })
+	}
 
 	startCtx, cancel := context.WithTimeout(ctx, cfg.Startup.Timeout)
 	defer cancel()

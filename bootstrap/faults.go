@@ -3,11 +3,16 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/devcluster/devcluster/faults"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -16,10 +21,12 @@ import (
 // followed while the cluster runs, and those code adds (testutil). The
 // server's frontend and its default store obey them.
 type faultRules struct {
-	set    *faults.Set
-	path   string
-	logger *slog.Logger
-	srv    *services.Server
+	set         *faults.Set
+	persistence bool // the data stores obey rules too
+	path        string
+	rules       []map[string]any // faults.rules
+	logger      *slog.Logger
+	srv         *services.Server
 
 	w *faults.Watcher
 
@@ -29,7 +36,11 @@ type faultRules struct {
 }
 
 func newFaultRules(cfg profiles.Config, logger *slog.Logger, obs *observer) *faultRules {
-	return &faultRules{set: faults.NewSet(time.Now().UnixNano(), obs.faultInjected), path: cfg.Faults.File,
+	seed := cfg.Faults.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	return &faultRules{set: faults.NewSet(seed, obs.faultInjected), persistence: cfg.Faults.PersistenceFaults(), path: cfg.Faults.File, rules: cfg.Faults.Rules,
 		logger: logger.With("component", "faults")}
 }
 
@@ -37,6 +48,17 @@ func newFaultRules(cfg profiles.Config, logger *slog.Logger, obs *observer) *fau
 // start: a run should not begin with faults its owner did not mean. (The
 // sequence calls start and stop one after the other: w needs no lock.)
 func (f *faultRules) start(context.Context) (err error) {
+	if len(f.rules) > 0 {
+		b, err := yaml.Marshal(map[string]any{"rules": f.rules})
+		if err != nil {
+			return &faults.Error{Where: "faults.rules", Problems: []string{err.Error()}}
+		}
+		parsed, err := faults.ParseFile("faults.rules", b, services.FaultCatalog())
+		if err != nil {
+			return err
+		}
+		f.set.Add(parsed.Rules) // for the whole run
+	}
 	if f.path != "" {
 		f.w, err = faults.WatchFile(f.path, f.set, services.FaultCatalog(), f.logger, nil)
 	}
@@ -112,6 +134,16 @@ func (f *faultRules) resolve(ctx context.Context) {
 // them with CheckFaults first) until their remove is called.
 func (c *Cluster) Faults() *faults.Set { return c.faults.set }
 
+// ParseFaultsFile reads and checks a faults file against this server's
+// stores and methods (`devcluster faults check`).
+func ParseFaultsFile(path string) (faults.File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return faults.File{}, &faults.Error{Where: "faults file " + path, Problems: []string{"cannot be read: " + oserr.Cause(err).Error()}}
+	}
+	return faults.ParseFile("faults file "+path, b, services.FaultCatalog())
+}
+
 // CheckFaults checks rules against this server's stores and methods; where
 // names them in errors.
 func CheckFaults(where string, rules []faults.Rule) error {
@@ -123,6 +155,13 @@ func CheckFaults(where string, rules []faults.Rule) error {
 func (c *Cluster) InjectFaults(ctx context.Context, where string, rules []faults.Rule) (remove func(), err error) {
 	if err := CheckFaults(where, rules); err != nil {
 		return nil, err
+	}
+	if !c.faults.persistence {
+		for _, r := range rules {
+			if r.Persistence != nil {
+				return nil, &faults.Error{Where: where, Problems: []string{fmt.Sprintf("rule %q: this cluster's data stores take no fault rules: start it with faults.persistence (testutil.WithFaults does), faults.file or faults.rules", r.Name)}}
+			}
+		}
 	}
 	remove = c.faults.set.Add(rules)
 	c.faults.resolve(ctx)

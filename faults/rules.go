@@ -40,41 +40,41 @@ type Catalog struct {
 
 // Rule is one fault rule, as written in a file.
 type Rule struct {
-	Name        string       `yaml:"name"`
-	Frontend    *FrontendAt  `yaml:"frontend,omitempty"`
-	Persistence *StoreMethod `yaml:"persistence,omitempty"`
+	Name        string       `yaml:"name" json:"name,omitempty"`
+	Frontend    *FrontendAt  `yaml:"frontend,omitempty" json:"frontend,omitempty"`
+	Persistence *StoreMethod `yaml:"persistence,omitempty" json:"persistence,omitempty"`
 	// Error is a persistence error kind (PersistenceErrors).
-	Error string `yaml:"error,omitempty"`
+	Error string `yaml:"error,omitempty" json:"error,omitempty"`
 	// Status is the gRPC status code name a frontend rule answers with.
-	Status string `yaml:"status,omitempty"`
+	Status string `yaml:"status,omitempty" json:"status,omitempty"`
 	// Latency is a delay before the call: "200ms", or "100ms-300ms" for
 	// one drawn in that range.
-	Latency string `yaml:"latency,omitempty"`
+	Latency string `yaml:"latency,omitempty" json:"latency,omitempty"`
 	// Rate is the share of matching calls the rule hits (0-1; default 1);
 	// Count, instead, hits the next Count matching calls.
-	Rate  *float64 `yaml:"rate,omitempty"`
-	Count int      `yaml:"count,omitempty"`
+	Rate  *float64 `yaml:"rate,omitempty" json:"rate,omitempty"`
+	Count int      `yaml:"count,omitempty" json:"count,omitempty"`
 	// Namespace limits the rule to one namespace's calls; Shard (a
 	// persistence rule's) to one history shard's.
-	Namespace string `yaml:"namespace,omitempty"`
-	Shard     int32  `yaml:"shard,omitempty"`
+	Namespace string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	Shard     int32  `yaml:"shard,omitempty" json:"shard,omitempty"`
 }
 
 // FrontendAt names WorkflowService calls: a method, or "*".
 type FrontendAt struct {
-	Method string `yaml:"method"`
+	Method string `yaml:"method" json:"method,omitempty"`
 }
 
 // StoreMethod names persistence calls: a store and a method, either "*".
 type StoreMethod struct {
-	Store  string `yaml:"store"`
-	Method string `yaml:"method"`
+	Store  string `yaml:"store" json:"store,omitempty"`
+	Method string `yaml:"method" json:"method,omitempty"`
 }
 
 // File is a faults file: an optional seed and the rules.
 type File struct {
-	Seed  *int64 `yaml:"seed,omitempty"`
-	Rules []Rule `yaml:"rules"`
+	Seed  *int64 `yaml:"seed,omitempty" json:"seed,omitempty"`
+	Rules []Rule `yaml:"rules" json:"rules,omitempty"`
 }
 
 // Error is a faults file's (or rules') problems, one line each.

@@ -148,8 +148,8 @@ func (s *Set) Unresolved() []string {
 // Active describes a rule in force.
 type Active struct {
 	Rule
-	Source string // "file" or "code"
-	Hits   int64  // faults it injected
+	Source string `json:"source"` // "file" or "code"
+	Hits   int64  `json:"hits"`   // faults it injected
 }
 
 // Active lists the rules in force, code's first.

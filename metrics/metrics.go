@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -44,6 +45,7 @@ type Metrics struct {
 
 	mu     sync.Mutex
 	check  func(context.Context) (bool, string) // see SetReadyCheck
+	report func() any                           // see SetFaults
 	ln     net.Listener
 	srv    *http.Server
 	server *prometheus.Registry // the server's metrics; replaced on a retried start
@@ -96,6 +98,14 @@ func (m *Metrics) SetReady(ready bool, took time.Duration) {
 func (m *Metrics) SetReadyCheck(check func(context.Context) (ok bool, detail string)) {
 	m.mu.Lock()
 	m.check = check
+	m.mu.Unlock()
+}
+
+// SetFaults makes /faults serve report's value as JSON: the fault rules in
+// force and what each did (`devcluster faults show` reads it).
+func (m *Metrics) SetFaults(report func() any) {
+	m.mu.Lock()
+	m.report = report
 	m.mu.Unlock()
 }
 
@@ -239,6 +249,17 @@ func (m *Metrics) Addr() string {
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherers{m}, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/faults", func(w http.ResponseWriter, _ *http.Request) {
+		m.mu.Lock()
+		report := m.report
+		m.mu.Unlock()
+		if report == nil {
+			http.Error(w, "no fault rules here", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(report())
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

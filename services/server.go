@@ -237,7 +237,7 @@ func (s *Server) buildStatic() error {
 	if err != nil {
 		return err
 	}
-	if s.opts.Faults != nil {
+	if s.opts.Faults != nil && s.cfg.Faults.PersistenceFaults() {
 		p := &static.Persistence
 		ds := p.DataStores[p.DefaultStore]
 		ds.FaultInjection = faultInjection(s.opts.Faults)

@@ -96,24 +96,24 @@ func TestFaultsFrontendShedsOneNamespace(t *testing.T) {
 	runTriples(t, shed.Client(), "after", 3, 30*time.Second)
 }
 
-// TestFaultsPersistenceTimeouts: under persistence timeouts on a share of
-// a namespace's ExecutionStore writes, its workflows with activities all
+// TestFaultsPersistenceTimeouts: under persistence timeouts on 2% of a
+// namespace's ExecutionStore writes, its workflows with activities all
 // complete (the server retries); a namespace whose every ExecutionStore
 // call fails leaves another namespace's workflows alone. Each on a cluster
 // of its own: persistence faults act on the history shard, which the
 // shared cluster's namespaces share.
 func TestFaultsPersistenceTimeouts(t *testing.T) {
 	t.Parallel()
-	rate := 0.05
+	rate := 0.02
 	flaky := testutil.NewCluster(t, testutil.WithFaults(faults.Rule{Name: "flaky-db", Namespace: "default",
 		Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Error: "Timeout", Rate: &rate}))
 	flaky.NewWorker("faults", registerTriple)
-	runTriples(t, flaky.Client(), "flaky", 40, 2*time.Minute)
+	runTriples(t, flaky.Client(), "flaky", 200, 3*time.Minute)
 	if got := flaky.FaultsInjected("flaky-db"); got < 1 {
-		t.Errorf("rule flaky-db injected %d faults over 40 workflows, want some", got)
+		t.Errorf("rule flaky-db injected %d faults over 200 workflows, want some", got)
 	}
 
-	c := testutil.NewCluster(t, testutil.WithNamespace("up"))
+	c := testutil.NewCluster(t, testutil.WithNamespace("up"), testutil.WithFaults())
 	c.NewWorker("faults", registerTriple)
 	c.InjectFaults(faults.Rule{Name: "down", Namespace: "default", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "*"}, Error: "Unavailable"})
 	opts := c.ClientOptions()
@@ -135,7 +135,7 @@ func TestFaultsPersistenceTimeouts(t *testing.T) {
 // workflow's end-to-end time.
 func TestFaultsLatency(t *testing.T) {
 	t.Parallel()
-	c := testutil.NewCluster(t)
+	c := testutil.NewCluster(t, testutil.WithFaults())
 	c.NewWorker("faults", registerTriple)
 	c.InjectFaults(faults.Rule{Name: "slow", Persistence: &faults.StoreMethod{Store: "ExecutionStore", Method: "UpdateWorkflowExecution"}, Latency: "200ms"})
 	began := time.Now()

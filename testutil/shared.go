@@ -165,13 +165,14 @@ func NewNamespace(t testing.TB, opts ...Option) *Namespace {
 	return n
 }
 
-// InjectFaults puts fault rules in force for this namespace's calls only
-// (a rule's namespace is set to it; naming another is an error), so
-// parallel tests on the shared cluster do not see each other's frontend
-// faults. Persistence faults still act on the history shard the
-// namespace's workflows share with others (the server's recovery slows
-// them too): give such tests a cluster of their own (WithFaults). They are
-// removed when the test ends, or earlier by the returned func.
+// InjectFaults puts frontend fault rules in force for this namespace's
+// calls only (a rule's namespace is set to it; naming another is an
+// error), so parallel tests on the shared cluster do not see each other's
+// faults. Persistence rules are refused here: they would act on the
+// history shard every namespace of the shared cluster uses (the server's
+// recovery slows them all); give such a test a cluster of its own
+// (NewCluster with WithFaults). The rules are removed when the test ends,
+// or earlier by the returned func.
 func (n *Namespace) InjectFaults(rules ...faults.Rule) (remove func()) {
 	n.t.Helper()
 	scoped := make([]faults.Rule, len(rules))

@@ -55,6 +55,7 @@ type options struct {
 	freshDB   string // persistence.url of the database applyPostgres chose
 	binary    string // WithBinary
 	faults    []faults.Rule
+	faultsOn  bool // WithFaults was given
 }
 
 // WithTimeSkipping makes the workflows started in the namespace skip time
@@ -136,9 +137,11 @@ func CheckFaults(rules ...faults.Rule) error {
 // WithFaults puts fault rules in force on NewCluster's cluster for the
 // whole test (see package faults and the README's Faults): a frontend that
 // refuses or slows calls, a persistence layer that fails or slows store
-// methods. On the shared cluster use Namespace.InjectFaults.
+// methods; with it, Cluster.InjectFaults takes persistence rules too (give
+// none to just allow them). On the shared cluster use
+// Namespace.InjectFaults, for frontend rules.
 func WithFaults(rules ...faults.Rule) Option {
-	return func(o *options) { o.faults = append(o.faults, rules...) }
+	return func(o *options) { o.faults, o.faultsOn = append(o.faults, rules...), true }
 }
 
 func WithConfig(f func(*profiles.Config)) Option {
@@ -197,6 +200,9 @@ func (o *options) config() (profiles.Config, error) {
 	for _, f := range o.configure {
 		f(&cfg)
 	}
+	if o.faultsOn {
+		cfg.Faults.Persistence = true
+	}
 	if err := o.applyPostgres(&cfg); err != nil {
 		return profiles.Config{}, err
 	}
@@ -247,7 +253,7 @@ func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	if err != nil {
 		t.Fatalf("testutil: start cluster: %v", err)
 	}
-	if len(o.faults) > 0 {
+	if o.faultsOn && len(o.faults) > 0 {
 		if _, err := bc.InjectFaults(ctx, "testutil.WithFaults", o.faults); err != nil {
 			t.Errorf("%v", err)
 		}

@@ -86,9 +86,13 @@ func printBanner(w io.Writer, c *bootstrap.Cluster, took time.Duration, loaded *
 	if cfg.PortsFile != "" {
 		fmt.Fprintf(tw, "  Ports file\t%s\n", cfg.PortsFile)
 	}
-	if cfg.Faults.File != "" {
-		fmt.Fprintf(tw, "  Faults\t%s (%d rules in force, seed %d; edits apply at once, counted in devcluster_faults_injected_total)\n",
-			cfg.Faults.File, len(c.Faults().Active()), c.Faults().Seed())
+	if cfg.Faults.File != "" || len(cfg.Faults.Rules) > 0 {
+		from := "faults.rules"
+		if cfg.Faults.File != "" {
+			from = cfg.Faults.File + "; edits apply at once"
+		}
+		fmt.Fprintf(tw, "  Faults\t%d rules in force, seed %d (%s; counted in devcluster_faults_injected_total)\n",
+			len(c.Faults().Active()), c.Faults().Seed(), from)
 	}
 	if main, vis, err := cfg.Databases(); err == nil && cfg.Persistence.Postgres() {
 		fmt.Fprintf(tw, "  Database\tPostgreSQL %s (visibility: %s)\n", main, vis.Database)

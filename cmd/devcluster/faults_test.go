@@ -45,7 +45,7 @@ func TestFaultsFile(t *testing.T) {
 	metricsPort := freePort(t)
 	p := startProc(t, "start", "--port", "0", "--http-port", "0", "--headless", "--faults", rules, "--metrics-port", fmt.Sprint(metricsPort))
 	addr := p.waitBanner(t, 60*time.Second)
-	if out := p.stdout.String(); !strings.Contains(out, "Faults") || !strings.Contains(out, "1 rules in force, seed 42") {
+	if out := p.stdout.String(); !strings.Contains(out, "Faults") || !strings.Contains(out, "1 rules in force, seed 42 ("+rules) {
 		t.Errorf("banner lacks the faults line:\n%s", out)
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -77,6 +77,11 @@ func TestFaultsFile(t *testing.T) {
 		t.Errorf("/metrics does not count the fault:\n%s", grepLines(string(body), "devcluster_faults"))
 	}
 
+	code, shown, errOut := runBinary(t, "faults", "show", "--metrics", fmt.Sprintf("127.0.0.1:%d", metricsPort))
+	if code != 0 || !strings.Contains(shown, "shed: frontend StartWorkflowExecution in default -> ResourceExhausted") || !strings.Contains(shown, "file  1") {
+		t.Errorf("faults show: exit %d\n%s%s", code, shown, errOut)
+	}
+
 	write("rules:\n  - {name: shed, frontend: {method: StartWorkflowExecution}, status: Exhausted}\n")
 	testutil.WaitFor(t, 10*time.Second, "the bad edit reported", func() error {
 		if !strings.Contains(p.stderr.String(), "faults file rejected; the last good rules stay in force") {
@@ -94,7 +99,11 @@ func TestFaultsFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("rules:\n  - {name: flaky, persistence: {store: ExecutionStore, method: '*'}, error: Timeot}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runBinary(t, "start", "--port", "0", "--http-port", "0", "--headless", "--faults", bad)
+	code, _, stderr := runBinary(t, "faults", "check", bad)
+	if code != exitUsage || !strings.Contains(stderr, `rule "flaky": error "Timeot" is not a persistence error kind`) {
+		t.Errorf("faults check of a bad file: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = runBinary(t, "start", "--port", "0", "--http-port", "0", "--headless", "--faults", bad)
 	if code != exitUsage || !strings.Contains(stderr, `rule "flaky": error "Timeot" is not a persistence error kind`) || !strings.Contains(stderr, bad) {
 		t.Errorf("a bad faults file at start: exit %d, stderr:\n%s", code, stderr)
 	}

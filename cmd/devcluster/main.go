@@ -108,6 +108,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			featuresCommand(),
 			dynamicConfigCommand(),
+			faultsCommand(),
 			workflowCommand(),
 		},
 	}

@@ -246,8 +246,9 @@ func TestNodesBadInput(t *testing.T) {
 }
 
 // TestNodesChaos: `--chaos kill-every=...` SIGKILLs the nodes without a
-// frontend on schedule while workflows run; with --restart each comes back
-// and rejoins (reported with the time it took), and every workflow
+// frontend on schedule while workflows run under 1% persistence timeouts
+// (--faults, which every node follows); with --restart each node comes
+// back and rejoins (reported with the time it took), and every workflow
 // completes.
 func TestNodesChaos(t *testing.T) {
 	if testing.Short() {
@@ -256,8 +257,12 @@ func TestNodesChaos(t *testing.T) {
 	t.Parallel()
 	pg := pgtest.Shared(t)
 	_, dbURL := pg.NewDatabase(t)
-	portsFile := filepath.Join(t.TempDir(), "ports.json")
-	p := startProc(t, "start", "--nodes", "frontend+worker,history,matching", "--restart", "--chaos", "kill-every=3s,seed=5",
+	dir := t.TempDir()
+	portsFile, rules := filepath.Join(dir, "ports.json"), filepath.Join(dir, "faults.yaml")
+	if err := os.WriteFile(rules, []byte("rules:\n  - {name: flaky, persistence: {store: ExecutionStore, method: UpdateWorkflowExecution}, error: Timeout, rate: 0.01}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, "start", "--nodes", "frontend+worker,history,matching", "--restart", "--chaos", "kill-every=3s,seed=5", "--faults", rules,
 		"--db-url", dbURL, "--port", "0", "--http-port", "0", "--headless", "--log-level", "warn", "--ports-file", portsFile)
 	ports := waitNodesPorts(t, p, portsFile, 60*time.Second, func(np NodesPorts) error { return nil })
 	if out := p.stdout.String(); !strings.Contains(out, "kills a node without a frontend every 3s (seed 5") {
