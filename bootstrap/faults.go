@@ -30,9 +30,10 @@ type faultRules struct {
 
 	w *faults.Watcher
 
-	mu   sync.Mutex
-	quit chan struct{} // ends the namespace resolution; nil when not running
-	done chan struct{}
+	mu     sync.Mutex
+	warned map[string]bool // namespaces said to be missing
+	quit   chan struct{}   // ends the namespace resolution; nil when not running
+	done   chan struct{}
 }
 
 func newFaultRules(cfg profiles.Config, logger *slog.Logger, obs *observer) *faultRules {
@@ -123,11 +124,22 @@ func (f *faultRules) resolve(ctx context.Context) {
 	if len(names) == 0 || f.srv == nil {
 		return
 	}
-	ids, err := f.srv.NamespaceIDs(ctx, names)
+	ids, missing, err := f.srv.NamespaceIDs(ctx, names)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		f.logger.Debug("fault rules: namespace IDs not read", "err", err)
 	}
 	f.set.SetNamespaceIDs(ids)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range missing {
+		if !f.warned[name] {
+			if f.warned == nil {
+				f.warned = map[string]bool{}
+			}
+			f.warned[name] = true
+			f.logger.Warn("fault rules name a namespace that does not exist (yet); they apply once it does", "namespace", name)
+		}
+	}
 }
 
 // Faults returns the cluster's fault rules: Add puts rules in force (check

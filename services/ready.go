@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/primitives"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/devcluster/devcluster/internal/clientconn"
@@ -239,25 +241,29 @@ type NamespaceInfo struct {
 }
 
 // NamespaceIDs asks the running cluster for the IDs of the namespaces
-// names; those it does not have are left out (the error then says why).
-func (s *Server) NamespaceIDs(ctx context.Context, names []string) (map[string]string, error) {
+// names. missing are those it does not have; err says why others could
+// not be read.
+func (s *Server) NamespaceIDs(ctx context.Context, names []string) (ids map[string]string, missing []string, err error) {
 	conn, err := s.dialFrontend()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = conn.Close() }()
 	wf := workflowservice.NewWorkflowServiceClient(conn)
-	out := map[string]string{}
+	ids = map[string]string{}
 	var errs []error
 	for _, name := range names {
 		resp, err := wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: name})
-		if err != nil {
+		switch {
+		case status.Code(err) == codes.NotFound:
+			missing = append(missing, name)
+		case err != nil:
 			errs = append(errs, fmt.Errorf("namespace %s: %w", name, err))
-			continue
+		default:
+			ids[name] = resp.GetNamespaceInfo().GetId()
 		}
-		out[name] = resp.GetNamespaceInfo().GetId()
 	}
-	return out, errors.Join(errs...)
+	return ids, missing, errors.Join(errs...)
 }
 
 // ListNamespaces asks the running cluster for every namespace it has but

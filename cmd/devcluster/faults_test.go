@@ -41,11 +41,12 @@ func TestFaultsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("seed: 42\nrules:\n  - {name: shed, frontend: {method: StartWorkflowExecution}, status: ResourceExhausted, namespace: default}\n")
+	write("seed: 42\nrules:\n  - {name: shed, frontend: {method: StartWorkflowExecution}, status: ResourceExhausted, namespace: default}\n" +
+		"  - {name: elsewhere, persistence: {store: ExecutionStore, method: '*'}, error: Timeout, namespace: nosuch}\n")
 	metricsPort := freePort(t)
 	p := startProc(t, "start", "--port", "0", "--http-port", "0", "--headless", "--faults", rules, "--metrics-port", fmt.Sprint(metricsPort))
 	addr := p.waitBanner(t, 60*time.Second)
-	if out := p.stdout.String(); !strings.Contains(out, "Faults") || !strings.Contains(out, "1 rules in force, seed 42 ("+rules) {
+	if out := p.stdout.String(); !strings.Contains(out, "Faults") || !strings.Contains(out, "2 rules in force, seed 42 ("+rules) {
 		t.Errorf("banner lacks the faults line:\n%s", out)
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -67,6 +68,13 @@ func TestFaultsFile(t *testing.T) {
 	if err := start(); status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `rule "shed"`) {
 		t.Fatalf("start under rule shed: %v", err)
 	}
+	// A rule for a namespace that does not exist is kept, with a warning.
+	testutil.WaitFor(t, 10*time.Second, "the missing namespace named", func() error {
+		if !strings.Contains(p.stderr.String(), "fault rules name a namespace that does not exist (yet)") || !strings.Contains(p.stderr.String(), "nosuch") {
+			return fmt.Errorf("stderr:\n%s", p.stderr.String())
+		}
+		return nil
+	})
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	if err != nil {
 		t.Fatal(err)
