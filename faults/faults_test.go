@@ -63,7 +63,7 @@ rules:
 		s.SetFile(f)
 		var b strings.Builder
 		for range 200 {
-			if _, kind, _ := s.Persistence("ExecutionStore", "UpdateWorkflowExecution", "ns-id", 1); kind != "" {
+			if _, kind, _ := s.Persistence("ExecutionStore", "UpdateWorkflowExecution", "ns-id", false, 1); kind != "" {
 				b.WriteByte('x')
 			} else {
 				b.WriteByte('.')
@@ -120,6 +120,15 @@ func TestInterceptor(t *testing.T) {
 	if err := call("b"); err != nil {
 		t.Errorf("namespace b: %v", err)
 	}
+	// A rule without a namespace spares the server's own.
+	all := s.Add([]Rule{{Name: "all", Frontend: &FrontendAt{Method: "*"}, Status: "Unavailable"}})
+	if err := call(SystemNamespace); err != nil {
+		t.Errorf("the system namespace under a rule without a namespace: %v", err)
+	}
+	if err := call("c"); status.Code(err) != codes.Unavailable {
+		t.Errorf("namespace c under rule all: %v", err)
+	}
+	all()
 	remove()
 	if err := call("a"); err != nil {
 		t.Errorf("after remove: %v", err)

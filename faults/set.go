@@ -245,13 +245,18 @@ func (r *rule) delay() time.Duration {
 // Empty reports whether no rule is in force.
 func (s *Set) Empty() bool { return len(s.rules()) == 0 }
 
+// SystemNamespace is the server's own namespace (its system workflows): a
+// rule without a namespace spares it (else such a rule could keep a
+// cluster from ever becoming ready); a rule that names it applies.
+const SystemNamespace = "temporal-system"
+
 // Frontend is the fault for a WorkflowService call of method in namespace:
 // a delay before it, and an error to answer with instead (nil: the call
 // runs).
 func (s *Set) Frontend(method, namespace string) (time.Duration, error) {
 	for _, r := range s.rules() {
 		if r.Frontend == nil || (r.Frontend.Method != "*" && r.Frontend.Method != method) ||
-			(r.Namespace != "" && r.Namespace != namespace) || !s.fire(r) {
+			(r.Namespace != "" && r.Namespace != namespace) || (r.Namespace == "" && namespace == SystemNamespace) || !s.fire(r) {
 			continue
 		}
 		var err error
@@ -264,10 +269,10 @@ func (s *Set) Frontend(method, namespace string) (time.Duration, error) {
 }
 
 // Persistence is the fault for a call of store's method for namespaceID
-// ("" when the call names none) on shard (0: none): a delay before it and
-// an error kind (PersistenceErrors; "": the call runs), and the rule's
-// name.
-func (s *Set) Persistence(store, method, namespaceID string, shard int32) (delay time.Duration, kind, name string) {
+// ("" when the call names none) on shard (0: none), system telling whether
+// that is SystemNamespace's: a delay before it and an error kind
+// (PersistenceErrors; "": the call runs), and the rule's name.
+func (s *Set) Persistence(store, method, namespaceID string, system bool, shard int32) (delay time.Duration, kind, name string) {
 	rs := s.rules()
 	if len(rs) == 0 {
 		return 0, "", ""
@@ -275,7 +280,7 @@ func (s *Set) Persistence(store, method, namespaceID string, shard int32) (delay
 	for _, r := range rs {
 		p := r.Persistence
 		if p == nil || (p.Store != "*" && p.Store != store) || (p.Method != "*" && p.Method != method) ||
-			(r.Shard != 0 && r.Shard != shard) {
+			(r.Shard != 0 && r.Shard != shard) || (r.Namespace == "" && system) {
 			continue
 		}
 		if r.Namespace != "" {

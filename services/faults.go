@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/persistence"
+	"go.temporal.io/server/common/primitives"
 
 	"github.com/devcluster/devcluster/faults"
 )
@@ -65,7 +66,7 @@ func faultInjection(set *faults.Set) *config.FaultInjection {
 			return nil
 		}
 		nsID, shard := requestScope(target.Request)
-		delay, kind, rule := set.Persistence(string(target.Store), target.Method, nsID, shard)
+		delay, kind, rule := set.Persistence(string(target.Store), target.Method, nsID, nsID == primitives.SystemNamespaceID, shard)
 		if delay > 0 {
 			time.Sleep(delay) // the wrapper gives the injector no context
 		}

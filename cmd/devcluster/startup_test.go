@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,13 +61,16 @@ func TestStartupTimeoutEndsHungStart(t *testing.T) {
 		t.Errorf("the start took %s, want about --startup-timeout %s", took.Round(time.Millisecond), timeout)
 	}
 	stderr := p.stderr.String()
-	for _, w := range []string{"the start did not finish within startup.timeout 5s (--startup-timeout): waiting for the server",
-		"the server's last warning: error creating sdk client", "127.0.0.1:1"} {
-		if !strings.Contains(stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, stderr)
-		}
+	if w := "the start did not finish within startup.timeout 5s (--startup-timeout): waiting for the server"; !strings.Contains(stderr, w) {
+		t.Errorf("stderr lacks %q:\n%s", w, stderr)
 	}
-	if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+	// The server's last warning names what hung: its system worker's
+	// client, which cannot reach 127.0.0.1:1, or, on a busy machine, the
+	// worker service whose start that client held up.
+	if !strings.Contains(stderr, "the server's last warning: error creating sdk client") && !strings.Contains(stderr, "the server's last warning: start failed: failed to start service worker") {
+		t.Errorf("stderr names neither the system worker's client nor the worker service:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "panic") || regexp.MustCompile(`goroutine \d+ \[`).MatchString(stderr) {
 		t.Errorf("stack trace on stderr:\n%s", stderr)
 	}
 	if left := keyDirs(t, tmp); len(left) > 0 {
