@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
@@ -22,7 +21,6 @@ import (
 	"go.temporal.io/server/common/persistence/serialization"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
-	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 
 	"github.com/devcluster/devcluster/internal/oserr"
@@ -473,59 +471,6 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-// NamespaceConfigs builds the rows CreateNamespaces inserts for the
-// configured namespaces. Existing namespaces are left as they are;
-// registerSearchAttributes adds missing attributes after start.
-func NamespaceConfigs(cfg profiles.Config) ([]*sqliteschema.NamespaceConfig, error) {
-	out := make([]*sqliteschema.NamespaceConfig, 0, len(cfg.Namespaces))
-	for i, ns := range cfg.Namespaces {
-		sas := make(map[string]enumspb.IndexedValueType, len(ns.SearchAttributes))
-		for name, typ := range ns.SearchAttributes {
-			v, err := IndexedValueType(typ)
-			if err != nil {
-				return nil, err
-			}
-			sas[name] = v
-		}
-		nc, err := sqliteschema.NewNamespaceConfig(cfg.Cluster.Name, ns.Name, false, sas)
-		if err != nil {
-			return nil, &profiles.FieldError{Key: fmt.Sprintf("namespaces[%d].search-attributes", i), Msg: err.Error()}
-		}
-		nc.Detail.Config.Retention = timestamp.DurationPtr(Retention(ns))
-		// NewNamespaceConfig leaves archival off whatever the cluster says.
-		if a := cfg.Archival.History; a.Enabled {
-			nc.Detail.Config.HistoryArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
-			nc.Detail.Config.HistoryArchivalUri = ArchivalURI(a.Dir)
-		}
-		if a := cfg.Archival.Visibility; a.Enabled {
-			nc.Detail.Config.VisibilityArchivalState = enumspb.ARCHIVAL_STATE_ENABLED
-			nc.Detail.Config.VisibilityArchivalUri = ArchivalURI(a.Dir)
-		}
-		out = append(out, nc)
-	}
-	return out, nil
-}
-
-func Retention(ns profiles.Namespace) time.Duration {
-	if ns.Retention <= 0 {
-		return 24 * time.Hour
-	}
-	return ns.Retention
-}
-
-func IndexedValueType(typ string) (enumspb.IndexedValueType, error) {
-	canon, ok := profiles.CanonicalSearchAttributeType(typ)
-	if !ok {
-		return 0, fmt.Errorf("unknown search attribute type %q", typ)
-	}
-	return enumspb.IndexedValueTypeFromString(canon)
-}
-
-// CreateNamespaces inserts the namespaces that do not exist yet.
-func CreateNamespaces(sqlCfg *config.SQL, nss []*sqliteschema.NamespaceConfig) error {
-	return sqliteschema.CreateNamespaces(sqlCfg, nss...)
-}
-
 // MakeDirs creates data-dir and the archive directories the config names.
 func MakeDirs(cfg profiles.Config) error {
 	dirs := []struct{ key, dir string }{{"data-dir", cfg.DataDir}}
@@ -544,15 +489,6 @@ func MakeDirs(cfg profiles.Config) error {
 		}
 	}
 	return nil
-}
-
-// ArchivalURI is the filestore URI of an archive directory.
-func ArchivalURI(dir string) string {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	return "file://" + filepath.ToSlash(abs)
 }
 
 // CheckClusterFile refuses an existing database file that is not cluster's

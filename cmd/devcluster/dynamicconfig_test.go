@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/dynamicconfig"
+	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -204,7 +203,7 @@ func startInProcess(t *testing.T, args ...string) *bootstrap.Cluster {
 	if err := app.Run(append([]string{"devcluster", "load"}, args...)); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("cluster log:\n%s", logs.String())
@@ -224,22 +223,4 @@ func startInProcess(t *testing.T, args ...string) *bootstrap.Cluster {
 		}
 	})
 	return c
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
