@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -29,7 +30,14 @@ type Set struct {
 	nextID int
 	nsIDs  map[string]string // namespace name -> ID, for persistence rules
 
-	active atomic.Pointer[[]*rule] // added, then file; nil or empty: none
+	active atomic.Pointer[snapshot] // what the calls read, without a lock
+}
+
+// snapshot is the rules in force (code's, then the file's) and the
+// namespace IDs known, as published for the calls.
+type snapshot struct {
+	rules []*rule
+	nsIDs map[string]string
 }
 
 // rule is a Rule in force, with the state its draws keep.
@@ -134,11 +142,9 @@ func (s *Set) Namespaces() []string {
 // IDs the set does not know.
 func (s *Set) Unresolved() []string {
 	var out []string
+	known := s.snapshot().nsIDs
 	for _, name := range s.Namespaces() {
-		s.mu.Lock()
-		_, ok := s.nsIDs[name]
-		s.mu.Unlock()
-		if !ok {
+		if _, ok := known[name]; !ok {
 			out = append(out, name)
 		}
 	}
@@ -196,16 +202,17 @@ func (s *Set) publish() {
 		all = append(all, s.added[id]...)
 	}
 	all = append(all, s.file...)
-	s.active.Store(&all)
+	s.active.Store(&snapshot{rules: all, nsIDs: maps.Clone(s.nsIDs)})
 }
 
-func (s *Set) rules() []*rule {
-	p := s.active.Load()
-	if p == nil {
-		return nil
+func (s *Set) snapshot() *snapshot {
+	if p := s.active.Load(); p != nil {
+		return p
 	}
-	return *p
+	return &snapshot{}
 }
+
+func (s *Set) rules() []*rule { return s.snapshot().rules }
 
 // fire draws whether r hits this call, and counts it.
 func (s *Set) fire(r *rule) bool {
@@ -273,21 +280,18 @@ func (s *Set) Frontend(method, namespace string) (time.Duration, error) {
 // that is SystemNamespace's: a delay before it and an error kind
 // (PersistenceErrors; "": the call runs), and the rule's name.
 func (s *Set) Persistence(store, method, namespaceID string, system bool, shard int32) (delay time.Duration, kind, name string) {
-	rs := s.rules()
-	if len(rs) == 0 {
+	snap := s.snapshot()
+	if len(snap.rules) == 0 {
 		return 0, "", ""
 	}
-	for _, r := range rs {
+	for _, r := range snap.rules {
 		p := r.Persistence
 		if p == nil || (p.Store != "*" && p.Store != store) || (p.Method != "*" && p.Method != method) ||
 			(r.Shard != 0 && r.Shard != shard) || (r.Namespace == "" && system) {
 			continue
 		}
 		if r.Namespace != "" {
-			s.mu.Lock()
-			id, ok := s.nsIDs[r.Namespace]
-			s.mu.Unlock()
-			if !ok || id != namespaceID {
+			if id, ok := snap.nsIDs[r.Namespace]; !ok || id != namespaceID {
 				continue
 			}
 		}
