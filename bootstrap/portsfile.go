@@ -25,6 +25,10 @@ func Ports(c *Cluster, group *Clusters) portsfile.Ports {
 	p := portsfile.Ports{Frontend: c.FrontendAddr(), HTTP: c.HTTPAddr(), Metrics: c.MetricsAddr(), UI: c.UIURLWithoutToken(),
 		Services: map[string]string{}, Namespaces: c.Namespaces()}
 	cfg := c.Config()
+	if t, ok := c.TLS(); ok {
+		p.TLS = &portsfile.TLS{ClientCert: t.Client.CertFile, ClientKey: t.Client.KeyFile, CA: t.Client.CAFile, ServerName: t.ServerName,
+			Auth: cfg.Auth.Enabled, CertDir: t.CertDir}
+	}
 	for _, name := range cfg.Roles() {
 		p.Services[name] = c.ServiceAddr(name)
 	}

@@ -43,6 +43,24 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		}
 		return out, nil, noop, nil
 	}
+	hosts := append([]string(nil), t.Hosts...)
+	for _, ip := range []string{cfg.IP, cfg.UI.IP, cfg.Membership.BroadcastAddress} {
+		if ip != "" && !netaddr.IsWildcard(ip) {
+			hosts = append(hosts, ip)
+		}
+	}
+	if cfg.Ringpop() || (t.CertDir != "" && certs.HasAuthority(t.CertDir)) {
+		set, cleanup, err := nodeCerts(cfg, hosts, logger)
+		if err != nil {
+			return cfg, nil, noop, err
+		}
+		t.VerifyInternodeAddress = !cfg.TLS.Internode.Set() // its certificate names this node's addresses
+		if err := resolveTLS(cfg, &out, set); err != nil {
+			cleanup()
+			return cfg, nil, noop, err
+		}
+		return out, set, cleanup, nil
+	}
 	dir, cleanup := t.CertDir, noop
 	if dir == "" {
 		d, c, err := certs.Temp()
@@ -51,26 +69,10 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		}
 		dir, cleanup = d, c
 	}
-	hosts := append([]string(nil), t.Hosts...)
-	for _, ip := range []string{cfg.IP, cfg.UI.IP} {
-		if ip != "" && !netaddr.IsWildcard(ip) {
-			hosts = append(hosts, ip)
-		}
-	}
 	set, generated, err := certs.Ensure(certs.Options{Dir: dir, Hosts: hosts, Validity: t.Validity})
 	if err != nil {
 		cleanup()
-		// Name the config key, not the certs.Options field it fills:
-		// Hosts and Validity come from tls.hosts (or the cluster's ip) and
-		// tls.validity.
-		var oe *certs.OptionError
-		switch {
-		case errors.As(err, &oe) && oe.Field == "Dir":
-			return cfg, nil, noop, &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: oe.Msg, Err: err}
-		case errors.As(err, &oe):
-			return cfg, nil, noop, &profiles.FieldError{Key: "tls." + strings.ToLower(oe.Field), Value: oe.Value, Msg: oe.Msg, Err: err}
-		}
-		return cfg, nil, noop, &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: err.Error()}
+		return cfg, nil, noop, certsError(err, dir)
 	}
 	switch {
 	case t.CertDir == "":
@@ -79,6 +81,17 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 	default:
 		logger.Info("certificates reused", "dir", dir, "expire", set.Expiry())
 	}
+	if err := resolveTLS(cfg, &out, set); err != nil {
+		cleanup()
+		return cfg, nil, noop, err
+	}
+	return out, set, cleanup, nil
+}
+
+// resolveTLS fills the sections of out.TLS the user left empty from set,
+// and checks the chains.
+func resolveTLS(cfg profiles.Config, out *profiles.Config, set *certs.Set) error {
+	t := &out.TLS
 	if !t.Internode.Set() {
 		t.Internode = profiles.TLSFiles{CertFile: set.InternodeCert, KeyFile: set.InternodeKey, CAFile: set.InternodeCA}
 	}
@@ -106,11 +119,55 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		}
 		t.Client = profiles.TLSFiles{CertFile: set.ClientCert, KeyFile: set.ClientKey, CAFile: ca}
 	}
-	if err := services.CheckTLSChains(out.TLS, cfg.TLS, out.IP, time.Now()); err != nil {
-		cleanup()
-		return cfg, nil, noop, err
+	return services.CheckTLSChains(out.TLS, cfg.TLS, out.IP, time.Now())
+}
+
+// certsError names the config key behind a certs error: Hosts and
+// Validity come from tls.hosts (or the cluster's ip) and tls.validity,
+// Dir from tls.cert-dir.
+func certsError(err error, dir string) error {
+	var oe *certs.OptionError
+	var ae *certs.AuthorityError
+	switch {
+	case errors.As(err, &oe) && oe.Field == "Dir":
+		return &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: oe.Msg, Err: err}
+	case errors.As(err, &oe):
+		return &profiles.FieldError{Key: "tls." + strings.ToLower(oe.Field), Value: oe.Value, Msg: oe.Msg, Err: err}
+	case errors.As(err, &ae):
+		return &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: "holds the cluster's CA, which cannot be used: " + ae.Error(), Err: err}
 	}
-	return out, set, cleanup, nil
+	return &profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: err.Error()}
+}
+
+// nodeCerts is the certificate set of one node of a cluster spread over
+// several processes: the cluster's authority in tls.cert-dir (made there
+// by the first node, under a lock; see certs.EnsureAuthority) and this
+// node's own server certificates for hosts, issued into a private
+// temporary directory that cleanup removes.
+func nodeCerts(cfg profiles.Config, hosts []string, logger *slog.Logger) (*certs.Set, func(), error) {
+	dir := cfg.TLS.CertDir
+	a, err := certs.EnsureAuthority(certs.Options{Dir: dir, Validity: cfg.TLS.Validity})
+	if err != nil {
+		return nil, nil, certsError(err, dir)
+	}
+	switch {
+	case a.Created:
+		logger.Info("cluster CA created", "dir", a.Dir, "expire", a.NotAfter)
+	case a.Reason != "":
+		logger.Info("cluster CA loaded, client certificates renewed", "dir", a.Dir, "reason", a.Reason, "expire", a.NotAfter)
+	default:
+		logger.Info("cluster CA loaded", "dir", a.Dir, "expire", a.NotAfter)
+	}
+	nodeDir, cleanup, err := certs.Temp()
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := a.IssueNode(nodeDir, hosts, cfg.TLS.Validity, time.Now())
+	if err != nil {
+		cleanup()
+		return nil, nil, certsError(err, dir)
+	}
+	return set, cleanup, nil
 }
 
 // prepareAuth makes (or reuses, in tls.cert-dir) the token signing key and
@@ -134,7 +191,7 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 		}
 		dir, cleanup = d, c
 	}
-	key, err := auth.EnsureKey(dir)
+	key, err := ensureKey(dir, cfg.TLS.CertDir != "")
 	if err != nil {
 		cleanup()
 		return cfg, nil, "", noop, &profiles.FieldError{Key: "auth", Value: dir, Msg: err.Error()}
@@ -148,6 +205,19 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 		return cfg, nil, "", noop, err
 	}
 	return out, key, token, cleanup, nil
+}
+
+// ensureKey is auth.EnsureKey, under the certificate directory's lock
+// when it is shared: nodes starting together make one key, not one each.
+func ensureKey(dir string, shared bool) (*auth.Key, error) {
+	if shared {
+		unlock, err := certs.Lock(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	return auth.EnsureKey(dir)
 }
 
 // chain runs fs in order.

@@ -1,10 +1,12 @@
 package nodes
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
 
+	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -31,6 +33,18 @@ type PlanOptions struct {
 // planned is the origin of the keys Plan sets per node.
 const planned = "--nodes (chosen per node)"
 
+// SharedCertDir gives a TLS cluster's nodes the directory of their shared
+// CA: with tls.enabled and no tls.cert-dir (and not every file the
+// user's), dir/certs, which the caller removes with dir. It reports
+// whether it set one. Call it before validating cfg as a node's config.
+func SharedCertDir(cfg *profiles.Config, dir string) bool {
+	if !cfg.TLS.Enabled || cfg.TLS.CertDir != "" || cfg.TLS.AllFilesGiven() {
+		return false
+	}
+	cfg.TLS.CertDir = filepath.Join(dir, "certs")
+	return true
+}
+
 // Plan gives each node of specs its config: cfg with the node's roles,
 // ringpop membership, a ports file in o.Dir and ports. The first node
 // with a frontend gets cfg's frontend ports (a free one picked now for 0)
@@ -55,6 +69,22 @@ func Plan(cfg profiles.Config, specs []Spec, o PlanOptions) (*Supervisor, error)
 			return nil, err
 		}
 	}
+	if cfg.TLS.Enabled && !cfg.TLS.AllFilesGiven() {
+		// Made once, here, before any node: they load it (see
+		// certs.EnsureAuthority), each issuing its own server certificate.
+		if _, err := certs.EnsureAuthority(certs.Options{Dir: cfg.TLS.CertDir, Validity: cfg.TLS.Validity}); err != nil {
+			msg := err.Error()
+			var oe *certs.OptionError
+			var ae *certs.AuthorityError
+			switch {
+			case errors.As(err, &oe):
+				msg = oe.Msg
+			case errors.As(err, &ae):
+				msg = "holds the cluster's CA, which cannot be used: " + ae.Error()
+			}
+			return nil, &profiles.FieldError{Key: "tls.cert-dir", Value: cfg.TLS.CertDir, Msg: msg, Err: err}
+		}
+	}
 	s := &Supervisor{PortsFile: cfg.PortsFile, StartupTimeout: cfg.Startup.Timeout, ShutdownTimeout: cfg.Shutdown.Timeout}
 	for _, spec := range specs {
 		c := cfg.Clone()
@@ -62,6 +92,9 @@ func Plan(cfg profiles.Config, specs []Spec, o PlanOptions) (*Supervisor, error)
 		c.Membership.Mode = profiles.MembershipRingpop
 		c.PortsFile = filepath.Join(o.Dir, spec.Name+".ports.json")
 		set := []string{"services.run", "membership.mode", "ports-file"}
+		if cfg.TLS.CertDir == filepath.Join(o.Dir, "certs") {
+			set = append(set, "tls.cert-dir") // SharedCertDir's
+		}
 		for _, role := range profiles.RoleNames {
 			c.Services.Get(role).MembershipPort = 0
 			set = append(set, "services."+role+".membership-port")

@@ -353,7 +353,7 @@ func (s *Supervisor) Kill() {
 // WritePorts writes PortsFile (portsfile.Nodes) from what the nodes wrote.
 func (s *Supervisor) WritePorts() error {
 	f := s.First().parsed
-	out := portsfile.Nodes{Frontend: f.Frontend, HTTP: f.HTTP, UI: f.UI, Namespaces: f.Namespaces}
+	out := portsfile.Nodes{Frontend: f.Frontend, HTTP: f.HTTP, UI: f.UI, Namespaces: f.Namespaces, TLS: f.TLS}
 	for _, n := range s.Nodes {
 		pid := 0
 		if n.run != nil && n.run.ready {

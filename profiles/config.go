@@ -303,6 +303,11 @@ type TLS struct {
 	// certificate is generated: the frontend then trusts devcluster's
 	// frontend CA too, which alone can issue those.
 	FrontendClientCAFiles []string `koanf:"-" json:"-"`
+	// VerifyInternodeAddress, set at start for the nodes of a cluster
+	// spread over several processes, makes internode clients check the
+	// address they dial against the server certificate's SANs (each node's
+	// certificate names its own addresses) instead of ServerName.
+	VerifyInternodeAddress bool `koanf:"-" json:"-"`
 }
 
 // Auth turns on the server's default JWT ClaimMapper and Authorizer with a
@@ -329,6 +334,12 @@ type TLSFiles struct {
 	CertFile string `koanf:"cert-file" json:"cert-file"`
 	KeyFile  string `koanf:"key-file" json:"key-file"`
 	CAFile   string `koanf:"ca-file" json:"ca-file"`
+}
+
+// AllFilesGiven reports whether the user named every section's files, so
+// that nothing is generated.
+func (t TLS) AllFilesGiven() bool {
+	return t.Internode.Set() && t.Frontend.Set() && t.SystemWorker.Set() && t.Client.Set()
 }
 
 // Set reports whether any file is named.

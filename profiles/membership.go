@@ -135,10 +135,9 @@ func (c Config) validateMembership(add addFunc) {
 	if len(c.Clusters) > 0 {
 		add("clusters", strconv.Quote(strings.Join(c.Clusters, ",")), "runs every cluster in this process; it cannot be combined with services.run or ringpop membership")
 	}
-	if c.TLS.Enabled {
-		add("tls.enabled", true, "cannot be combined with several processes yet: each process makes its own throwaway CA, so the nodes would not trust each other")
-	}
-	if c.Auth.Enabled {
-		add("auth.enabled", true, "cannot be combined with several processes yet (it needs tls.enabled, see there)")
+	if c.TLS.Enabled && c.TLS.CertDir == "" && !c.TLS.AllFilesGiven() {
+		add("tls.cert-dir", `""`, "must be set: this process %s, and the nodes of one cluster share one CA, kept in a directory they all read (the first node makes it there). Give every node the same --cert-dir DIR (devcluster start --nodes makes one for its nodes)", why)
+	} else if c.Auth.Enabled && c.TLS.CertDir == "" {
+		add("tls.cert-dir", `""`, "must be set: this process %s with auth.enabled, and every frontend node must verify tokens with the one signing key, kept in the directory the nodes share. Give every node the same --cert-dir DIR", why)
 	}
 }

@@ -37,6 +37,22 @@ func TestValidate(t *testing.T) {
 		{"ip octet out of range", func(c *Config) { c.IP = "300.1.1.1" }, []wantErr{{"ip", "is not an IP address"}}},
 		{"ip empty", func(c *Config) { c.IP = "" }, []wantErr{{"ip", "is not an IP address"}}},
 
+		// A node of several processes with TLS shares the cluster's CA.
+		{"ringpop tls without cert-dir", func(c *Config) {
+			c.Persistence.URL, c.Services.Run = "postgres://u@127.0.0.1:5432/db", []string{History}
+			c.TLS.Enabled = true
+		}, []wantErr{{"tls.cert-dir", "the nodes of one cluster share one CA"}}},
+		{"ringpop tls with cert-dir", func(c *Config) {
+			c.Persistence.URL, c.Services.Run = "postgres://u@127.0.0.1:5432/db", []string{History}
+			c.TLS.Enabled, c.TLS.CertDir, c.Auth.Enabled = true, "/shared/certs", true
+		}, nil},
+		{"ringpop auth with the user's files but no cert-dir", func(c *Config) {
+			c.Persistence.URL, c.Services.Run = "postgres://u@127.0.0.1:5432/db", []string{History}
+			c.TLS.Enabled, c.Auth.Enabled = true, true
+			f := TLSFiles{CertFile: "/c.pem", KeyFile: "/k.pem", CAFile: "/ca.pem"}
+			c.TLS.Internode, c.TLS.Frontend, c.TLS.SystemWorker, c.TLS.Client = f, f, f, f
+		}, []wantErr{{"tls.cert-dir", "one signing key"}}},
+
 		// Port ranges.
 		{"ports at range edges", func(c *Config) {
 			c.Services.History.GRPCPort = 1

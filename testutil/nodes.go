@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 	"github.com/devcluster/devcluster/nodes"
 	"github.com/devcluster/devcluster/profiles"
@@ -42,6 +45,11 @@ type Nodes struct {
 	logs      *syncbuf.Buffer
 
 	dial dialOnce
+	// With TLS (and auth): what every client presents, loaded once the
+	// nodes are ready; see ClientOptions.
+	cfg       profiles.Config
+	clientTLS *tls.Config
+	token     string
 }
 
 // NewNodes starts a cluster of several processes for t, as spec says ("3"
@@ -64,6 +72,8 @@ func NewNodes(t testing.TB, spec string, opts ...Option) *Nodes {
 		t.Fatalf("testutil.NewNodes: the nodes share one database, which must be PostgreSQL: pass WithPostgres(URL) or set %s", PostgresEnv)
 	}
 	cfg.Membership.Mode, cfg.Services.Run = profiles.MembershipRingpop, nil
+	dir := t.TempDir()
+	nodes.SharedCertDir(&cfg, dir)
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("testutil: config of the nodes: %v", err)
 	}
@@ -82,7 +92,7 @@ func NewNodes(t testing.TB, spec string, opts ...Option) *Nodes {
 			t.Errorf("testutil: drop the test's databases: %v", err)
 		}
 	})
-	s, err := nodes.Plan(cfg, specs, nodes.PlanOptions{Exe: bin, Dir: t.TempDir()})
+	s, err := nodes.Plan(cfg, specs, nodes.PlanOptions{Exe: bin, Dir: dir})
 	if err != nil {
 		t.Fatalf("testutil: plan the nodes: %v", err)
 	}
@@ -97,6 +107,10 @@ func NewNodes(t testing.TB, spec string, opts ...Option) *Nodes {
 	defer cancel()
 	if err := s.Start(ctx); err != nil {
 		t.Fatalf("testutil: start the nodes: %v", err)
+	}
+	n.cfg = cfg
+	if err := n.loadClientTLS(); err != nil {
+		t.Fatalf("testutil: the nodes' client TLS: %v", err)
 	}
 	t.Cleanup(func() {
 		n.dial.close()
@@ -126,10 +140,66 @@ func (n *Nodes) Address() string { return n.First().Ports().Frontend }
 func (n *Nodes) Namespace() string { return n.namespace }
 
 // ClientOptions returns SDK options for the cluster's address and
-// namespace, with the SDK's logs routed to the test.
+// namespace, with the SDK's logs routed to the test, and on a TLS
+// cluster the client certificate (and with auth an admin token).
 func (n *Nodes) ClientOptions() client.Options {
-	return client.Options{HostPort: n.Address(), Namespace: n.namespace,
+	return n.ClientOptionsFor(n.Address())
+}
+
+// ClientOptionsFor is ClientOptions for another frontend node's address.
+func (n *Nodes) ClientOptionsFor(addr string) client.Options {
+	o := client.Options{HostPort: addr, Namespace: n.namespace,
 		Logger: sdklog.NewStructuredLogger(testLogger(n.t).With("component", "sdk"))}
+	if n.clientTLS != nil {
+		o.ConnectionOptions.TLS = n.clientTLS.Clone()
+	}
+	if n.token != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(n.token)
+	}
+	return o
+}
+
+// CertDir is the directory of the nodes' shared CA and signing key ("" without TLS).
+func (n *Nodes) CertDir() string { return n.cfg.TLS.CertDir }
+
+// MintToken signs a token the nodes accept, e.g. for a namespace role
+// (auth.Grant{Namespace: "default", Role: "read"}).
+func (n *Nodes) MintToken(g auth.Grant) string {
+	n.t.Helper()
+	key, err := auth.LoadKey(n.CertDir())
+	if err != nil {
+		n.t.Fatalf("testutil: the nodes' signing key: %v", err)
+	}
+	if g.ClaimName == "" {
+		g.ClaimName = n.cfg.Auth.PermissionsClaim
+	}
+	if g.Audience == "" {
+		g.Audience = n.cfg.Auth.Audience
+	}
+	tok, err := key.Mint(g, time.Now())
+	if err != nil {
+		n.t.Fatalf("testutil: mint a token: %v", err)
+	}
+	return tok
+}
+
+// loadClientTLS reads the client files the first node's ports file
+// names, and mints an admin token when the cluster takes tokens.
+func (n *Nodes) loadClientTLS() error {
+	f := n.First().Ports().TLS
+	if f == nil {
+		return nil
+	}
+	t := profiles.TLS{Enabled: true, ServerName: f.ServerName, Client: profiles.TLSFiles{CertFile: f.ClientCert, KeyFile: f.ClientKey, CAFile: f.CA}}
+	c, err := t.ClientConfig()
+	if err != nil {
+		return err
+	}
+	n.clientTLS = c
+	if f.Auth {
+		n.token = n.MintToken(auth.Grant{Subject: "testutil-admin", SystemAdmin: true})
+	}
+	return nil
 }
 
 // Client returns an SDK client for the cluster's namespace, dialled once

@@ -124,6 +124,14 @@ func nodesAction(c *cli.Context) error {
 	// What each node will be told, checked once here: the refusals of
 	// ringpop membership (TLS, auth, clusters from a config file) exit 2
 	// before any process starts.
+	dir, err := os.MkdirTemp("", "devcluster-nodes-")
+	if err != nil {
+		return cli.Exit("start --nodes: "+err.Error(), exitRuntime)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	if nodes.SharedCertDir(&cfg, dir) {
+		loaded.Config = cfg
+	}
 	probe := cfg.Clone()
 	probe.Membership.Mode, probe.Services.Run = profiles.MembershipRingpop, nil
 	if err := probe.Validate(); err != nil {
@@ -142,13 +150,12 @@ func nodesAction(c *cli.Context) error {
 	if warning := nodes.ConnectionsWarning(c.Context, cfg, len(specs)); warning != "" {
 		fmt.Fprintln(c.App.ErrWriter, "devcluster: warning: "+warning)
 	}
-	dir, err := os.MkdirTemp("", "devcluster-nodes-")
-	if err != nil {
-		return cli.Exit("start --nodes: "+err.Error(), exitRuntime)
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
 	s, err := nodes.Plan(cfg, specs, nodes.PlanOptions{Exe: exe, Dir: dir, Loaded: loaded})
-	if err != nil {
+	var fe *profiles.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return configExit(err, loaded)
+	case err != nil:
 		return cli.Exit("start --nodes: "+err.Error(), exitRuntime)
 	}
 	s.Restart, s.Chaos, s.Stdout, s.Stderr = c.Bool(flagRestart), chaos, c.App.Writer, c.App.ErrWriter

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/nodes"
 	"github.com/devcluster/devcluster/profiles"
@@ -65,11 +66,42 @@ func printNodesBanner(w io.Writer, s *nodes.Supervisor, loaded *profiles.Loaded,
 	if len(f.Namespaces) > 0 {
 		ns = f.Namespaces[0]
 	}
+	token := ""
+	if f.TLS != nil {
+		printClientTLS(w, profiles.TLSFiles{CertFile: f.TLS.ClientCert, KeyFile: f.TLS.ClientKey, CAFile: f.TLS.CA}, f.TLS.ServerName)
+		fmt.Fprintf(w, "Every node's certificates are issued by the cluster's CA in %s; internode traffic is mutual TLS.\n", f.TLS.CertDir)
+		if f.TLS.Auth {
+			if tok, err := nodesAdminToken(cfg, f.TLS.CertDir); err == nil {
+				token = tok
+				printToken(w, tok, cfg.Auth.TokenTTL, authHeader(cfg), f.TLS.CertDir)
+			} else {
+				fmt.Fprintf(w, "\nAuth is on, but no admin token could be minted: %v\n", err)
+			}
+		}
+	}
 	fmt.Fprintf(w, "\nConnect with the temporal CLI:\n")
 	fmt.Fprintf(w, "  export TEMPORAL_ADDRESS=%s\n", f.Frontend)
 	fmt.Fprintf(w, "  export TEMPORAL_NAMESPACE=%s\n", ns)
+	if f.TLS != nil {
+		fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", f.TLS.ClientCert, f.TLS.ClientKey)
+		fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s TEMPORAL_TLS_SERVER_NAME=%s\n", f.TLS.CA, f.TLS.ServerName)
+	}
+	if token != "" {
+		fmt.Fprintf(w, "  export TEMPORAL_API_KEY=<the admin token above>\n")
+	}
 	fmt.Fprintf(w, "  temporal workflow list\n")
 	fmt.Fprintf(w, "Connect with the Go SDK:\n")
 	fmt.Fprintf(w, "  client.Dial(client.Options{HostPort: %q, Namespace: %q})\n", f.Frontend, ns)
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}
+
+// nodesAdminToken mints the banner's admin token with the signing key the
+// nodes share in certDir.
+func nodesAdminToken(cfg profiles.Config, certDir string) (string, error) {
+	key, err := auth.LoadKey(certDir)
+	if err != nil {
+		return "", err
+	}
+	return key.Mint(auth.Grant{Subject: "devcluster-admin", SystemAdmin: true, Audience: cfg.Auth.Audience,
+		TTL: cfg.Auth.TokenTTL, ClaimName: cfg.Auth.PermissionsClaim}, time.Now())
 }

@@ -202,6 +202,10 @@ func TestNodesSupervisorKilled(t *testing.T) {
 func TestNodesBadInput(t *testing.T) {
 	t.Parallel()
 	pgURL := "--db-url=postgres://devcluster@127.0.0.1:1/nodes"
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -219,7 +223,7 @@ func TestNodesBadInput(t *testing.T) {
 		{"with --services", []string{"--nodes", "3", "--services", "history", pgURL}, "flag --services cannot be combined with --nodes"},
 		{"with --clusters", []string{"--nodes", "3", "--clusters", "a,b", pgURL}, "flag --clusters cannot be combined with --nodes"},
 		{"with static membership", []string{"--nodes", "2", "--membership", "static", pgURL}, "flag --membership static cannot be combined with --nodes"},
-		{"with tls", []string{"--nodes", "2", "--tls", pgURL}, "tls.enabled"},
+		{"tls with a file as cert-dir", []string{"--nodes", "2", "--tls", "--cert-dir", notDir, pgURL}, "tls.cert-dir: " + notDir + " is a file"},
 		{"restart alone", []string{"--restart"}, "flag --restart restarts the nodes of --nodes"},
 		{"chaos alone", []string{"--chaos", "kill-every=1s"}, "flag --chaos kills nodes of --nodes"},
 		{"chaos without restart", []string{"--nodes", "2", "--chaos", "kill-every=1s", pgURL}, "flag --chaos kills nodes for --restart to start again: add --restart"},

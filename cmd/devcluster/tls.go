@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -45,32 +46,42 @@ func printTLS(w io.Writer, c *bootstrap.Cluster) {
 	if !ok {
 		return
 	}
+	printClientTLS(w, t.Client, t.ServerName)
+	if tok := c.AdminToken(); tok != "" {
+		printToken(w, tok, c.Config().Auth.TokenTTL, authHeader(c.Config()), c.Config().TLS.CertDir)
+	}
+}
+
+// printClientTLS names the files a client of a TLS cluster needs.
+func printClientTLS(w io.Writer, client profiles.TLSFiles, serverName string) {
 	fmt.Fprintf(w, "\nmTLS is on (internode and frontend, each with its own CA). Client files:\n")
 	fmt.Fprintf(w, "  certificate  %s\n  key          %s\n  CA           %s\n  server name  %s\n",
-		t.Client.CertFile, t.Client.KeyFile, t.Client.CAFile, t.ServerName)
+		client.CertFile, client.KeyFile, client.CAFile, serverName)
 	fmt.Fprintf(w, "temporal CLI flags:\n  --tls-cert-path %s --tls-key-path %s --tls-ca-path %s --tls-server-name %s\n",
-		t.Client.CertFile, t.Client.KeyFile, t.Client.CAFile, t.ServerName)
+		client.CertFile, client.KeyFile, client.CAFile, serverName)
 	fmt.Fprintf(w, "or the environment (the CLI and envconfig-aware SDKs read it):\n")
-	fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s\n  export TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", t.Client.CertFile, t.Client.KeyFile)
-	fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s\n  export TEMPORAL_TLS_SERVER_NAME=%s\n", t.Client.CAFile, t.ServerName)
-	if tok := c.AdminToken(); tok != "" {
-		fmt.Fprintf(w, "\nAuth is on (JWT; the default ClaimMapper and Authorizer). An admin token, valid %s:\n  %s\n", c.Config().Auth.TokenTTL, tok)
-		if h := authHeader(c); h != "authorization" {
-			fmt.Fprintf(w, "The server reads tokens from the header %q (auth.header-name): temporal --grpc-meta %s='Bearer <token>' ...,\n", h, h)
-			fmt.Fprintf(w, "or client.Options{HeadersProvider: ...} returning {%q: \"Bearer \" + token} in Go (cluster.ClientOptions does).\n", h)
-		} else {
-			fmt.Fprintf(w, "Pass it as an API key: temporal --api-key <token> ..., export TEMPORAL_API_KEY=<token>,\n")
-			fmt.Fprintf(w, "or client.Options{Credentials: client.NewAPIKeyStaticCredentials(token)} in Go.\n")
-		}
-		if dir := c.Config().TLS.CertDir; dir != "" {
-			fmt.Fprintf(w, "Other roles: devcluster token --cert-dir %s --namespace NS --role read|write|worker|admin\n", dir)
-		} else {
-			fmt.Fprintf(w, "Start with --cert-dir DIR to keep the signing key and mint other roles with devcluster token.\n")
-		}
+	fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s\n  export TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", client.CertFile, client.KeyFile)
+	fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s\n  export TEMPORAL_TLS_SERVER_NAME=%s\n", client.CAFile, serverName)
+}
+
+// printToken shows an admin token and how to pass it.
+func printToken(w io.Writer, tok string, ttl time.Duration, header, certDir string) {
+	fmt.Fprintf(w, "\nAuth is on (JWT; the default ClaimMapper and Authorizer). An admin token, valid %s:\n  %s\n", ttl, tok)
+	if header != "authorization" {
+		fmt.Fprintf(w, "The server reads tokens from the header %q (auth.header-name): temporal --grpc-meta %s='Bearer <token>' ...,\n", header, header)
+		fmt.Fprintf(w, "or client.Options{HeadersProvider: ...} returning {%q: \"Bearer \" + token} in Go (cluster.ClientOptions does).\n", header)
+	} else {
+		fmt.Fprintf(w, "Pass it as an API key: temporal --api-key <token> ..., export TEMPORAL_API_KEY=<token>,\n")
+		fmt.Fprintf(w, "or client.Options{Credentials: client.NewAPIKeyStaticCredentials(token)} in Go.\n")
+	}
+	if certDir != "" {
+		fmt.Fprintf(w, "Other roles: devcluster token --cert-dir %s --namespace NS --role read|write|worker|admin\n", certDir)
+	} else {
+		fmt.Fprintf(w, "Start with --cert-dir DIR to keep the signing key and mint other roles with devcluster token.\n")
 	}
 }
 
 // authHeader is the metadata key the cluster's server reads tokens from.
-func authHeader(c *bootstrap.Cluster) string {
-	return clientconn.Header(c.Config().Auth.HeaderName)
+func authHeader(cfg profiles.Config) string {
+	return clientconn.Header(cfg.Auth.HeaderName)
 }

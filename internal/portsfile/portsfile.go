@@ -24,10 +24,25 @@ type Ports struct {
 	// Clusters, with --clusters, has every cluster's addresses by name;
 	// the keys above are the first cluster's.
 	Clusters map[string]Cluster `json:"clusters,omitempty"`
+	// TLS, when the cluster takes mutual TLS, names the files a client
+	// needs.
+	TLS *TLS `json:"tls,omitempty"`
 	// Node, on a process that is one node of a cluster spread over
 	// several (ringpop membership), says what it runs and what the
 	// cluster had when it became ready.
 	Node *Node `json:"node,omitempty"`
+}
+
+// TLS is what a client of a mutual-TLS cluster presents and checks.
+type TLS struct {
+	ClientCert string `json:"client_cert"`
+	ClientKey  string `json:"client_key"`
+	CA         string `json:"ca"`
+	ServerName string `json:"server_name"`
+	// Auth says the frontend wants a token too (devcluster token mints
+	// one with the signing key in CertDir).
+	Auth    bool   `json:"auth,omitempty"`
+	CertDir string `json:"cert_dir,omitempty"`
 }
 
 // Cluster is one cluster's entry under "clusters".
@@ -60,6 +75,7 @@ type Nodes struct {
 	HTTP       string        `json:"http,omitempty"`
 	UI         string        `json:"ui,omitempty"`
 	Namespaces []string      `json:"namespaces"`
+	TLS        *TLS          `json:"tls,omitempty"`
 	Nodes      []NodeOfNodes `json:"nodes"`
 }
 
