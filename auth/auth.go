@@ -270,14 +270,15 @@ func (k *Key) Verify(token, audience string, now time.Time) (time.Time, error) {
 // admin; everyone else goes through inner. The name alone is not enough:
 // a frontend that trusts a user's CA for client certificates would
 // otherwise make anyone that CA serves an admin by naming a certificate
-// after the system worker. A nil pin admits nobody this way.
+// after the system worker. No pin admits nobody this way; several admit
+// the system workers of several clusters that replicate to each other.
 //
 // Why a certificate and not a token: the server's system worker calls the
 // frontend with no way to attach a JWT, and the alternative (an
 // internal-frontend service) needs publicClient empty and another listener.
 // With mTLS the worker already proves who it is.
-func SystemWorkerClaimMapper(inner authorization.ClaimMapper, commonName string, pin []byte) authorization.ClaimMapper {
-	return &systemWorkerMapper{inner: inner, cn: commonName, pin: pin}
+func SystemWorkerClaimMapper(inner authorization.ClaimMapper, commonName string, pins ...[]byte) authorization.ClaimMapper {
+	return &systemWorkerMapper{inner: inner, cn: commonName, pins: pins}
 }
 
 // PublicKeyPin is the SHA-256 of the public key of the first certificate
@@ -302,7 +303,7 @@ func PublicKeyPin(certFile string) ([]byte, error) {
 type systemWorkerMapper struct {
 	inner authorization.ClaimMapper
 	cn    string
-	pin   []byte
+	pins  [][]byte
 }
 
 func (m *systemWorkerMapper) GetClaims(info *authorization.AuthInfo) (*authorization.Claims, error) {
@@ -316,11 +317,16 @@ func (m *systemWorkerMapper) GetClaims(info *authorization.AuthInfo) (*authoriza
 // the certificate the TLS handshake verified.
 func (m *systemWorkerMapper) isSystemWorker(info *authorization.AuthInfo) bool {
 	if info == nil || info.AuthToken != "" || info.TLSSubject == nil || info.TLSSubject.CommonName != m.cn ||
-		len(m.pin) == 0 || info.TLSConnection == nil || len(info.TLSConnection.State.PeerCertificates) == 0 {
+		info.TLSConnection == nil || len(info.TLSConnection.State.PeerCertificates) == 0 {
 		return false
 	}
 	sum := sha256.Sum256(info.TLSConnection.State.PeerCertificates[0].RawSubjectPublicKeyInfo)
-	return bytes.Equal(sum[:], m.pin)
+	for _, pin := range m.pins {
+		if len(pin) > 0 && bytes.Equal(sum[:], pin) {
+			return true
+		}
+	}
+	return false
 }
 
 // WorkerRoleAuthorizer wraps the server's default authorizer so that the

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/devcluster/devcluster/auth"
+	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/internal/netaddr"
@@ -66,6 +67,7 @@ type settings struct {
 	key         *auth.Key             // set by Start when auth is on
 	replication *services.Replication // set by StartClusters
 	holdReady   bool                  // StartClusters says ready once all are connected
+	prepared    *preparedTLS          // StartClusters resolves every cluster's TLS first
 }
 
 // WithClaimMapper makes the server map callers to claims with cm instead of
@@ -470,8 +472,12 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 	if st.logger == nil {
 		st.logger = NewLogger(os.Stderr, cfg.Log)
 	}
-	cfg, set, cleanup, err := prepareTLS(cfg, st.logger)
-	if err != nil {
+	var set *certs.Set
+	var cleanup func()
+	var err error
+	if p := st.prepared; p != nil {
+		cfg, set, cleanup = p.cfg, p.set, p.cleanup
+	} else if cfg, set, cleanup, err = prepareTLS(cfg, st.logger); err != nil {
 		return nil, err
 	}
 	cfg, key, token, authCleanup, err := prepareAuth(cfg, set)
@@ -494,7 +500,12 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		cleanup()
 		return nil, err
 	}
-	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
+	internodeTLS, err := cfg.TLS.InternodeClientConfig()
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS, internodeTLS: internodeTLS}
 	// fx wires the parts; the start and stop sequence is c.seq's.
 	app := fx.New(append(fxOptions(cfg, st), fx.Populate(&c.server, &c.dynamic, &c.files, &c.faults, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
 	if err := app.Err(); err != nil {

@@ -30,6 +30,7 @@ type Clusters struct {
 	repl     *services.Replication
 	logger   *slog.Logger
 	shutdown time.Duration
+	cleanup  func() // removes the clusters' shared certificate directory, after they stopped
 
 	stopOnce sync.Once
 	stopping atomic.Bool // Stop has begun: members stopping is no failure
@@ -78,16 +79,26 @@ func StartClusters(ctx context.Context, cfg profiles.Config, opts ...Option) (*C
 	if logger == nil {
 		logger = NewLogger(os.Stderr, cfg.Log)
 	}
-	g := &Clusters{names: names, repl: repl, logger: logger, shutdown: cfg.Shutdown.Timeout, done: make(chan struct{})}
+	prepared, tlsCleanup, err := prepareClustersTLS(cfgs, logger)
+	if err != nil {
+		return nil, err
+	}
+	g := &Clusters{names: names, repl: repl, logger: logger, shutdown: cfg.Shutdown.Timeout, done: make(chan struct{}), cleanup: tlsCleanup}
 	fail := func(err error) (*Clusters, error) {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown.Timeout*time.Duration(len(g.clusters)+1))
 		defer cancel()
+		for _, p := range prepared[len(g.clusters):] { // not started: theirs to remove
+			p.cleanup()
+		}
 		_ = g.stopAll(stopCtx)
 		return nil, err
 	}
 	for i, cc := range cfgs {
 		copts := append(slices.Clone(opts), WithLogger(logger.With("cluster", names[i])),
 			func(s *settings) { s.replication, s.holdReady = repl, true })
+		if prepared != nil {
+			copts = append(copts, func(s *settings) { s.prepared = &prepared[i] })
+		}
 		c, err := Start(ctx, cc, copts...)
 		if err != nil {
 			for _, fe := range profiles.FieldErrors(err) {
@@ -275,7 +286,7 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 	}
 	for i, c := range g.clusters {
 		err := clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
-			acks, err := services.ReplicationAcks(ctx, c.ServiceAddr(profiles.History))
+			acks, err := services.ReplicationAcks(ctx, c.ServiceAddr(profiles.History), c.internodeTLS)
 			if err != nil {
 				return err
 			}
@@ -383,6 +394,9 @@ func (g *Clusters) stopAll(ctx context.Context) error {
 		if err := g.clusters[i].Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop cluster %q: %w", g.names[i], err))
 		}
+	}
+	if g.cleanup != nil {
+		g.cleanup()
 	}
 	return errors.Join(errs...)
 }

@@ -73,6 +73,18 @@ func waitStatus(t testing.TB, cl client.Client, cluster, id string, want enumspb
 	return time.Since(began)
 }
 
+// signalWorker starts a worker for WaitForSignal on task queue "q" of cl;
+// the caller stops it.
+func signalWorker(t testing.TB, cl client.Client) worker.Worker {
+	t.Helper()
+	w := worker.New(cl, "q", worker.Options{})
+	w.RegisterWorkflow(WaitForSignal)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func clustersConfig(names ...string) profiles.Config {
 	cfg := testConfig()
 	cfg.Log.Level = "warn"
@@ -112,11 +124,7 @@ func TestClustersReplicateAndFailOver(t *testing.T) {
 	}
 
 	// A workflow started on a appears on b.
-	wa := worker.New(ca, "q", worker.Options{})
-	wa.RegisterWorkflow(WaitForSignal)
-	if err := wa.Start(); err != nil {
-		t.Fatal(err)
-	}
+	wa := signalWorker(t, ca)
 	defer wa.Stop()
 	run, err := ca.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wf-1", TaskQueue: "q"}, WaitForSignal)
 	if err != nil {
@@ -139,11 +147,7 @@ func TestClustersReplicateAndFailOver(t *testing.T) {
 	}
 	t.Logf("failover to b: %s", took)
 
-	wb := worker.New(cb, "q", worker.Options{})
-	wb.RegisterWorkflow(WaitForSignal)
-	if err := wb.Start(); err != nil {
-		t.Fatal(err)
-	}
+	wb := signalWorker(t, cb)
 	defer wb.Stop()
 	if err := cb.SignalWorkflow(ctx, run.GetID(), "", signalGo, "from b"); err != nil {
 		t.Fatalf("signal through b: %v", err)
@@ -163,11 +167,7 @@ func TestClustersReplicateAndFailOver(t *testing.T) {
 	if _, err := g.Failover(ctx, ns, "a"); err != nil {
 		t.Fatal(err)
 	}
-	wa2 := worker.New(ca, "q", worker.Options{})
-	wa2.RegisterWorkflow(WaitForSignal)
-	if err := wa2.Start(); err != nil {
-		t.Fatal(err)
-	}
+	wa2 := signalWorker(t, ca)
 	defer wa2.Stop()
 	run2, err := ca.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wf-2", TaskQueue: "q"}, WaitForSignal)
 	if err != nil {
@@ -321,11 +321,7 @@ func TestClustersFileRestart(t *testing.T) {
 		}
 	}
 	waitStatus(t, b2, "b", run.GetID(), enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
-	w := worker.New(a2, "q", worker.Options{})
-	w.RegisterWorkflow(WaitForSignal)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
+	w := signalWorker(t, a2)
 	defer w.Stop()
 	if err := a2.SignalWorkflow(ctx, run.GetID(), "", signalGo, "after restart"); err != nil {
 		t.Fatal(err)

@@ -27,7 +27,10 @@ func Ports(c *Cluster, group *Clusters) portsfile.Ports {
 	cfg := c.Config()
 	if t, ok := c.TLS(); ok {
 		p.TLS = &portsfile.TLS{ClientCert: t.Client.CertFile, ClientKey: t.Client.KeyFile, CA: t.Client.CAFile, ServerName: t.ServerName,
-			Auth: cfg.Auth.Enabled, CertDir: t.CertDir}
+			CertDir: t.CertDir}
+		if cfg.Auth.Enabled {
+			p.TLS.Auth, p.TLS.KeyDir = true, cfg.Auth.KeyDir
+		}
 	}
 	for _, name := range cfg.Roles() {
 		p.Services[name] = c.ServiceAddr(name)

@@ -8,18 +8,21 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/profiles"
+	"github.com/devcluster/devcluster/services"
 )
 
 // checkSameCA keeps a node whose certificates belong to another cluster
 // out of a running one. A node of several (ringpop) that runs no frontend
-// dials, before anything starts, the cluster's frontend it was told of
-// (services.frontend.grpc-port), presenting the system worker's
+// dials, before anything starts, the cluster's frontends (on this host and
+// on the hosts of the live frontend members the database names, at
+// services.frontend.grpc-port), presenting the system worker's
 // certificate, as its own worker would: a frontend whose certificate its
 // CA did not sign, or that refuses its certificate, is another cluster's.
 // Joining would make the node a ringpop member owning shards that the
@@ -30,11 +33,29 @@ import (
 // A node that runs a frontend of its own is not checked this way: the
 // address it knows is its own.
 func checkSameCA(ctx context.Context, cfg profiles.Config) error {
-	t := cfg.TLS
 	if !cfg.Ringpop() || cfg.Runs(profiles.Frontend) {
 		return nil
 	}
-	addr := netaddr.HostPort(netaddr.DialIP(cfg.IP), cfg.Services.Frontend.GRPCPort)
+	// Where the cluster's frontends are: this host, and the hosts of the
+	// live frontend members the shared database names (nodes on other
+	// hosts), each on the cluster's frontend port.
+	hosts := []string{netaddr.DialIP(cfg.IP)}
+	for _, h := range services.LiveFrontendHosts(ctx, cfg) {
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, h := range hosts {
+		if err := checkFrontendCA(ctx, cfg, netaddr.HostPort(h, cfg.Services.Frontend.GRPCPort)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFrontendCA is checkSameCA against the frontend at addr.
+func checkFrontendCA(ctx context.Context, cfg profiles.Config, addr string) error {
+	t := cfg.TLS
 	if !t.Enabled {
 		if speaksTLS(ctx, addr) {
 			return &profiles.FieldError{Key: "tls.enabled", Value: false,

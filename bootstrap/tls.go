@@ -2,13 +2,16 @@ package bootstrap
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/internal/netaddr"
+	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/profiles"
 	"github.com/devcluster/devcluster/services"
 )
@@ -179,7 +182,10 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 	if !cfg.Auth.Enabled {
 		return cfg, nil, "", noop, nil
 	}
-	dir, cleanup := cfg.TLS.CertDir, noop
+	dir, cleanup := cfg.Auth.KeyDir, noop
+	if dir == "" {
+		dir = cfg.TLS.CertDir
+	}
 	switch {
 	case dir != "":
 	case set != nil:
@@ -191,7 +197,7 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 		}
 		dir, cleanup = d, c
 	}
-	key, err := ensureKey(dir, cfg.TLS.CertDir != "")
+	key, err := ensureKey(dir, cfg.Auth.KeyDir != "" || cfg.TLS.CertDir != "")
 	if err != nil {
 		cleanup()
 		return cfg, nil, "", noop, &profiles.FieldError{Key: "auth", Value: dir, Msg: err.Error()}
@@ -211,6 +217,9 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 // when it is shared: nodes starting together make one key, not one each.
 func ensureKey(dir string, shared bool) (*auth.Key, error) {
 	if shared {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("key directory %s cannot be created: %v", dir, oserr.Cause(err))
+		}
 		unlock, err := certs.Lock(dir)
 		if err != nil {
 			return nil, err

@@ -37,10 +37,6 @@ func TestValidateClusters(t *testing.T) {
 			c.Persistence.URL = "postgres://u:p@127.0.0.1/temporal"
 			c.Clusters = []string{"a", "b"}
 		}, "every cluster needs a database of its own"},
-		{"tls", func(c *Config) {
-			c.TLS.Enabled = true
-			c.Clusters = []string{"a", "b"}
-		}, "cannot run with tls.enabled"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

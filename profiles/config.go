@@ -308,6 +308,17 @@ type TLS struct {
 	// address they dial against the server certificate's SANs (each node's
 	// certificate names its own addresses) instead of ServerName.
 	VerifyInternodeAddress bool `koanf:"-" json:"-"`
+	// PeerHosts, set at start for one of several replicating clusters
+	// (bootstrap.StartClusters), are the hosts of the other clusters'
+	// frontends: replication to them presents this cluster's system-worker
+	// certificate and checks theirs with Client.CAFile, which then holds
+	// every cluster's frontend CA.
+	PeerHosts []string `koanf:"-" json:"-"`
+	// PeerSystemWorkerCerts are the other clusters' system-worker
+	// certificates, which this cluster's frontend treats as its own system
+	// worker's (an admin without a token: the servers call each other's
+	// admin API without one).
+	PeerSystemWorkerCerts []string `koanf:"-" json:"-"`
 }
 
 // Auth turns on the server's default JWT ClaimMapper and Authorizer with a
@@ -560,6 +571,8 @@ func (c Config) Clone() Config {
 	out.Temporal = deepCopy(c.Temporal)
 	out.TLS.Hosts = append([]string(nil), c.TLS.Hosts...)
 	out.TLS.FrontendClientCAFiles = append([]string(nil), c.TLS.FrontendClientCAFiles...)
+	out.TLS.PeerHosts = append([]string(nil), c.TLS.PeerHosts...)
+	out.TLS.PeerSystemWorkerCerts = append([]string(nil), c.TLS.PeerSystemWorkerCerts...)
 	out.Clusters = append([]string(nil), c.Clusters...)
 	out.Services.Run = append([]string(nil), c.Services.Run...)
 	return out

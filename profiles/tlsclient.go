@@ -25,3 +25,27 @@ func (t TLS) ClientConfig() (*tls.Config, error) {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: t.ServerName, MinVersion: tls.VersionTLS12}, nil
 }
+
+// InternodeClientConfig is how a caller presents itself to a service
+// other than the frontend (history, matching), as the nodes do to each
+// other: the internode certificate, checked against the internode CA,
+// and the dialed address when VerifyInternodeAddress says so; nil when
+// TLS is off.
+func (t TLS) InternodeClientConfig() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Internode.CertFile, t.Internode.KeyFile)
+	if err != nil {
+		return nil, &FieldError{Key: "tls.internode", Value: t.Internode.CertFile, Msg: fmt.Sprintf("cannot be loaded: %v", err)}
+	}
+	pool, err := clientconn.CertPool(t.Internode.CAFile)
+	if err != nil {
+		return nil, &FieldError{Key: "tls.internode.ca-file", Value: t.Internode.CAFile, Msg: err.Error()}
+	}
+	name := t.ServerName
+	if t.VerifyInternodeAddress {
+		name = ""
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}, nil
+}

@@ -70,6 +70,11 @@ const ExportDynamicConfigFile = "dynamicconfig.yaml"
 // devcluster provides those through server options.
 func Export(cfg profiles.Config, dynamicFile string) (static, dynamic []byte, err error) {
 	cfg = ExportPorts(cfg)
+	if cfg.TLS.Enabled && cfg.Ringpop() && !cfg.TLS.Internode.Set() {
+		// As a node's start makes it (bootstrap): each node's own
+		// certificate names its address, which its clients check.
+		cfg.TLS.VerifyInternodeAddress = true
+	}
 	sqlCfg, err := persistence.MainSQLConfig(cfg)
 	if err != nil {
 		return nil, nil, err

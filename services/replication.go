@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/server/api/historyservice/v1"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/devcluster/devcluster/persistence"
@@ -100,8 +102,12 @@ type ReplicationAck struct {
 // has acknowledged, its sender starts from the current end of the queue
 // when it connects, and tasks written before are never sent (see
 // StreamSenderImpl.sendCatchUp in the server's service/history/replication).
-func ReplicationAcks(ctx context.Context, historyAddr string) (map[string]ReplicationAck, error) {
-	conn, err := grpc.NewClient(historyAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func ReplicationAcks(ctx context.Context, historyAddr string, internodeTLS *tls.Config) (map[string]ReplicationAck, error) {
+	creds := insecure.NewCredentials()
+	if internodeTLS != nil {
+		creds = credentials.NewTLS(internodeTLS)
+	}
+	conn, err := grpc.NewClient(historyAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("dial history %s: %w", historyAddr, err)
 	}

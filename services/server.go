@@ -490,11 +490,18 @@ func (s *Server) authOptions(logger log.Logger) []temporal.ServerOption {
 			}
 			// Only the system worker's own certificate is the admin, not
 			// any certificate of that name a trusted CA issued.
-			pin, err := auth.PublicKeyPin(s.cfg.TLS.SystemWorker.CertFile)
-			if err != nil {
-				logger.Error("auth: the system worker's certificate: " + err.Error())
+			// The other clusters' system workers too: replication calls
+			// this frontend with their certificates and no token.
+			var pins [][]byte
+			for _, f := range append([]string{s.cfg.TLS.SystemWorker.CertFile}, s.cfg.TLS.PeerSystemWorkerCerts...) {
+				pin, err := auth.PublicKeyPin(f)
+				if err != nil {
+					logger.Error("auth: a system worker's certificate: " + err.Error())
+					continue
+				}
+				pins = append(pins, pin)
 			}
-			return auth.SystemWorkerClaimMapper(inner, certs.SystemWorkerCommonName, pin)
+			return auth.SystemWorkerClaimMapper(inner, certs.SystemWorkerCommonName, pins...)
 		}))
 	}
 	return out

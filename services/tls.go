@@ -38,7 +38,26 @@ func rootTLS(t profiles.TLS) config.RootTLS {
 		},
 		SystemWorker: config.WorkerTLS{CertFile: t.SystemWorker.CertFile, KeyFile: t.SystemWorker.KeyFile,
 			Client: config.ClientTLS{ServerName: t.ServerName, RootCAFiles: []string{t.Client.CAFile}}},
+		RemoteClusters: remoteClusters(t),
 	}
+}
+
+// remoteClusters is how replication reaches the other clusters' frontends
+// (the server picks the entry by the host it dials): with this cluster's
+// system-worker certificate, which they accept, checking their
+// certificates with Client.CAFile, every cluster's frontend CA.
+func remoteClusters(t profiles.TLS) map[string]config.GroupTLS {
+	if len(t.PeerHosts) == 0 {
+		return nil
+	}
+	out := map[string]config.GroupTLS{}
+	for _, h := range t.PeerHosts {
+		out[h] = config.GroupTLS{
+			Server: config.ServerTLS{CertFile: t.SystemWorker.CertFile, KeyFile: t.SystemWorker.KeyFile, RequireClientAuth: true},
+			Client: config.ClientTLS{ServerName: t.ServerName, RootCAFiles: []string{t.Client.CAFile}},
+		}
+	}
+	return out
 }
 
 // CheckTLSFiles checks the files a resolved TLS section names, as the

@@ -166,7 +166,7 @@ func (n *Nodes) CertDir() string { return n.cfg.TLS.CertDir }
 // (auth.Grant{Namespace: "default", Role: "read"}).
 func (n *Nodes) MintToken(g auth.Grant) string {
 	n.t.Helper()
-	key, err := auth.LoadKey(n.CertDir())
+	key, err := auth.LoadKey(n.CertDir()) // the nodes keep the signing key with their CA
 	if err != nil {
 		n.t.Fatalf("testutil: the nodes' signing key: %v", err)
 	}

@@ -2,13 +2,16 @@ package testutil_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/internal/pgtest"
 	"github.com/devcluster/devcluster/testutil"
 )
@@ -78,3 +81,45 @@ func TestNewNodes(t *testing.T) {
 // processRuns reports whether pid is a process (the nodes are this test
 // process's children, reaped when they exit).
 func processRuns(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestNewNodesSecure: NewNodes with WithMTLS and WithAuth gives nodes that
+// share one CA and signing key (made in the test's directory), and
+// ClientOptions that carry the client certificate and an admin token; a
+// read token minted with MintToken cannot start a workflow.
+func TestNewNodesSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds devcluster and starts two processes on PostgreSQL")
+	}
+	if os.Getenv("DCTEST_POSTGRES") == "1" {
+		t.Skip("on PostgreSQL in the first pass already")
+	}
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	n := testutil.NewNodes(t, "frontend+worker+matching,history", testutil.WithPostgres(pg.URL("ignored")), testutil.WithMTLS(), testutil.WithAuth())
+	if n.CertDir() == "" || n.ClientOptions().ConnectionOptions.TLS == nil || n.ClientOptions().Credentials == nil {
+		t.Fatalf("cert dir %q, client options %+v: want TLS and a token", n.CertDir(), n.ClientOptions())
+	}
+	n.NewWorker("tq", register)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run, err := n.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "secure", TaskQueue: "tq"}, Echo, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil || got != "hi" {
+		t.Fatalf("workflow: %q, %v", got, err)
+	}
+	o := n.ClientOptions()
+	o.Credentials = client.NewAPIKeyStaticCredentials(n.MintToken(auth.Grant{Subject: "reader", Namespace: n.Namespace(), Role: "read"}))
+	reader, err := client.Dial(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	_, err = reader.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "by-reader", TaskQueue: "tq"}, Echo, "no")
+	var pd *serviceerror.PermissionDenied
+	if !errors.As(err, &pd) {
+		t.Fatalf("start with a read token: %v; want PermissionDenied", err)
+	}
+}

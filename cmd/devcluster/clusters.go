@@ -56,7 +56,15 @@ func clustersBanner(group *bootstrap.Clusters) string {
 	})
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "Fail a namespace over (as temporal operator namespace update --active-cluster does):\n")
-	fmt.Fprintf(&b, "  devcluster failover --address %s --namespace %s --to %s\n", group.First().FrontendAddr(), group.First().Namespaces()[0], names[1])
+	secure := ""
+	if t, ok := group.First().TLS(); ok {
+		// Each cluster has its own CAs; the bundle checks every frontend.
+		secure = fmt.Sprintf(" --%s %s --%s %s --%s %s --%s %s", flagTLSCert, t.Client.CertFile, flagTLSKey, t.Client.KeyFile, flagTLSCA, t.Client.CAFile, flagTLSServerName, t.ServerName)
+		if group.First().AdminToken() != "" {
+			secure += " --" + flagAPIKey + " <the admin token above>"
+		}
+	}
+	fmt.Fprintf(&b, "  devcluster failover --address %s --namespace %s --to %s%s\n", group.First().FrontendAddr(), group.First().Namespaces()[0], names[1], secure)
 	return b.String()
 }
 

@@ -124,3 +124,53 @@ func TestClustersStartPortsFileFailover(t *testing.T) {
 		t.Errorf("ports file should be removed at stop, stat: %v", err)
 	}
 }
+
+// TestClustersSecureFailoverCLI: `--clusters a,b --profile secure` names
+// the client files in its ports file, and `devcluster failover` with them
+// and a token (the banner's line) reaches both clusters, each with its own
+// CA, and fails over.
+func TestClustersSecureFailoverCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	portsFile := filepath.Join(dir, "ports.json")
+	certDir := filepath.Join(dir, "certs")
+	p := startProc(t, "start", "--port=0", "--http-port=0", "--headless", "--clusters", "a,b", "--profile", "secure", "--cert-dir", certDir, "--ports-file", portsFile)
+	p.waitBanner(t, 90*time.Second)
+	b, err := os.ReadFile(portsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports Ports
+	if err := json.Unmarshal(b, &ports); err != nil {
+		t.Fatalf("ports file: %v\n%s", err, b)
+	}
+	f := ports.TLS
+	if f == nil || f.CA != filepath.Join(certDir, "clusters-frontend-ca.pem") || f.KeyDir != certDir || !f.Auth {
+		t.Fatalf("ports file tls: %+v; want the clusters' CA bundle and the key in %s\n%s", f, certDir, b)
+	}
+	if !strings.Contains(p.stdout.String(), "devcluster failover --address "+ports.Frontend+" --namespace default --to b --tls-cert-path "+f.ClientCert) {
+		t.Errorf("banner's failover line lacks the TLS flags:\n%s", p.stdout.String())
+	}
+	code, tok, errOut := runBinary(t, "token", "--cert-dir", f.KeyDir, "--system-admin")
+	if code != 0 {
+		t.Fatalf("token: %d %s", code, errOut)
+	}
+	secure := []string{"--tls-cert-path", f.ClientCert, "--tls-key-path", f.ClientKey, "--tls-ca-path", f.CA, "--tls-server-name", f.ServerName, "--api-key", strings.TrimSpace(tok)}
+	code, out, errOut := runBinary(t, append([]string{"failover", "--address", ports.Clusters["b"].Frontend, "--namespace", "default", "--to", "b"}, secure...)...)
+	if code != 0 || !strings.Contains(out, "namespace default is active on b; every cluster agrees") {
+		t.Fatalf("failover to b: %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runBinary(t, "failover", "--address", ports.Clusters["b"].Frontend, "--namespace", "default", "--to", "a")
+	if code == 0 {
+		t.Fatalf("failover without TLS succeeded: %s", errOut)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+}

@@ -71,9 +71,9 @@ func printNodesBanner(w io.Writer, s *nodes.Supervisor, loaded *profiles.Loaded,
 		printClientTLS(w, profiles.TLSFiles{CertFile: f.TLS.ClientCert, KeyFile: f.TLS.ClientKey, CAFile: f.TLS.CA}, f.TLS.ServerName)
 		fmt.Fprintf(w, "Every node's certificates are issued by the cluster's CA in %s; internode traffic is mutual TLS.\n", f.TLS.CertDir)
 		if f.TLS.Auth {
-			if tok, err := nodesAdminToken(cfg, f.TLS.CertDir); err == nil {
+			if tok, err := nodesAdminToken(cfg, f.TLS.KeyDir); err == nil {
 				token = tok
-				printToken(w, tok, cfg.Auth.TokenTTL, authHeader(cfg), f.TLS.CertDir)
+				printToken(w, tok, cfg.Auth.TokenTTL, authHeader(cfg), f.TLS.KeyDir)
 			} else {
 				fmt.Fprintf(w, "\nAuth is on, but no admin token could be minted: %v\n", err)
 			}
@@ -83,8 +83,7 @@ func printNodesBanner(w io.Writer, s *nodes.Supervisor, loaded *profiles.Loaded,
 	fmt.Fprintf(w, "  export TEMPORAL_ADDRESS=%s\n", f.Frontend)
 	fmt.Fprintf(w, "  export TEMPORAL_NAMESPACE=%s\n", ns)
 	if f.TLS != nil {
-		fmt.Fprintf(w, "  export TEMPORAL_TLS_CLIENT_CERT_PATH=%s TEMPORAL_TLS_CLIENT_KEY_PATH=%s\n", f.TLS.ClientCert, f.TLS.ClientKey)
-		fmt.Fprintf(w, "  export TEMPORAL_TLS_SERVER_CA_CERT_PATH=%s TEMPORAL_TLS_SERVER_NAME=%s\n", f.TLS.CA, f.TLS.ServerName)
+		fmt.Fprintf(w, "  (and the TEMPORAL_TLS_* variables above)\n")
 	}
 	if token != "" {
 		fmt.Fprintf(w, "  export TEMPORAL_API_KEY=<the admin token above>\n")

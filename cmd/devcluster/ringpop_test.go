@@ -223,6 +223,13 @@ func TestRingpopNodes(t *testing.T) {
 	}
 	bothOwnShards(hist2)
 
+	// A node with TLS does not join this plaintext cluster: it says so
+	// and exits 2 before it starts anything.
+	code, _, stderr := runBinary(t, append(append([]string{}, common...), "--services", "history", "--profile", "secure", "--cert-dir", filepath.Join(dir, "certs"))...)
+	if code != exitUsage || !strings.Contains(stderr, "tls.enabled") || !strings.Contains(stderr, "speaks plaintext") {
+		t.Errorf("a TLS node joining a plaintext cluster: exit %d\n%s\nwant %d and tls.enabled ... speaks plaintext", code, stderr, exitUsage)
+	}
+
 	c := dialWorker(t, addr, "default", "ringpop", SleepyDouble)
 
 	// Under load, one history node is killed: every workflow completes and

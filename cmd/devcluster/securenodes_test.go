@@ -75,6 +75,26 @@ func transportErr(t *testing.T, addr string, creds grpc.DialOption, token string
 	return err
 }
 
+// secureWorker dials addr with tlsConfig and token and runs a worker for
+// SleepyDouble on "ringpop"; both stop when t ends.
+func secureWorker(t *testing.T, addr string, tlsConfig *tls.Config, token string) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "default", ConnectionOptions: client.ConnectionOptions{TLS: tlsConfig},
+		Credentials: client.NewAPIKeyStaticCredentials(token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	w := worker.New(c, "ringpop", worker.Options{})
+	w.RegisterWorkflow(SleepyDouble)
+	w.RegisterActivity(Double)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return c
+}
+
 func tlsCreds(certFile, keyFile, caFile, serverName string) grpc.DialOption {
 	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if certFile != "" {
@@ -139,7 +159,7 @@ func TestSecureNodes(t *testing.T) {
 	ports[fe2] = fe2.waitReady(t, 90*time.Second)
 
 	f := ports[fe].TLS
-	if f == nil || f.CertDir != certDir || f.ClientCert != filepath.Join(certDir, certs.ClientCertFile) || !f.Auth {
+	if f == nil || f.CertDir != certDir || f.ClientCert != filepath.Join(certDir, certs.ClientCertFile) || !f.Auth || f.KeyDir != certDir {
 		t.Fatalf("the frontend node's ports file: tls %+v; want the client files in %s and auth", f, certDir)
 	}
 	for _, name := range []string{certs.InternodeCAKeyFile, certs.FrontendCAKeyFile, auth.KeyFile} {
@@ -165,19 +185,7 @@ func TestSecureNodes(t *testing.T) {
 
 	// The real SDK through the first frontend, under load, while a
 	// history node is killed: every workflow completes.
-	c, err := client.Dial(client.Options{HostPort: addr, Namespace: "default", ConnectionOptions: client.ConnectionOptions{TLS: clientTLS},
-		Credentials: client.NewAPIKeyStaticCredentials(admin)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	w := worker.New(c, "ringpop", worker.Options{})
-	w.RegisterWorkflow(SleepyDouble)
-	w.RegisterActivity(Double)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	c := secureWorker(t, addr, clientTLS, admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	runs := startBatch(t, ctx, c, "secure-kill", 30)

@@ -48,7 +48,11 @@ func printTLS(w io.Writer, c *bootstrap.Cluster) {
 	}
 	printClientTLS(w, t.Client, t.ServerName)
 	if tok := c.AdminToken(); tok != "" {
-		printToken(w, tok, c.Config().Auth.TokenTTL, authHeader(c.Config()), c.Config().TLS.CertDir)
+		keyDir := c.Config().Auth.KeyDir // the signing key's: with --clusters, above each cluster's own directory
+		if c.Config().TLS.CertDir == "" {
+			keyDir = "" // a temporary directory, gone at exit
+		}
+		printToken(w, tok, c.Config().Auth.TokenTTL, authHeader(c.Config()), keyDir)
 	}
 }
 

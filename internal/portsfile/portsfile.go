@@ -39,10 +39,13 @@ type TLS struct {
 	ClientKey  string `json:"client_key"`
 	CA         string `json:"ca"`
 	ServerName string `json:"server_name"`
-	// Auth says the frontend wants a token too (devcluster token mints
-	// one with the signing key in CertDir).
-	Auth    bool   `json:"auth,omitempty"`
+	// CertDir holds the certificates (with several processes, the
+	// cluster's shared CA).
 	CertDir string `json:"cert_dir,omitempty"`
+	// Auth says the frontend wants a token too; `devcluster token
+	// --cert-dir KEY_DIR` mints one with the signing key in KeyDir.
+	Auth   bool   `json:"auth,omitempty"`
+	KeyDir string `json:"key_dir,omitempty"`
 }
 
 // Cluster is one cluster's entry under "clusters".
