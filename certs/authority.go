@@ -207,7 +207,7 @@ func loadCA(certFile, keyFile string, now time.Time) (*keyPair, error) {
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &AuthorityError{File: keyFile, Msg: fmt.Sprintf("is missing: a node issues its own certificate with the key of %s; copy the key there, or %s", filepath.Base(certFile), fixDir)}
+			return nil, &AuthorityError{File: keyFile, Msg: fmt.Sprintf("is missing: a node issues its own certificate with the key of %s (a set from `devcluster certs generate` without --cluster has no CA keys: it serves one process); copy the key there, or %s", filepath.Base(certFile), fixDir)}
 		}
 		return nil, &AuthorityError{File: keyFile, Msg: fmt.Sprintf("cannot be read: %v; make it readable by this user (mode 0600), or %s", oserr.Cause(err), fixDir)}
 	}

@@ -22,6 +22,7 @@ func certsCommand() *cli.Command {
 				&cli.StringSliceFlag{Name: "host", Usage: "extra DNS name or IP for the server certificates (repeatable)"},
 				&cli.DurationFlag{Name: "validity", Value: profiles.Default().TLS.Validity, Usage: "how long the certificates are valid"},
 				&cli.BoolFlag{Name: "force", Usage: "regenerate even when the set there is valid"},
+				&cli.BoolFlag{Name: "cluster", Usage: "write a cluster's authority instead: the two CAs with their keys and the client certificates, for the nodes of a cluster of several processes (--services, --nodes) that share --cert-dir; each node issues its own server certificates from it"},
 			},
 			Action:       certsGenerateAction,
 			OnUsageError: onUsageError,
@@ -33,6 +34,9 @@ func certsGenerateAction(c *cli.Context) error {
 	dir := c.String("dir")
 	if dir == "" {
 		return cli.Exit("certs generate needs --dir DIR (the directory for the certificates)", exitUsage)
+	}
+	if c.Bool("cluster") {
+		return certsAuthority(c, dir)
 	}
 	if c.Bool("force") {
 		for _, f := range []string{certs.InternodeCAFile, certs.FrontendCAFile} {
@@ -53,6 +57,27 @@ func certsGenerateAction(c *cli.Context) error {
 	fmt.Fprintf(w, "  frontend CA    %s\n  frontend       %s, %s\n", set.FrontendCA, set.FrontendCert, set.FrontendKey)
 	fmt.Fprintf(w, "  client         %s, %s\n  system worker  %s, %s\n", set.ClientCert, set.ClientKey, set.SystemWorkerCert, set.SystemWorkerKey)
 	fmt.Fprintf(w, "Use them with: devcluster start --tls --cert-dir %s\n", set.Dir)
+	return nil
+}
+
+// certsAuthority is `certs generate --cluster`.
+func certsAuthority(c *cli.Context, dir string) error {
+	if c.IsSet("host") || c.Bool("force") {
+		return cli.Exit("flags --host and --force do not go with --cluster: each node issues its certificates for its own addresses, and a cluster's CA is never replaced in place (delete the directory for a new one)", exitUsage)
+	}
+	a, err := certs.EnsureAuthority(certs.Options{Dir: dir, Validity: c.Duration("validity")})
+	if err != nil {
+		return cli.Exit(certsOptionMessage(err), exitUsage)
+	}
+	w := c.App.Writer
+	if a.Created {
+		fmt.Fprintf(w, "made a cluster's CA in %s; valid until %s\n", a.Dir, a.NotAfter.Format("2006-01-02 15:04 MST"))
+	} else {
+		fmt.Fprintf(w, "reused the cluster's CA in %s; valid until %s\n", a.Dir, a.NotAfter.Format("2006-01-02 15:04 MST"))
+	}
+	fmt.Fprintf(w, "  internode CA   %s (key %s)\n  frontend CA    %s (key %s)\n", a.InternodeCA, a.InternodeCAKey, a.FrontendCA, a.FrontendCAKey)
+	fmt.Fprintf(w, "  client         %s, %s\n  system worker  %s, %s\n", a.ClientCert, a.ClientKey, a.SystemWorkerCert, a.SystemWorkerKey)
+	fmt.Fprintf(w, "Give every node: devcluster start --services ROLES --tls --cert-dir %s ... (or --nodes SPEC --tls --cert-dir %s)\n", a.Dir, a.Dir)
 	return nil
 }
 

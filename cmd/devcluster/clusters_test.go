@@ -45,7 +45,7 @@ func TestClustersBadInput(t *testing.T) {
 		{"ui port of the first", []string{"--port", "7300", "--clusters", "a,b:8300"}, []string{`which cluster "a" uses for its ui.port`}},
 		{"single cluster's file", []string{"--port=0", "--http-port=0", "--headless", "--clusters", "a,b", "--db-file", single},
 			[]string{"persistence.file: " + single + " exists, and is a single cluster's database", "single.a.db, " + filepath.Join(dir, "single.b.db")}},
-		{"tls", []string{"--clusters", "a,b", "--tls"}, []string{"cannot run with tls.enabled"}},
+		{"tls with a file as cert-dir", []string{"--clusters", "a,b", "--tls", "--cert-dir", cfgFile}, []string{"tls.cert-dir: " + cfgFile + " cannot be created"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
