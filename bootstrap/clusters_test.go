@@ -340,3 +340,40 @@ func TestClustersFileRestart(t *testing.T) {
 		t.Fatalf("StartClusters with dev.b.db gone = %v, want a refusal", err)
 	}
 }
+
+// BenchmarkFailoverToProgress: from a failover request to the completion,
+// through the new active cluster, of a workflow that waited there for a
+// signal (replicated from the old active one), with workers polling both
+// clusters all along, as both regions' do; the namespace fails over back
+// and forth. make bench runs it.
+func BenchmarkFailoverToProgress(b *testing.B) {
+	g := startClusters(b, clustersConfig("a", "b"))
+	ns := profiles.DefaultNamespace
+	clients := map[string]client.Client{"a": dial(b, g.Get("a"), ns), "b": dial(b, g.Get("b"), ns)}
+	for _, c := range clients {
+		w := signalWorker(b, c)
+		defer w.Stop()
+	}
+	ctx := context.Background()
+	active, other := "a", "b"
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		id := fmt.Sprintf("failover-%d", i)
+		if _, err := clients[active].ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "q"}, WaitForSignal); err != nil {
+			b.Fatal(err)
+		}
+		waitStatus(b, clients[other], other, id, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+		b.StartTimer()
+		if _, err := g.Failover(ctx, ns, other); err != nil {
+			b.Fatal(err)
+		}
+		if err := clients[other].SignalWorkflow(ctx, id, "", signalGo, "x"); err != nil {
+			b.Fatal(err)
+		}
+		if err := clients[other].GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		active, other = other, active
+	}
+}

@@ -84,6 +84,10 @@ func TestClustersSecure(t *testing.T) {
 	ns := profiles.DefaultNamespace
 	ca, cb := dial(t, a, ns), dial(t, b, ns)
 	wa := signalWorker(t, ca)
+	// b's worker polls from the start, as a standby region's does: its
+	// polls wait for queries only until the failover.
+	wb := signalWorker(t, cb)
+	defer wb.Stop()
 	run, err := ca.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "secure-1", TaskQueue: "q"}, WaitForSignal)
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +99,6 @@ func TestClustersSecure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("failover to b: %s", took)
-	wb := signalWorker(t, cb)
-	defer wb.Stop()
 	if err := cb.SignalWorkflow(ctx, run.GetID(), "", signalGo, "from b"); err != nil {
 		t.Fatalf("signal through b: %v", err)
 	}

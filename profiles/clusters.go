@@ -20,6 +20,7 @@ const (
 	ClusterMetadataRefreshKey = "system.clusterMetadataRefreshInterval"
 	NamespaceRefreshKey       = "system.namespaceCacheRefreshInterval"
 	ClustersRefresh           = 100 * time.Millisecond
+	longPollKey               = "matching.longPollExpirationInterval"
 )
 
 // SeparateReplicationFlagKey makes the server's replication streams follow
@@ -157,6 +158,14 @@ func clusterValues(values map[string]any) map[string]any {
 	// cluster that does not know the caller yet.
 	if !hasKey(values, SeparateReplicationFlagKey) {
 		values[SeparateReplicationFlagKey] = true
+	}
+	// Workers poll every cluster, as a standby region's do; a poll that
+	// reached a cluster while the namespace was standby there waits for
+	// queries only, until the long poll ends (a minute), so after a
+	// failover such workers took the new active cluster's first task
+	// 9 s later (the rest of their poll). With 1 s polls: within ~1 s.
+	if !hasKey(values, longPollKey) {
+		values[longPollKey] = "1s"
 	}
 	// A replication stream's receiver acknowledges every 200ms, not
 	// every second: StartClusters waits for the first acknowledgement

@@ -32,7 +32,7 @@ var FeatureGroups = []FeatureGroup{
 		"system.enableCancelActivityWorkerCommand": false}},
 	{"visibility", "new search attributes and Nexus endpoints usable at once", map[string]any{
 		"system.forceSearchAttributesCacheRefreshOnRead": false, "system.forceNexusEndpointRefreshOnRead": false}},
-	{"timers", "timers, retries and continue-as-new at ~100ms granularity (not ~1s)", map[string]any{
+	{"timers", "timers and retries within a few ms, continue-as-new at ~100ms granularity (not ~1s)", map[string]any{
 		"history.timerProcessorMaxTimeShift": "1s", "history.workflowIdReuseMinimalInterval": "1s"}},
 	{"activities", "operator and batch commands for standalone activities", map[string]any{
 		"history.enableStandaloneActivityOperatorCommands": false, "frontend.enableBatchOperationsForStandaloneActivities": false}},

@@ -3,6 +3,7 @@ package testutil_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,6 +67,24 @@ func DaysChain(ctx workflow.Context, runs int) (time.Time, error) {
 	return workflow.Now(ctx), nil
 }
 
+// Daily runs an activity, then days times sleeps 24h and runs it again (a
+// subscription billed daily); it returns how far its clock moved.
+func Daily(ctx workflow.Context, days int) (time.Duration, error) {
+	began := workflow.Now(ctx)
+	if err := workflow.ExecuteActivity(activityCtx(ctx), Stamp).Get(ctx, nil); err != nil {
+		return 0, err
+	}
+	for range days {
+		if err := workflow.Sleep(ctx, 24*time.Hour); err != nil {
+			return 0, err
+		}
+		if err := workflow.ExecuteActivity(activityCtx(ctx), Stamp).Get(ctx, nil); err != nil {
+			return 0, err
+		}
+	}
+	return workflow.Now(ctx).Sub(began), nil
+}
+
 // RetryForever retries a failing activity every hour, forever.
 func RetryForever(ctx workflow.Context) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second,
@@ -88,6 +107,7 @@ func registerTimeSkipping(r worker.Registry) {
 	r.RegisterWorkflow(DayChild)
 	r.RegisterWorkflow(DaysChain)
 	r.RegisterWorkflow(RetryForever)
+	r.RegisterWorkflow(Daily)
 	r.RegisterActivity(Stamp)
 	r.RegisterActivity(AlwaysFails)
 }
@@ -265,6 +285,51 @@ func TestTimeSkippingChildAndContinueAsNew(t *testing.T) {
 	if d := end.Sub(start); d < 3*24*time.Hour {
 		t.Errorf("the last run's clock is %s ahead of the start, want >= 72h (3 runs of 24h)", d)
 	}
+}
+
+// TestTimeSkippingYear: a year of daily steps (365 x (sleep 24h,
+// activity)) completes with its clock a year on: devcluster's skip limit
+// (1,000 per session) lets it, where the server's 200 would stop it at day
+// 200 and wait a real day. How fast is BenchmarkTimeSkippingYear's.
+func TestTimeSkippingYear(t *testing.T) {
+	t.Parallel()
+	c := testutil.NewCluster(t, testutil.WithTimeSkipping())
+	c.NewWorker("ts", registerTimeSkipping)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	began := time.Now()
+	run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "year", TaskQueue: "ts"}, Daily, 365)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved time.Duration
+	if err := run.Get(ctx, &moved); err != nil {
+		t.Fatalf("a year of daily steps: %v", err)
+	}
+	t.Logf("365 days of workflow time in %s of wall time", time.Since(began).Round(time.Millisecond))
+	if moved < 365*24*time.Hour {
+		t.Errorf("workflow.Now advanced %s, want >= 365 days", moved)
+	}
+}
+
+// BenchmarkTimeSkippingYear: the wall time of a year of daily steps
+// (365 x (sleep 24h, activity)) in a namespace that skips time, and per
+// step; make bench runs it.
+func BenchmarkTimeSkippingYear(b *testing.B) {
+	c := testutil.NewCluster(b, testutil.WithTimeSkipping())
+	c.NewWorker("ts", registerTimeSkipping)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		run, err := c.Client().ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("year-%d", i), TaskQueue: "ts"}, Daily, 365)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/365, "ms/day")
 }
 
 // TestTimeSkippingSessionLimit: an activity retried every hour forever
