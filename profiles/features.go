@@ -32,7 +32,7 @@ var FeatureGroups = []FeatureGroup{
 		"system.enableCancelActivityWorkerCommand": false}},
 	{"visibility", "new search attributes and Nexus endpoints usable at once", map[string]any{
 		"system.forceSearchAttributesCacheRefreshOnRead": false, "system.forceNexusEndpointRefreshOnRead": false}},
-	{"timers", "timers and retries within a few ms, continue-as-new at ~100ms granularity (not ~1s)", map[string]any{
+	{"timers", "timers, retries and continue-as-new at ~100ms granularity (not ~1s)", map[string]any{
 		"history.timerProcessorMaxTimeShift": "1s", "history.workflowIdReuseMinimalInterval": "1s"}},
 	{"activities", "operator and batch commands for standalone activities", map[string]any{
 		"history.enableStandaloneActivityOperatorCommands": false, "frontend.enableBatchOperationsForStandaloneActivities": false}},
@@ -40,6 +40,20 @@ var FeatureGroups = []FeatureGroup{
 		"frontend.WorkflowPauseEnabled": false, "frontend.workflowRulesAPIsEnabled": false, "frontend.WorkflowTimeSkippingEnabled": false,
 		"history.enableWorkflowTaskCompletionPagination": false, "history.enableSignalWithStartFromWorkflow": false}},
 	{"fairness", "fairness keys take effect on task queues", map[string]any{"matching.autoEnableV2": false}},
+}
+
+// TimeShiftKey is the server's guard for clock skew: a new timer task is
+// never due before now plus this shift, so a timer that is due at once
+// (the one a time skip makes due) waits for it. The timers feature sets
+// 100ms; a cluster of one process that skips time gets 1ms (see
+// FeatureDefault), which made a skipped step 98 ms faster.
+const TimeShiftKey = "history.timerProcessorMaxTimeShift"
+
+// FeatureDefault reports whether v is the built-in profiles' value of the
+// dynamic-config key, i.e. one the user did not change.
+func FeatureDefault(key string, v any) bool {
+	want, ok := featureValues()[strings.ToLower(key)]
+	return ok && fmt.Sprint(want) == fmt.Sprint(v)
 }
 
 // FeatureState is a group's state in a config.

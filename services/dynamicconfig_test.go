@@ -50,3 +50,35 @@ func TestEffectiveDynamicConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestEffectiveDynamicConfigTimeShift: a one-process cluster that skips
+// time gets a 1ms timer time shift instead of the timers feature's 100ms;
+// a user's own value, a cluster that skips no time, and a node of several
+// processes keep theirs.
+func TestEffectiveDynamicConfigTimeShift(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		mutate func(c *profiles.Config)
+		want   any
+	}{
+		{"skips time", func(c *profiles.Config) { c.TimeSkipping = true }, "1ms"},
+		{"one namespace skips time", func(c *profiles.Config) { c.Namespaces[0].TimeSkipping = true }, "1ms"},
+		{"no time skipping", func(*profiles.Config) {}, "100ms"},
+		{"the user's value", func(c *profiles.Config) { c.TimeSkipping, c.DynamicConfig.Values[profiles.TimeShiftKey] = true, "50ms" }, "50ms"},
+		{"a node of several processes", func(c *profiles.Config) {
+			c.TimeSkipping, c.Membership.Mode, c.Persistence.URL = true, profiles.MembershipRingpop, "postgres://u@127.0.0.1/db"
+		}, "100ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := profiles.Default().Clone()
+			cfg.DynamicConfig.Values[profiles.TimeShiftKey] = "100ms" // the features profile's
+			tc.mutate(&cfg)
+			got := EffectiveDynamicConfig(cfg)
+			if v := got.Values[profiles.TimeShiftKey]; v != tc.want {
+				t.Errorf("%s = %v, want %v (added: %v)", profiles.TimeShiftKey, v, tc.want, got.Added)
+			}
+		})
+	}
+}
