@@ -87,9 +87,6 @@ func StartClusters(ctx context.Context, cfg profiles.Config, opts ...Option) (*C
 	fail := func(err error) (*Clusters, error) {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Shutdown.Timeout*time.Duration(len(g.clusters)+1))
 		defer cancel()
-		for _, p := range prepared[len(g.clusters):] { // not started: theirs to remove
-			p.cleanup()
-		}
 		_ = g.stopAll(stopCtx)
 		return nil, err
 	}

@@ -89,15 +89,22 @@ func prepareClustersTLS(cfgs []profiles.Config, logger *slog.Logger) ([]prepared
 	if err := atomicfile.Write(caFile, bundle.Bytes(), 0o644); err != nil {
 		return fail(&profiles.FieldError{Key: "tls.cert-dir", Value: dir, Msg: fmt.Sprintf("cannot be written: %v", oserr.Cause(err))})
 	}
+	// The CAs each cluster's frontend takes client certificates from: its
+	// frontend CA and, when the frontend is the user's, the generated CA
+	// that issued its system-worker and client certificates.
+	clientCAs := make([][]string, len(out))
+	for i, p := range out {
+		clientCAs[i] = append([]string{p.cfg.TLS.Frontend.CAFile}, p.cfg.TLS.FrontendClientCAFiles...)
+	}
 	for i := range out {
 		t := &out[i].cfg.TLS
 		for j, peer := range out {
 			if i == j {
 				continue
 			}
-			// The CA that issued the peer's system-worker and client
-			// certificates: its frontend's client CA.
-			t.FrontendClientCAFiles = append(t.FrontendClientCAFiles, peer.cfg.TLS.Frontend.CAFile)
+			// The peer's system worker presents its certificate to this
+			// frontend when replicating.
+			t.FrontendClientCAFiles = append(t.FrontendClientCAFiles, clientCAs[j]...)
 			t.PeerSystemWorkerCerts = append(t.PeerSystemWorkerCerts, peer.cfg.TLS.SystemWorker.CertFile)
 			if h := netaddr.DialIP(peer.cfg.IP); !slices.Contains(t.PeerHosts, h) {
 				t.PeerHosts = append(t.PeerHosts, h)

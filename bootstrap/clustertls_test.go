@@ -3,9 +3,14 @@ package bootstrap_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,13 +68,16 @@ func TestClustersSecure(t *testing.T) {
 		_, err := c.WorkflowService().GetSystemInfo(callCtx, &workflowservice.GetSystemInfoRequest{})
 		callCancel()
 		c.Close()
-		if err == nil {
-			t.Fatal("a client trusting only cluster a's frontend CA reached cluster b")
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("a client trusting only cluster a's frontend CA, calling cluster b: %v; want a certificate verification failure", err)
 		}
 	}
-	// Without a token, b refuses a's client certificate.
+	// b's frontend takes a's client certificate (replication presents
+	// a's certificates), but it grants nothing without a token: only a's
+	// system worker's certificate is pinned as an admin.
 	o = b.ClientOptions(profiles.DefaultNamespace)
 	o.Credentials = nil
+	o.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: mustPool(t, ta.Client.CAFile), ServerName: ta.ServerName}
 	if c, err := client.NewLazyClient(o); err != nil {
 		t.Fatal(err)
 	} else {
@@ -77,7 +85,7 @@ func TestClustersSecure(t *testing.T) {
 		c.Close()
 		var pd *serviceerror.PermissionDenied
 		if !errors.As(err, &pd) {
-			t.Fatalf("describe on b without a token: %v; want PermissionDenied", err)
+			t.Fatalf("describe on b with a's client certificate and no token: %v; want PermissionDenied", err)
 		}
 	}
 
@@ -110,6 +118,45 @@ func TestClustersSecure(t *testing.T) {
 	for _, f := range []string{filepath.Join(cfg.TLS.CertDir, "jwt-signing-key.pem")} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v; want the clusters' one signing key, 0600", f, err)
+		}
+	}
+}
+
+func mustPool(t *testing.T, caFile string) *x509.CertPool {
+	t.Helper()
+	p, err := clientconn.CertPool(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestClustersSecondFailsToStart: when a cluster after the first cannot
+// start (its port is taken), StartClusters stops the ones it started and
+// returns the reason, with TLS and without.
+func TestClustersSecondFailsToStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster")
+	}
+	t.Parallel()
+	for _, secure := range []bool{false, true} {
+		held, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := held.Addr().(*net.TCPAddr).Port
+		cfg := clustersConfig("a", fmt.Sprintf("b:%d", port))
+		cfg.TLS.Enabled = secure
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		g, err := bootstrap.StartClusters(ctx, cfg)
+		cancel()
+		_ = held.Close()
+		if err == nil {
+			_ = g.Stop(context.Background())
+			t.Fatalf("tls %v: clusters started with b's port %d taken", secure, port)
+		}
+		if !strings.Contains(err.Error(), `cluster "b"`) || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+			t.Errorf("tls %v: %v; want cluster b's start refused, naming port %d", secure, err, port)
 		}
 	}
 }

@@ -40,7 +40,10 @@ func checkSameCA(ctx context.Context, cfg profiles.Config) error {
 	// live frontend members the shared database names (nodes on other
 	// hosts), each on the cluster's frontend port.
 	hosts := []string{netaddr.DialIP(cfg.IP)}
-	for _, h := range services.LiveFrontendHosts(ctx, cfg) {
+	dbCtx, cancel := context.WithTimeout(ctx, 5*time.Second) // before the startup timeout's context exists
+	live := services.LiveFrontendHosts(dbCtx, cfg)
+	cancel()
+	for _, h := range live {
 		if !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}

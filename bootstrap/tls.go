@@ -39,7 +39,7 @@ func prepareTLS(cfg profiles.Config, logger *slog.Logger) (profiles.Config, *cer
 		return cfg, nil, noop, err
 	}
 	t := &out.TLS
-	if t.Internode.Set() && t.Frontend.Set() && t.SystemWorker.Set() && t.Client.Set() {
+	if t.AllFilesGiven() {
 		// Every file the user's own.
 		if err := services.CheckTLSChains(out.TLS, cfg.TLS, out.IP, time.Now()); err != nil {
 			return cfg, nil, noop, err

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,7 +87,11 @@ func EnsureAuthority(opts Options) (*Authority, error) {
 	if opts.Dir == "" {
 		return nil, &OptionError{Field: "Dir", Msg: "is empty; set it to the directory every node of the cluster shares"}
 	}
-	if opts.Validity <= 0 {
+	if opts.Validity < 0 {
+		return nil, &OptionError{Field: "Validity", Value: opts.Validity.String(),
+			Msg: fmt.Sprintf("is negative; use a positive duration or 0 for the default %v", defaultValidity)}
+	}
+	if opts.Validity == 0 {
 		opts.Validity = defaultValidity
 	}
 	if opts.Now == nil {
@@ -255,7 +260,10 @@ func (a *Authority) ensureClients(now time.Time, validity time.Duration) error {
 		if a.Reason == "" {
 			a.Reason = reason
 		}
-		files, err := issueLeaf(leafTemplate(l.cn, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, now, a.leafNotAfter(now, validity)), a.frontend, l.cert, l.key)
+		// With the key it has, when it has a good one: frontends that
+		// are running pin the system worker's public key (see
+		// auth.SystemWorkerClaimMapper).
+		files, err := issueLeafWithKey(leafTemplate(l.cn, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, now, a.leafNotAfter(now, validity)), a.frontend, l.cert, l.key, readECKey(l.key))
 		if err != nil {
 			return err
 		}
@@ -347,7 +355,12 @@ func leafTemplate(cn string, usage []x509.ExtKeyUsage, now, notAfter time.Time) 
 
 // issueLeaf issues t from ca and returns its key and certificate files.
 func issueLeaf(t *x509.Certificate, ca *keyPair, certFile, keyFile string) ([]pemFile, error) {
-	kp, err := issue(t, ca)
+	return issueLeafWithKey(t, ca, certFile, keyFile, nil)
+}
+
+// issueLeafWithKey is issueLeaf for key (a new one when nil).
+func issueLeafWithKey(t *x509.Certificate, ca *keyPair, certFile, keyFile string, key *ecdsa.PrivateKey) ([]pemFile, error) {
+	kp, err := issueWithKey(t, ca, key)
 	if err != nil {
 		return nil, err
 	}
@@ -356,4 +369,27 @@ func issueLeaf(t *x509.Certificate, ca *keyPair, certFile, keyFile string) ([]pe
 		return nil, err
 	}
 	return []pemFile{{keyFile, keyPEM, keyMode}, {certFile, encodeCert(kp.der), certMode}}, nil
+}
+
+// readECKey reads an ECDSA private key (PKCS#8 or SEC 1 PEM) from path, nil
+// when there is none that parses.
+func readECKey(path string) *ecdsa.PrivateKey {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		if ec, ok := k.(*ecdsa.PrivateKey); ok {
+			return ec
+		}
+		return nil
+	}
+	if ec, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		return ec
+	}
+	return nil
 }

@@ -136,9 +136,16 @@ func newCA(cn string, notBefore, notAfter time.Time) (*keyPair, error) {
 // issue creates a key and a certificate from tmpl, signed by parent (or
 // self-signed when parent is nil).
 func issue(tmpl *x509.Certificate, parent *keyPair) (*keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("certs: generating key for %q: %w", tmpl.Subject.CommonName, err)
+	return issueWithKey(tmpl, parent, nil)
+}
+
+// issueWithKey is issue for key, or a new key when key is nil.
+func issueWithKey(tmpl *x509.Certificate, parent *keyPair, key *ecdsa.PrivateKey) (*keyPair, error) {
+	var err error
+	if key == nil {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, fmt.Errorf("certs: generating key for %q: %w", tmpl.Subject.CommonName, err)
+		}
 	}
 	tmpl.SerialNumber, err = serialNumber()
 	if err != nil {

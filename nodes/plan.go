@@ -38,7 +38,7 @@ const planned = "--nodes (chosen per node)"
 // user's), dir/certs, which the caller removes with dir. It reports
 // whether it set one. Call it before validating cfg as a node's config.
 func SharedCertDir(cfg *profiles.Config, dir string) bool {
-	if !cfg.TLS.Enabled || cfg.TLS.CertDir != "" || cfg.TLS.AllFilesGiven() {
+	if !cfg.TLS.Enabled || cfg.TLS.CertDir != "" || (cfg.TLS.AllFilesGiven() && !cfg.Auth.Enabled) {
 		return false
 	}
 	cfg.TLS.CertDir = filepath.Join(dir, "certs")

@@ -542,14 +542,6 @@ func Default() Config {
 			// each workflow's task-timeout timers fire 5-10 s after its
 			// tasks (1,024 entries: three reads per workflow).
 			"history.hostLevelCacheMaxSize": 4096,
-			// Queue reads without a fleet's rate limit: the transfer and
-			// timer queues load tasks at most 20 times a second per shard,
-			// so a workflow stepping faster than that (a time-skipping
-			// one: sleep, activity, sleep ...) waited up to 50 ms at each
-			// step. A year of daily steps skipped in 20 s became 5 s with
-			// this and the timers feature's 1 ms time shift.
-			"history.transferProcessorMaxPollRPS": 1000,
-			"history.timerProcessorMaxPollRPS":    1000,
 			// Time skipping: a session skips up to 1,000 times, not 200,
 			// so that a year of daily steps (365 skips) finishes; the
 			// limit stops a workflow that retries forever from skipping

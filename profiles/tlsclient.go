@@ -43,9 +43,14 @@ func (t TLS) InternodeClientConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, &FieldError{Key: "tls.internode.ca-file", Value: t.Internode.CAFile, Msg: err.Error()}
 	}
-	name := t.ServerName
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: t.InternodeServerName(), MinVersion: tls.VersionTLS12}, nil
+}
+
+// InternodeServerName is the name internode clients check: ServerName, or
+// "" (the dialed address) with VerifyInternodeAddress.
+func (t TLS) InternodeServerName() string {
 	if t.VerifyInternodeAddress {
-		name = ""
+		return ""
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}, nil
+	return t.ServerName
 }

@@ -58,6 +58,19 @@ func EffectiveDynamicConfig(cfg profiles.Config) StaticDynamicConfig {
 		out.Values[profiles.TimeShiftKey] = "1ms"
 		out.Added[profiles.TimeShiftKey] = "time skipping: a timer a skip makes due fires at once"
 	}
+	// Queue reads without a fleet's rate limit, in one process: the
+	// transfer and timer queues load tasks at most 20 times a second per
+	// shard, so a workflow stepping faster (a time-skipping one: sleep,
+	// activity, sleep ...) waited up to 50 ms at each step. Clusters of
+	// several processes keep the server's limit (see PollRPSKeys).
+	if !cfg.Ringpop() {
+		for _, k := range PollRPSKeys {
+			if !hasKeyFold(out.Values, k) {
+				out.Values[k] = 1000
+				out.Added[k] = "one process: tasks read as soon as they are due"
+			}
+		}
+	}
 	// Values such as the Nexus callback template name the HTTP address,
 	// which the server reads at use.
 	var addr string
@@ -89,6 +102,13 @@ func EffectiveDynamicConfig(cfg profiles.Config) StaticDynamicConfig {
 func (d StaticDynamicConfig) Parse() (dc.ConfigValueMap, error) {
 	return dynamicconfig.Parse(d.Values)
 }
+
+// PollRPSKeys are the history queues' read rate limits that a cluster of
+// one process lifts to 1,000 a second per shard. Clusters of several
+// processes keep the server's 20: with 1,000, TestNodesChaos (nodes
+// SIGKILLed under persistence faults) lost a workflow's progress twice in
+// CI, a cause not found yet.
+var PollRPSKeys = []string{"history.transferProcessorMaxPollRPS", "history.timerProcessorMaxPollRPS"}
 
 // lookupFold returns m's value of key, compared without case.
 func lookupFold(m map[string]any, key string) (any, bool) {

@@ -38,6 +38,10 @@ func TestEffectiveDynamicConfig(t *testing.T) {
 			cfg.DynamicConfig.Values = tc.values
 			cfg.Services.Frontend.HTTPPort = tc.httpPort
 			got := EffectiveDynamicConfig(cfg)
+			for _, k := range PollRPSKeys { // TestEffectiveDynamicConfigPollRPS
+				delete(got.Values, k)
+				delete(got.Added, k)
+			}
 			if !reflect.DeepEqual(got.Values, tc.want) || !reflect.DeepEqual(got.Added, tc.added) {
 				t.Errorf("got %v added %v, want %v added %v", got.Values, got.Added, tc.want, tc.added)
 			}
@@ -80,5 +84,28 @@ func TestEffectiveDynamicConfigTimeShift(t *testing.T) {
 				t.Errorf("%s = %v, want %v (added: %v)", profiles.TimeShiftKey, v, tc.want, got.Added)
 			}
 		})
+	}
+}
+
+// TestEffectiveDynamicConfigPollRPS: one process reads its history queues
+// without the server's 20-a-second limit; a node of several processes, and
+// a user's own value, keep theirs.
+func TestEffectiveDynamicConfigPollRPS(t *testing.T) {
+	t.Parallel()
+	one := profiles.Default().Clone()
+	node := profiles.Default().Clone()
+	node.Membership.Mode, node.Persistence.URL = profiles.MembershipRingpop, "postgres://u@127.0.0.1/db"
+	mine := profiles.Default().Clone()
+	mine.DynamicConfig.Values[PollRPSKeys[0]] = 50
+	for _, k := range PollRPSKeys {
+		if v := EffectiveDynamicConfig(one).Values[k]; v != 1000 {
+			t.Errorf("one process: %s = %v, want 1000", k, v)
+		}
+		if v, ok := EffectiveDynamicConfig(node).Values[k]; ok {
+			t.Errorf("a node of several processes: %s = %v, want the server's default", k, v)
+		}
+	}
+	if v := EffectiveDynamicConfig(mine).Values[PollRPSKeys[0]]; v != 50 {
+		t.Errorf("the user's %s = 50 became %v", PollRPSKeys[0], v)
 	}
 }

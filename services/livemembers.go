@@ -19,7 +19,7 @@ import (
 // addresses of the live frontend members of cfg's cluster from the shared
 // database (nil when it has none yet, or no membership table): where a new
 // node looks for the running cluster (bootstrap's check that it shares its
-// CA). Ringpop on PostgreSQL only.
+// CA). Ringpop on PostgreSQL only; ctx bounds it.
 func LiveFrontendHosts(ctx context.Context, cfg profiles.Config) []string {
 	if !cfg.Ringpop() || !cfg.Persistence.Postgres() {
 		return nil
@@ -35,8 +35,7 @@ func LiveFrontendHosts(ctx context.Context, cfg profiles.Config) []string {
 		return nil
 	}
 	defer func() { _ = db.Close() }()
-	rows, err := db.GetClusterMembers(ctx, &sqlplugin.ClusterMembershipFilter{
-		LastHeartbeatAfter: time.Now().Add(-memberHeartbeatCutoff), MaxRecordCount: 1000})
+	rows, err := liveMemberRows(ctx, db)
 	if err != nil {
 		return nil
 	}
@@ -47,4 +46,11 @@ func LiveFrontendHosts(ctx context.Context, cfg profiles.Config) []string {
 		}
 	}
 	return out
+}
+
+// liveMemberRows reads the members whose heartbeat the database holds from
+// the last memberHeartbeatCutoff.
+func liveMemberRows(ctx context.Context, db sqlplugin.DB) ([]sqlplugin.ClusterMembershipRow, error) {
+	return db.GetClusterMembers(ctx, &sqlplugin.ClusterMembershipFilter{
+		LastHeartbeatAfter: time.Now().Add(-memberHeartbeatCutoff), MaxRecordCount: 1000})
 }

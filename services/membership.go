@@ -69,10 +69,7 @@ func (s *Server) Members(ctx context.Context) (map[string][]Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.GetClusterMembers(ctx, &sqlplugin.ClusterMembershipFilter{
-		LastHeartbeatAfter: time.Now().Add(-memberHeartbeatCutoff),
-		MaxRecordCount:     1000,
-	})
+	rows, err := liveMemberRows(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("read cluster members from database %s: %w", s.sqlCfg.DatabaseName, err)
 	}

@@ -21,15 +21,11 @@ func rootTLS(t profiles.TLS) config.RootTLS {
 	if !t.Enabled {
 		return config.RootTLS{}
 	}
-	internodeName := t.ServerName
-	if t.VerifyInternodeAddress {
-		internodeName = "" // the dialed address: see profiles.TLS
-	}
 	return config.RootTLS{
 		Internode: config.GroupTLS{
 			Server: config.ServerTLS{CertFile: t.Internode.CertFile, KeyFile: t.Internode.KeyFile,
 				ClientCAFiles: []string{t.Internode.CAFile}, RequireClientAuth: true},
-			Client: config.ClientTLS{ServerName: internodeName, RootCAFiles: []string{t.Internode.CAFile}},
+			Client: config.ClientTLS{ServerName: t.InternodeServerName(), RootCAFiles: []string{t.Internode.CAFile}},
 		},
 		Frontend: config.GroupTLS{
 			Server: config.ServerTLS{CertFile: t.Frontend.CertFile, KeyFile: t.Frontend.KeyFile,

@@ -38,6 +38,9 @@ func certsGenerateAction(c *cli.Context) error {
 	if c.Bool("cluster") {
 		return certsAuthority(c, dir)
 	}
+	if certs.HasAuthority(dir) {
+		return cli.Exit(fmt.Sprintf("flag --dir: %s holds a cluster's CA (its nodes trust it), which a single process's set would replace; use --cluster to check it, or another directory", dir), exitUsage)
+	}
 	if c.Bool("force") {
 		for _, f := range []string{certs.InternodeCAFile, certs.FrontendCAFile} {
 			_ = removeIfExists(dir, f) // a set without its CAs is regenerated whole

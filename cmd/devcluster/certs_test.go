@@ -65,6 +65,9 @@ func TestCertsGenerateCluster(t *testing.T) {
 	if code, _, stderr := runCLI(t, "certs", "generate", "--cluster", "--force", "--dir", dir); code != exitUsage || !strings.Contains(stderr, "never replaced in place") {
 		t.Errorf("--cluster --force: exit %d\n%s", code, stderr)
 	}
+	if code, _, stderr := runCLI(t, "certs", "generate", "--dir", dir); code != exitUsage || !strings.Contains(stderr, "holds a cluster's CA") {
+		t.Errorf("certs generate without --cluster on a cluster's directory: exit %d\n%s", code, stderr)
+	}
 	single := filepath.Join(t.TempDir(), "single")
 	if code, _, stderr := runCLI(t, "certs", "generate", "--dir", single); code != 0 {
 		t.Fatal(stderr)
