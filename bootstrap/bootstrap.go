@@ -500,12 +500,7 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		cleanup()
 		return nil, err
 	}
-	internodeTLS, err := cfg.TLS.InternodeClientConfig()
-	if err != nil {
-		cleanup()
-		return nil, err
-	}
-	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS, internodeTLS: internodeTLS}
+	c := &Cluster{done: make(chan struct{}), certs: set, cleanup: cleanup, key: key, adminToken: token, clientTLS: clientTLS}
 	// fx wires the parts; the start and stop sequence is c.seq's.
 	app := fx.New(append(fxOptions(cfg, st), fx.Populate(&c.server, &c.dynamic, &c.files, &c.faults, &c.obs, &c.ui, &c.sink, &c.logger, &c.seq))...)
 	if err := app.Err(); err != nil {

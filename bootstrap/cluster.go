@@ -23,24 +23,20 @@ import (
 // Cluster is a running devcluster: a ready Temporal server in this process.
 // Its methods are safe for concurrent use.
 type Cluster struct {
-	seq     *sequence
-	server  *services.Server
-	dynamic *dynamicconfig.Client
-	files   *fileWatch
-	faults  *faultRules
-	obs     *observer
-	ui      *webUI
-	certs   *certs.Set
-	// internodeTLS is how devcluster itself calls a service other than the
-	// frontend (history's replication status): as a node, with the
-	// internode certificate; nil without TLS.
-	internodeTLS *tls.Config
-	cleanup      func()
-	key          *auth.Key
-	adminToken   string
-	clientTLS    *tls.Config // nil when TLS is off
-	sink         *fatalSink
-	logger       *slog.Logger
+	seq        *sequence
+	server     *services.Server
+	dynamic    *dynamicconfig.Client
+	files      *fileWatch
+	faults     *faultRules
+	obs        *observer
+	ui         *webUI
+	certs      *certs.Set
+	cleanup    func()
+	key        *auth.Key
+	adminToken string
+	clientTLS  *tls.Config // nil when TLS is off
+	sink       *fatalSink
+	logger     *slog.Logger
 
 	stopOnce sync.Once
 	stopErr  error

@@ -282,8 +282,15 @@ func (g *Clusters) connect(ctx context.Context, cfgs []profiles.Config) error {
 		return err
 	}
 	for i, c := range g.clusters {
-		err := clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
-			acks, err := services.ReplicationAcks(ctx, c.ServiceAddr(profiles.History), c.internodeTLS)
+		// History's replication status is an internode API: devcluster
+		// calls it as a node, with the internode certificate.
+		t, _ := c.TLS()
+		internodeTLS, err := t.InternodeClientConfig()
+		if err != nil {
+			return err
+		}
+		err = clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error {
+			acks, err := services.ReplicationAcks(ctx, c.ServiceAddr(profiles.History), internodeTLS)
 			if err != nil {
 				return err
 			}

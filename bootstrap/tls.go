@@ -204,13 +204,19 @@ func prepareAuth(cfg profiles.Config, set *certs.Set) (profiles.Config, *auth.Ke
 	}
 	out := cfg.Clone()
 	out.Auth.KeyDir = dir
-	token, err := key.Mint(auth.Grant{Subject: "devcluster-admin", SystemAdmin: true, Audience: cfg.Auth.Audience,
-		TTL: cfg.Auth.TokenTTL, ClaimName: cfg.Auth.PermissionsClaim}, time.Now())
+	token, err := key.Mint(AdminGrant(cfg), time.Now())
 	if err != nil {
 		cleanup()
 		return cfg, nil, "", noop, err
 	}
 	return out, key, token, cleanup, nil
+}
+
+// AdminGrant is the system-admin token devcluster mints for cfg's cluster
+// (the banner's, its own calls'), with cfg's audience, claim and lifetime.
+func AdminGrant(cfg profiles.Config) auth.Grant {
+	return auth.Grant{Subject: "devcluster-admin", SystemAdmin: true, Audience: cfg.Auth.Audience,
+		TTL: cfg.Auth.TokenTTL, ClaimName: cfg.Auth.PermissionsClaim}
 }
 
 // ensureKey is auth.EnsureKey, under the certificate directory's lock

@@ -84,22 +84,9 @@ func (e *AuthorityError) Error() string { return e.File + " " + e.Msg }
 // directory. The client and system-worker certificates are (re)issued from
 // the CAs when missing, not theirs, or expiring.
 func EnsureAuthority(opts Options) (*Authority, error) {
-	if opts.Dir == "" {
-		return nil, &OptionError{Field: "Dir", Msg: "is empty; set it to the directory every node of the cluster shares"}
-	}
-	if opts.Validity < 0 {
-		return nil, &OptionError{Field: "Validity", Value: opts.Validity.String(),
-			Msg: fmt.Sprintf("is negative; use a positive duration or 0 for the default %v", defaultValidity)}
-	}
-	if opts.Validity == 0 {
-		opts.Validity = defaultValidity
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	opts, dir, err := opts.normalized("the directory every node of the cluster shares")
 	if err != nil {
-		return nil, dirError(opts.Dir, err, "cannot be resolved: %v; give an absolute path", err)
+		return nil, err
 	}
 	if exists, err := checkDir(dir); err != nil {
 		return nil, err

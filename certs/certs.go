@@ -144,22 +144,9 @@ func (s *Set) Expiry() time.Time { return s.NotAfter }
 // Files are written atomically (temporary file + rename): keys 0600,
 // certificates 0644.
 func Ensure(opts Options) (*Set, bool, error) {
-	if opts.Dir == "" {
-		return nil, false, &OptionError{Field: "Dir", Msg: "is empty; set it to a directory (certs.Temp can create one)"}
-	}
-	if opts.Validity < 0 {
-		return nil, false, &OptionError{Field: "Validity", Value: opts.Validity.String(),
-			Msg: fmt.Sprintf("is negative; use a positive duration or 0 for the default %v", defaultValidity)}
-	}
-	if opts.Validity == 0 {
-		opts.Validity = defaultValidity
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	dir, err := filepath.Abs(opts.Dir)
+	opts, dir, err := opts.normalized("a directory (certs.Temp can create one)")
 	if err != nil {
-		return nil, false, dirError(opts.Dir, err, "cannot be resolved: %v; give an absolute path", err)
+		return nil, false, err
 	}
 	hosts, err := normalizeHosts(opts.Hosts)
 	if err != nil {
@@ -198,6 +185,29 @@ func Ensure(opts Options) (*Set, bool, error) {
 	}
 	set.NotAfter = notAfter
 	return set, true, nil
+}
+
+// normalized checks opts' Dir and Validity and fills in the defaults; it
+// returns the absolute directory. dirHint says what Dir should be.
+func (opts Options) normalized(dirHint string) (Options, string, error) {
+	if opts.Dir == "" {
+		return opts, "", &OptionError{Field: "Dir", Msg: "is empty; set it to " + dirHint}
+	}
+	if opts.Validity < 0 {
+		return opts, "", &OptionError{Field: "Validity", Value: opts.Validity.String(),
+			Msg: fmt.Sprintf("is negative; use a positive duration or 0 for the default %v", defaultValidity)}
+	}
+	if opts.Validity == 0 {
+		opts.Validity = defaultValidity
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return opts, "", dirError(opts.Dir, err, "cannot be resolved: %v; give an absolute path", err)
+	}
+	return opts, dir, nil
 }
 
 // renewWindow is how close to expiry a set may get before it is replaced.

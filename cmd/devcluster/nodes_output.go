@@ -101,6 +101,5 @@ func nodesAdminToken(cfg profiles.Config, certDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return key.Mint(auth.Grant{Subject: "devcluster-admin", SystemAdmin: true, Audience: cfg.Auth.Audience,
-		TTL: cfg.Auth.TokenTTL, ClaimName: cfg.Auth.PermissionsClaim}, time.Now())
+	return key.Mint(bootstrap.AdminGrant(cfg), time.Now())
 }
