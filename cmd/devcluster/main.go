@@ -15,7 +15,6 @@ import (
 
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/faults"
-	"github.com/devcluster/devcluster/internal/clientconn"
 	"github.com/devcluster/devcluster/profiles"
 )
 
@@ -24,6 +23,11 @@ const (
 	exitRuntime = 1 // the cluster failed while starting or running
 	exitUsage   = 2 // bad flags or config
 )
+
+// version is devcluster's own, set at build time by
+// -ldflags "-X main.version=..." (make build and make image use git
+// describe).
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
@@ -75,6 +79,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                 "devcluster",
 		Usage:                "a real Temporal cluster in one process, for laptops, Go tests and CI",
+		Version:              version + " (Temporal Server " + bootstrap.ServerVersion + ")",
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
@@ -95,6 +100,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
 					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
+					&cli.StringFlag{Name: flagPortsFile, Usage: "wait for the cluster that writes this --ports-file (its address, TLS files and namespaces) instead of --address (a container health check)"},
 				}, connectFlags()...),
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,
@@ -306,23 +312,4 @@ func dynamicConfigSuspects(loaded *profiles.Loaded) string {
 func isDynamicConfigError(err error) bool {
 	return errors.Is(err, bootstrap.ErrUnknownDynamicConfigKey) || errors.Is(err, bootstrap.ErrBadDynamicConfigValue) ||
 		errors.Is(err, bootstrap.ErrBadDynamicConfigFile) || errors.Is(err, faults.ErrFaults)
-}
-
-func waitReadyAction(c *cli.Context) error {
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
-	defer cancel()
-	addr, tc, err := connectArgs(c)
-	if err != nil {
-		return err
-	}
-	began := time.Now()
-	if err := clientconn.WaitReady(ctx, addr, c.StringSlice(flagNamespace), tc, c.String(flagAPIKey), bootstrap.SettleAfterAgree); err != nil {
-		if errors.Is(err, clientconn.ErrPermanent) {
-			// Credentials, TLS or host: the whole timeout would not help.
-			return cli.Exit(fmt.Sprintf("cluster at %s: %v", addr, clientconn.Explain(addr, err)), exitRuntime)
-		}
-		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", addr, c.Duration(flagTimeout), err), exitRuntime)
-	}
-	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))
-	return nil
 }

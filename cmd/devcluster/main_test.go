@@ -264,6 +264,9 @@ func TestClientCommandsBadAddress(t *testing.T) {
 		want string
 	}{
 		{"wait-ready, no port", []string{"wait-ready", "--address", "localhost", "--timeout", "30s"}, exitUsage, "flag --address: \"localhost\" is not HOST:PORT"},
+		{"wait-ready, two clusters", []string{"wait-ready", "--address", closed, "--ports-file", "p.json"}, exitUsage, "flags --ports-file and --address both name the cluster; give one"},
+		{"wait-ready, no ports file", []string{"wait-ready", "--ports-file", "/nonexistent/p.json", "--timeout", "200ms"}, exitRuntime,
+			"ports file /nonexistent/p.json: not written within 200ms (it appears once the cluster is ready): no such file yet"},
 		{"failover, bad port", []string{"failover", "--address", "127.0.0.1:99999", "--to", "b"}, exitUsage, "flag --address: \"127.0.0.1:99999\" has port"},
 		{"workflow, no port", []string{"workflow", "time", "--address", "127.0.0.1", "--workflow-id", "w"}, exitUsage, "flag --address"},
 		{"failover, nothing listens", []string{"failover", "--address", closed, "--to", "b", "--timeout", "5s"}, exitRuntime, "nothing listens at " + closed},
@@ -564,6 +567,11 @@ func TestStartFailureNamesDynamicConfig(t *testing.T) {
 func TestProfileCIPortsFile(t *testing.T) {
 	portsFile := filepath.Join(t.TempDir(), "ports.json")
 	p := startProc(t, "start", "--profile", "ci", "--ports-file", portsFile, "--namespace", "ci")
+	// wait-ready --ports-file waits for the file, then the frontend (the
+	// ci profile has no metrics), as a CI script or health check does.
+	if code, out, errOut := runBinary(t, "wait-ready", "--ports-file", portsFile, "--timeout", "60s"); code != 0 || !strings.Contains(out, "is ready") {
+		t.Fatalf("wait-ready --ports-file: exit %d: %s%s", code, out, errOut)
+	}
 	var ports Ports
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -623,6 +631,10 @@ func TestSecureProfile(t *testing.T) {
 	p := startProcEnv(t, []string{"TEMPORAL_CONFIG_FILE=" + filepath.Join(dir, "temporal.toml")},
 		"start", "--profile", "ci,secure", "--ports-file", portsFile, "--write-client-profile", "dc", "--cert-dir", certDir)
 	addr := p.waitBanner(t, 60*time.Second)
+	// The ports file's client files, and a token from its key directory.
+	if code, out, errOut := runBinary(t, "wait-ready", "--ports-file", portsFile, "--timeout", "30s"); code != 0 {
+		t.Fatalf("wait-ready --ports-file on mTLS and auth: exit %d: %s%s", code, out, errOut)
+	}
 	banner := p.stdout.String()
 	for _, want := range []string{"mTLS is on", "--tls-cert-path", "TEMPORAL_TLS_CLIENT_CERT_PATH", `Client profile "dc" written`,
 		"Auth is on", "--api-key", "devcluster token --cert-dir " + certDir} {

@@ -168,13 +168,15 @@ func printStartDevBanner(w io.Writer, c *bootstrap.Cluster, httpGiven bool) {
 	}
 }
 
-// friendly writes a loopback host:port as localhost:port, as the CLI does.
+// friendly writes a loopback host:port as localhost:port, as the CLI does,
+// and an address on every interface (--ip 0.0.0.0, as in a container) so
+// too: that is where a local client reaches it.
 func friendly(hostPort string) string {
 	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return hostPort
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
 		host = "localhost"
 	}
 	n, _ := strconv.Atoi(port)

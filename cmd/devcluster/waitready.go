@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/devcluster/devcluster/auth"
+	"github.com/devcluster/devcluster/bootstrap"
+	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/portsfile"
+	"github.com/devcluster/devcluster/profiles"
+)
+
+func waitReadyAction(c *cli.Context) error {
+	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
+	defer cancel()
+	if c.IsSet(flagPortsFile) {
+		if c.IsSet(flagAddress) {
+			return cli.Exit(fmt.Sprintf("flags --%s and --%s both name the cluster; give one", flagPortsFile, flagAddress), exitUsage)
+		}
+		return waitPortsFile(ctx, c)
+	}
+	addr, tc, err := connectArgs(c)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := clientconn.WaitReady(ctx, addr, c.StringSlice(flagNamespace), tc, c.String(flagAPIKey), bootstrap.SettleAfterAgree); err != nil {
+		if errors.Is(err, clientconn.ErrPermanent) {
+			// Credentials, TLS or host: the whole timeout would not help.
+			return cli.Exit(fmt.Sprintf("cluster at %s: %v", addr, clientconn.Explain(addr, err)), exitRuntime)
+		}
+		return cli.Exit(fmt.Sprintf("cluster at %s not ready after %s: %v", addr, c.Duration(flagTimeout), err), exitRuntime)
+	}
+	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", c.String(flagAddress), time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// waitPortsFile is wait-ready --ports-file: the cluster that writes the
+// file (devcluster start --ports-file, or DEVCLUSTER_PORTS_FILE as the
+// container image sets it) is ready once the file exists (it is written
+// when the banner's readiness holds: namespaces, search attributes,
+// members) and the cluster still says so: its /readyz answers 200 or,
+// without metrics, its frontend answers with the file's TLS files and
+// namespaces. It is what the image's health check runs: one command that
+// knows nothing of the ports, TLS or auth the container was started with.
+func waitPortsFile(ctx context.Context, c *cli.Context) error {
+	path := c.String(flagPortsFile)
+	began := time.Now()
+	var p portsfile.Ports
+	err := clientconn.Poll(ctx, nil, nil, func(context.Context) error {
+		var err error
+		p, err = portsfile.Read(path)
+		return err
+	})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("ports file %s: not written within %s (it appears once the cluster is ready): %v",
+			path, c.Duration(flagTimeout), lastCause(err)), exitRuntime)
+	}
+	var what string
+	if p.Metrics != "" {
+		what = "http://" + dialable(p.Metrics) + "/readyz"
+		err = clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error { return getReadyz(ctx, what) })
+	} else {
+		what = dialable(p.Frontend)
+		var tc *tls.Config
+		if p.TLS != nil {
+			files := profiles.TLSFiles{CertFile: p.TLS.ClientCert, KeyFile: p.TLS.ClientKey, CAFile: p.TLS.CA}
+			if tc, err = (profiles.TLS{Enabled: true, ServerName: p.TLS.ServerName, Client: files}).ClientConfig(); err != nil {
+				return cli.Exit(fmt.Sprintf("ports file %s: %v", path, err), exitRuntime)
+			}
+		}
+		token := c.String(flagAPIKey)
+		if token == "" && p.TLS != nil && p.TLS.Auth && p.TLS.KeyDir != "" {
+			if token, err = probeToken(p.TLS.KeyDir); err != nil {
+				return cli.Exit(fmt.Sprintf("ports file %s: a token for the check: %v; pass --%s", path, err, flagAPIKey), exitRuntime)
+			}
+		}
+		err = clientconn.WaitReady(ctx, what, p.Namespaces, tc, token, bootstrap.SettleAfterAgree)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cluster of %s (%s) not ready after %s: %v", path, what, c.Duration(flagTimeout), err), exitRuntime)
+	}
+	fmt.Fprintf(c.App.Writer, "cluster at %s is ready (%s)\n", p.Frontend, time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// probeToken mints a short-lived admin token with the cluster's signing
+// key (the ports file's key_dir), for a check on the same host.
+func probeToken(keyDir string) (string, error) {
+	key, err := auth.LoadKey(keyDir)
+	if err != nil {
+		return "", err
+	}
+	return key.Mint(auth.Grant{Subject: "devcluster-wait-ready", SystemAdmin: true, TTL: time.Minute}, time.Now())
+}
+
+// getReadyz is one GET of a /readyz URL: nil on 200.
+func getReadyz(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
+	}
+	return nil
+}
+
+// dialable turns a listen address on every interface (0.0.0.0:P, [::]:P)
+// into loopback, where a local client reaches it.
+func dialable(hostPort string) string {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return hostPort
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return hostPort
+}
+
+// lastCause shortens a missing file to "not found".
+func lastCause(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return errors.New("no such file yet")
+	}
+	return err
+}
