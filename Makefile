@@ -4,7 +4,7 @@ export GOTOOLCHAIN := go1.27.3
 # Static builds (the server's SQLite is pure Go): the binary runs on any
 # Linux, and the tests, make build and the container image share one build
 # cache (the image then only links). The race detector alone needs cgo.
-export CGO_ENABLED := 0
+export CGO_ENABLED ?= 0
 GO ?= go
 ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

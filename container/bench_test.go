@@ -23,6 +23,7 @@ func BenchmarkImageRunToFirstCall(b *testing.B) {
 	for b.Loop() {
 		port := freePort(b)
 		name := randomName("dcbench-")
+		b.Cleanup(func() { _, _, _ = podmanErr("rm", "-f", "-v", "-t", "0", name) })
 		began := time.Now()
 		podman(b, "run", "-d", "--name", name, "-p", "127.0.0.1:"+strconv.Itoa(port)+":7233", img)
 		own = append(own, float64(time.Since(began).Milliseconds()))
@@ -45,7 +46,7 @@ func BenchmarkImageRunToFirstCall(b *testing.B) {
 		}
 		first = append(first, float64(time.Since(began).Milliseconds()))
 		b.StopTimer()
-		_, _, _ = podmanErr("rm", "-f", "-t", "0", name)
+		_, _, _ = podmanErr("rm", "-f", "-v", "-t", "0", name)
 		b.StartTimer()
 	}
 	b.ReportMetric(median(first), "ms-to-first-call")

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/devcluster/devcluster/internal/pgtest"
@@ -122,6 +124,41 @@ func TestImageStartDev(t *testing.T) {
 	}
 }
 
+// The health check fails while the cluster is not ready: a container whose
+// database (a listener that accepts and never answers) holds its start.
+func TestImageHealthCheckNotReady(t *testing.T) {
+	db, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			conn, err := db.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- conn // held open, never answered
+		}
+	}()
+	c := runImage(t, []string{"--network", "host"}, "server", "start-dev", "--ip", "127.0.0.1",
+		"--port", strconv.Itoa(freePort(t)), "--ui-port", strconv.Itoa(freePort(t)), "--http-port", "0",
+		"--db-url", "postgres://u:p@"+db.Addr().String()+"/silent")
+	select {
+	case conn := <-accepted:
+		defer func() { _ = conn.Close() }()
+	case <-time.After(60 * time.Second):
+		t.Fatalf("devcluster never dialed the database:\n%s", c.logs())
+	}
+	if _, _, err := podmanErr("healthcheck", "run", c.name); err == nil {
+		t.Fatalf("health check passed while the cluster waits for its database")
+	}
+	if st := c.inspect("{{.State.Health.Status}}"); st == "healthy" {
+		t.Fatalf("health status %q while the cluster waits for its database", st)
+	}
+}
+
 // wantJSON polls url until it answers 200 with a body holding want.
 func wantJSON(t *testing.T, url, want string) {
 	t.Helper()
@@ -217,11 +254,14 @@ func TestImageSecure(t *testing.T) {
 	// Without the token, and without TLS, the frontend refuses.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if noToken, err := client.DialContext(ctx, client.Options{HostPort: addr, ConnectionOptions: client.ConnectionOptions{TLS: tc}}); err == nil {
-		if _, err := noToken.WorkflowService().DescribeNamespace(ctx, describe("default")); err == nil {
-			t.Errorf("a call without a token was allowed")
-		}
+	noToken, err := client.DialContext(ctx, client.Options{HostPort: addr, ConnectionOptions: client.ConnectionOptions{TLS: tc}})
+	if err == nil {
+		_, err = noToken.WorkflowService().DescribeNamespace(ctx, describe("default"))
 		noToken.Close()
+	}
+	var denied *serviceerror.PermissionDenied
+	if !errors.As(err, &denied) {
+		t.Errorf("a client with the certificate and no token: %v, want permission denied", err)
 	}
 	if _, err := client.DialContext(ctx, client.Options{HostPort: addr}); err == nil {
 		t.Errorf("a plaintext client connected to the secure frontend")
@@ -296,8 +336,9 @@ func TestImageArm64(t *testing.T) {
 	if cfg.Architecture != "arm64" || cfg.Os != "linux" {
 		t.Errorf("image platform = %s/%s, want linux/arm64", cfg.Os, cfg.Architecture)
 	}
-	id := strings.TrimSpace(podman(t, "create", "--arch", "arm64", img))
-	t.Cleanup(func() { _, _, _ = podmanErr("rm", "-f", id) })
+	name := randomName("dctest-arm64-")
+	t.Cleanup(func() { _, _, _ = podmanErr("rm", "-f", "-v", name) })
+	id := strings.TrimSpace(podman(t, "create", "--name", name, "--arch", "arm64", img))
 	dir := tempDir(t)
 	bin := filepath.Join(dir, "devcluster")
 	podman(t, "cp", id+":/usr/local/bin/devcluster", bin)

@@ -54,7 +54,11 @@ func podman(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errOut, err := podmanErr(args...)
 	if err != nil {
-		t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		hint := ""
+		if os.Getenv("CONTAINERS_CONF") == "" {
+			hint = "\n(on machines like the CI's, podman needs the settings of container/containers.conf: export CONTAINERS_CONF=$PWD/container/containers.conf)"
+		}
+		t.Fatalf("podman %s: %v\n%s%s%s", strings.Join(args, " "), err, out, errOut, hint)
 	}
 	return out
 }
@@ -85,18 +89,19 @@ type container struct {
 func runImage(t testing.TB, runArgs []string, command ...string) *container {
 	t.Helper()
 	name := randomName("dctest-")
-	args := append([]string{"run", "-d", "--name", name}, runArgs...)
-	args = append(append(args, testImage(t)), command...)
-	podman(t, args...)
-	c := &container{t: t, name: name}
+	// Registered first: a run that fails after creating the container
+	// leaves it behind too. -v: the image's /data is an anonymous volume.
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, errOut, _ := podmanErr("logs", name)
 			t.Logf("container %s log:\n%s%s", name, out, errOut)
 		}
-		_, _, _ = podmanErr("rm", "-f", "-t", "0", name)
+		_, _, _ = podmanErr("rm", "-f", "-v", "-t", "0", name)
 	})
-	return c
+	args := append([]string{"run", "-d", "--name", name}, runArgs...)
+	args = append(append(args, testImage(t)), command...)
+	podman(t, args...)
+	return &container{t: t, name: name}
 }
 
 // port is the host address podman published the container's port on.

@@ -6,7 +6,8 @@
 //	ctr, err := tcdevcluster.Run(ctx, "localhost/devcluster:dev",
 //		tcdevcluster.WithNamespaces("orders"),
 //		tcdevcluster.WithSearchAttributes(map[string]string{"CustomerId": "Keyword"}))
-//	defer testcontainers.CleanupContainer(t, ctr)
+//	testcontainers.CleanupContainer(t, ctr)
+//	if err != nil { ... }
 //	addr, err := ctr.FrontendAddress(ctx)
 //	c, err := client.Dial(client.Options{HostPort: addr, Namespace: ctr.Namespace()})
 //
@@ -40,6 +41,9 @@ const (
 	HTTPPort     = "7243/tcp"
 	UIPort       = "8233/tcp"
 	portsFile    = "/tmp/devcluster-ports.json"
+	// startTimeout bounds the wait for readiness (a new PostgreSQL
+	// database's schema takes a few seconds of it).
+	startTimeout = 90 * time.Second
 	certDir      = "/data/certs"
 )
 
@@ -61,7 +65,7 @@ type TLSFiles struct {
 
 // settings collects the options that become start-dev flags.
 type settings struct {
-	namespaces []string
+	namespaces  []string
 	searchAttrs map[string]string
 	dynamic     []string
 	args        []string
@@ -69,13 +73,20 @@ type settings struct {
 	secure      bool
 }
 
-// Option configures the cluster; testcontainers' own options
-// (testcontainers.WithEnv, WithHostConfigModifier, ...) work too.
+// Option configures the cluster. Run also takes testcontainers' own
+// options, applied after its own: those that add to the request
+// (WithEnv, WithHostConfigModifier, WithMounts, WithCmdArgs,
+// WithAdditionalWaitStrategy, ...) work beside these; WithCmd and
+// WithWaitStrategy would replace the cluster's flags and its readiness
+// wait (use WithArgs for flags).
 type Option func(*settings) error
 
-// Customize makes an Option a testcontainers.ContainerCustomizer; Run
-// applies it.
-func (o Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+// Customize makes an Option a testcontainers.ContainerCustomizer, so Run
+// takes both kinds in one list. Only Run applies it: given to anything
+// else, it is an error rather than silently nothing.
+func (o Option) Customize(*testcontainers.GenericContainerRequest) error {
+	return errors.New("a tcdevcluster option applies only through tcdevcluster.Run")
+}
 
 // WithNamespaces registers namespaces beside "default"; the first is
 // Namespace().
@@ -160,7 +171,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		// port check, which would run a shell the image does not have.
 		testcontainers.WithWaitStrategy(
 			wait.ForExec([]string{"/usr/local/bin/devcluster", "wait-ready", "--ports-file", portsFile, "--timeout", "2s"}).
-				WithPollInterval(50*time.Millisecond).WithStartupTimeout(90*time.Second)),
+				WithPollInterval(50 * time.Millisecond).WithStartupTimeout(90 * time.Second)),
 	}, rest...)
 	ctr, err := testcontainers.Run(ctx, img, all...)
 	var c *Container
@@ -226,7 +237,9 @@ func (c *Container) Namespace() string { return c.namespaces[0] }
 func (c *Container) TLSFiles() *TLSFiles { return c.tls }
 
 // Token is an admin bearer token (system admin) for a secure container
-// ("" unless WithSecure); it is valid for an hour.
+// ("" unless WithSecure). It is valid for an hour from Run; a longer test
+// mints another: `devcluster token --cert-dir /data/certs` in the
+// container (Exec).
 func (c *Container) Token() string { return c.token }
 
 // TLSConfig is a client TLS config for a secure container (nil, nil
@@ -308,7 +321,12 @@ func (c *Container) fetchClientFiles(ctx context.Context) error {
 	if code != 0 {
 		return fmt.Errorf("devcluster token: exit %d: %s", code, tok)
 	}
-	c.token = strings.TrimSpace(string(tok))
+	// The token is its only line on stdout; the stream has stderr too.
+	lines := strings.Fields(string(tok))
+	if len(lines) == 0 {
+		return errors.New("devcluster token printed nothing")
+	}
+	c.token = lines[len(lines)-1]
 	return nil
 }
 

@@ -2,20 +2,24 @@ package tcdevcluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -66,14 +70,17 @@ func podmanService() (func(), error) {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "podman.sock")
+	// Leftovers of a run that was killed (the reaper is off).
+	_ = exec.Command("podman", "rm", "-f", "-v", "--filter", "label=org.testcontainers=true").Run()
 	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with the test binary, however it ends
 	// Its log (an error line per health check it cannot schedule without
 	// systemd) is left out.
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	stop := func() {
-		_ = cmd.Process.Kill()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		_ = os.RemoveAll(dir)
 	}
@@ -91,6 +98,10 @@ func podmanService() (func(), error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = os.Setenv("DOCKER_HOST", "unix://"+sock)
+	// The ports are published on this host's loopback; without this,
+	// testcontainers takes a machine with /.dockerenv for a container and
+	// answers the podman network's gateway.
+	_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	return stop, nil
 }
 
@@ -187,6 +198,25 @@ func TestRunNamespacesSearchAttributesDynamicConfig(t *testing.T) {
 	if typ := sas.GetCustomAttributes()["CustomerId"]; typ != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 		t.Fatalf("search attribute CustomerId = %v, want Keyword (all: %v)", typ, sas.GetCustomAttributes())
 	}
+	// The attribute works in visibility: a workflow started with it is
+	// found by a query on it.
+	key := temporal.NewSearchAttributeKeyKeyword("CustomerId")
+	tagged, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "none",
+		TypedSearchAttributes: temporal.NewSearchAttributes(key.ValueSet("c-42"))}, Greet, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "orders", Query: `CustomerId = "c-42"`})
+		if err == nil && len(resp.GetExecutions()) == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == tagged.GetID() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query CustomerId = \"c-42\": %v, %v", resp.GetExecutions(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	// The dynamic config took: a workflow id longer than 100 is refused.
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: strings.Repeat("x", 101), TaskQueue: "none"}, Greet, "x")
 	if err == nil || !strings.Contains(err.Error(), "length") {
@@ -229,12 +259,16 @@ func TestRunSecure(t *testing.T) {
 	tc, _ := ctr.TLSConfig()
 	noToken, err := client.DialContext(ctx, client.Options{HostPort: addr, ConnectionOptions: client.ConnectionOptions{TLS: tc}})
 	if err == nil {
-		defer noToken.Close()
-		if _, err := noToken.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"}); err == nil {
-			t.Fatalf("a call without the token was allowed")
-		}
+		_, err = noToken.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+		noToken.Close()
 	}
-	if err := ctr.Terminate(ctx); err != nil {
+	var denied *serviceerror.PermissionDenied
+	if !errors.As(err, &denied) {
+		t.Fatalf("a client with the certificate and no token: %v, want permission denied", err)
+	}
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stopCancel()
+	if err := ctr.Terminate(stopCtx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(files.CA); !os.IsNotExist(err) {

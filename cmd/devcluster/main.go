@@ -100,7 +100,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 				Flags: append([]cli.Flag{
 					&cli.StringSliceFlag{Name: flagNamespace, Aliases: []string{"n"}, Value: cli.NewStringSlice(profiles.DefaultNamespace), Usage: "namespace that must exist (repeatable)"},
 					&cli.DurationFlag{Name: flagTimeout, Value: 30 * time.Second, Usage: "give up after this long"},
-					&cli.StringFlag{Name: flagPortsFile, Usage: "wait for the cluster that writes this --ports-file (its address, TLS files and namespaces) instead of --address (a container health check)"},
+					&cli.StringFlag{Name: flagPortsFile, Usage: "wait for the cluster that writes this --ports-file, with the address, TLS files and namespaces it names (instead of --address, --namespace and the TLS flags); the container image's health check"},
 				}, connectFlags()...),
 				Action:       waitReadyAction,
 				OnUsageError: onUsageError,

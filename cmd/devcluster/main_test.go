@@ -264,9 +264,13 @@ func TestClientCommandsBadAddress(t *testing.T) {
 		want string
 	}{
 		{"wait-ready, no port", []string{"wait-ready", "--address", "localhost", "--timeout", "30s"}, exitUsage, "flag --address: \"localhost\" is not HOST:PORT"},
-		{"wait-ready, two clusters", []string{"wait-ready", "--address", closed, "--ports-file", "p.json"}, exitUsage, "flags --ports-file and --address both name the cluster; give one"},
+		{"wait-ready, two clusters", []string{"wait-ready", "--address", closed, "--ports-file", "p.json"}, exitUsage,
+			"flags --ports-file and --address: the ports file names the cluster's address, TLS files and namespaces; drop --address"},
+		{"wait-ready, empty ports file flag", []string{"wait-ready", "--ports-file", ""}, exitUsage, "flag --ports-file: empty"},
 		{"wait-ready, no ports file", []string{"wait-ready", "--ports-file", "/nonexistent/p.json", "--timeout", "200ms"}, exitRuntime,
-			"ports file /nonexistent/p.json: not written within 200ms (it appears once the cluster is ready): no such file yet"},
+			"ports file /nonexistent/p.json: not written within 200ms: it appears once the cluster is ready; start the cluster with --ports-file /nonexistent/p.json"},
+		{"wait-ready, not a ports file", []string{"wait-ready", "--ports-file", "/etc/hostname", "--timeout", "30s"}, exitRuntime,
+			"flag --ports-file: ports file /etc/hostname: invalid character"},
 		{"failover, bad port", []string{"failover", "--address", "127.0.0.1:99999", "--to", "b"}, exitUsage, "flag --address: \"127.0.0.1:99999\" has port"},
 		{"workflow, no port", []string{"workflow", "time", "--address", "127.0.0.1", "--workflow-id", "w"}, exitUsage, "flag --address"},
 		{"failover, nothing listens", []string{"failover", "--address", closed, "--to", "b", "--timeout", "5s"}, exitRuntime, "nothing listens at " + closed},

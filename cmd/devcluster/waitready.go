@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,8 +24,17 @@ func waitReadyAction(c *cli.Context) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagTimeout))
 	defer cancel()
 	if c.IsSet(flagPortsFile) {
-		if c.IsSet(flagAddress) {
-			return cli.Exit(fmt.Sprintf("flags --%s and --%s both name the cluster; give one", flagPortsFile, flagAddress), exitUsage)
+		if c.String(flagPortsFile) == "" {
+			return cli.Exit(fmt.Sprintf("flag --%s: empty; give the path the cluster writes its ports file to", flagPortsFile), exitUsage)
+		}
+		// The file names the cluster's address, TLS files and namespaces.
+		// (The TLS flags are not refused: their TEMPORAL_TLS_* variables
+		// may be in the environment for other clusters; the file's win.)
+		for _, name := range []string{flagAddress, flagNamespace} {
+			if c.IsSet(name) {
+				return cli.Exit(fmt.Sprintf("flags --%s and --%s: the ports file names the cluster's address, TLS files and namespaces; drop --%s",
+					flagPortsFile, name, name), exitUsage)
+			}
 		}
 		return waitPortsFile(ctx, c)
 	}
@@ -57,14 +66,22 @@ func waitPortsFile(ctx context.Context, c *cli.Context) error {
 	path := c.String(flagPortsFile)
 	began := time.Now()
 	var p portsfile.Ports
-	err := clientconn.Poll(ctx, nil, nil, func(context.Context) error {
+	// Only a file not there yet is worth waiting for: it is written whole
+	// (renamed into place), so one that cannot be read or parsed stays so.
+	notYet := func(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+	err := clientconn.Poll(ctx, nil, func(err error) bool { return !notYet(err) }, func(context.Context) error {
 		var err error
 		p, err = portsfile.Read(path)
 		return err
 	})
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("ports file %s: not written within %s (it appears once the cluster is ready): %v",
-			path, c.Duration(flagTimeout), lastCause(err)), exitRuntime)
+	switch {
+	case err != nil && notYet(err):
+		return cli.Exit(fmt.Sprintf("ports file %s: not written within %s: it appears once the cluster is ready; "+
+			"start the cluster with --ports-file %s (or DEVCLUSTER_PORTS_FILE=%s, as the container image does), or wait longer (--%s)",
+			path, c.Duration(flagTimeout), path, path, flagTimeout), exitRuntime)
+	case err != nil:
+		// err names the path (open PATH: ..., or ports file PATH: ...).
+		return cli.Exit(fmt.Sprintf("flag --%s: %v; give the file a devcluster start --ports-file writes", flagPortsFile, err), exitRuntime)
 	}
 	var what string
 	if p.Metrics != "" {
@@ -79,13 +96,20 @@ func waitPortsFile(ctx context.Context, c *cli.Context) error {
 				return cli.Exit(fmt.Sprintf("ports file %s: %v", path, err), exitRuntime)
 			}
 		}
+		// With the cluster's key directory at hand, a token of its own: a
+		// TEMPORAL_API_KEY in the environment is meant for other clusters
+		// as often as for this one.
 		token := c.String(flagAPIKey)
-		if token == "" && p.TLS != nil && p.TLS.Auth && p.TLS.KeyDir != "" {
+		if p.TLS != nil && p.TLS.Auth && p.TLS.KeyDir != "" {
 			if token, err = probeToken(p.TLS.KeyDir); err != nil {
 				return cli.Exit(fmt.Sprintf("ports file %s: a token for the check: %v; pass --%s", path, err, flagAPIKey), exitRuntime)
 			}
 		}
 		err = clientconn.WaitReady(ctx, what, p.Namespaces, tc, token, bootstrap.SettleAfterAgree)
+	}
+	if errors.Is(err, clientconn.ErrPermanent) {
+		return cli.Exit(fmt.Sprintf("cluster of %s at %s: %v; the ports file's client files or token do not fit the cluster: was it written by another run?",
+			path, what, clientconn.Explain(what, err)), exitRuntime)
 	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("cluster of %s (%s) not ready after %s: %v", path, what, c.Duration(flagTimeout), err), exitRuntime)
@@ -133,12 +157,4 @@ func dialable(hostPort string) string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return hostPort
-}
-
-// lastCause shortens a missing file to "not found".
-func lastCause(err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return errors.New("no such file yet")
-	}
-	return err
 }
