@@ -10,7 +10,7 @@ ARGS ?=
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= localhost/devcluster
 
-.PHONY: start build test test-short test-typescript test-containers test-image-arm64 image image-arm64 bench lint tidy browser soak
+.PHONY: start build test test-short test-typescript test-containers test-image-arm64 image image-arm64 image-multiarch bench lint tidy browser soak
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/devcluster ./cmd/devcluster
@@ -23,6 +23,15 @@ image:
 # The same image for linux/arm64: $(IMAGE):dev-arm64.
 image-arm64:
 	ARCH=arm64 VERSION=$(VERSION) IMAGE=$(IMAGE) container/build.sh
+
+# Both as one multi-arch image (a manifest list), $(IMAGE):multiarch, to
+# push with `podman manifest push --all $(IMAGE):multiarch docker://REGISTRY/devcluster:TAG`.
+image-multiarch: image image-arm64
+	podman manifest rm $(IMAGE):multiarch >/dev/null 2>&1 || true
+	podman manifest create $(IMAGE):multiarch >/dev/null
+	podman manifest add $(IMAGE):multiarch containers-storage:$(IMAGE):dev >/dev/null
+	podman manifest add $(IMAGE):multiarch containers-storage:$(IMAGE):dev-arm64 >/dev/null
+	@echo "$(IMAGE):multiarch: linux/amd64 and linux/arm64"
 
 start: build
 	./bin/devcluster start $(ARGS)
@@ -54,8 +63,8 @@ test-containers: image
 # The arm64 image: its manifest and its binary's architecture (a cross
 # build of the whole server, ~6 minutes cold: .ci/run runs it after make
 # test).
-test-image-arm64: image-arm64
-	DCTEST_IMAGE_ARM64=$(IMAGE):dev-arm64 $(GO) test -count=1 -run TestImageArm64 ./container/...
+test-image-arm64: image-multiarch
+	DCTEST_IMAGE_ARM64=$(IMAGE):dev-arm64 DCTEST_MANIFEST=$(IMAGE):multiarch $(GO) test -count=1 -run TestImageArm64 ./container/...
 
 # The TypeScript SDK's own test environment (TestWorkflowEnvironment.createLocal,
 # @temporalio/testing 1.24.0 from the lock file) running devcluster as its dev

@@ -350,4 +350,25 @@ func TestImageArm64(t *testing.T) {
 	if f.Machine != elf.EM_AARCH64 {
 		t.Errorf("binary machine = %s, want EM_AARCH64", f.Machine)
 	}
+
+	// The manifest list of both (make image-multiarch).
+	list := os.Getenv("DCTEST_MANIFEST")
+	if list == "" {
+		return
+	}
+	var m struct {
+		Manifests []struct {
+			Platform struct{ Architecture, OS string }
+		}
+	}
+	if err := json.Unmarshal([]byte(podman(t, "manifest", "inspect", list)), &m); err != nil {
+		t.Fatalf("podman manifest inspect %s: %v", list, err)
+	}
+	var platforms []string
+	for _, e := range m.Manifests {
+		platforms = append(platforms, e.Platform.OS+"/"+e.Platform.Architecture)
+	}
+	if got := strings.Join(platforms, " "); got != "linux/amd64 linux/arm64" {
+		t.Errorf("manifest list %s has %q, want linux/amd64 linux/arm64", list, got)
+	}
 }
