@@ -374,3 +374,62 @@ func httpLikeServer(t *testing.T) string {
 	}()
 	return ln.Addr().String()
 }
+
+// TestPostgresVisibilityIndexes: lean keeps the 8 indexes of the common
+// queries and the primary key, and records the others; lean again changes
+// nothing; full restores every index exactly as the server's schema made
+// it, and removes the record.
+func TestPostgresVisibilityIndexes(t *testing.T) {
+	t.Parallel()
+	pg := pgtest.Shared(t)
+	name, url := pg.NewDatabase(t)
+	d := database(t, url, Visibility)
+	if _, err := Prepare(ctx(t), d); err != nil {
+		t.Fatal(err)
+	}
+	defs := func() string {
+		return pg.QueryString(t, name, `SELECT string_agg(pg_get_indexdef(indexrelid), E'\n' ORDER BY indexrelid::regclass::text)
+			FROM pg_index WHERE indrelid = 'executions_visibility'::regclass`)
+	}
+	count := func() string {
+		return pg.QueryString(t, name, `SELECT count(*)::text FROM pg_index WHERE indrelid = 'executions_visibility'::regclass`)
+	}
+	full := defs()
+	if n := count(); n != "74" {
+		t.Fatalf("the server's schema has %s indexes on executions_visibility, want 74 (server v1.32.2)", n)
+	}
+	for range 2 {
+		if err := ApplyPostgresVisibilityIndexes(ctx(t), d, "lean"); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != "9" {
+			t.Fatalf("lean left %s indexes, want 9 (8 and the primary key)", n)
+		}
+		if n := pg.QueryString(t, name, `SELECT count(*)::text FROM `+droppedIndexTable); n != "65" {
+			t.Fatalf("%s records %s indexes, want 65", droppedIndexTable, n)
+		}
+	}
+	// A lean database is still the server's current schema, for Inspect
+	// (the record table is devcluster's own, not a foreign one).
+	if st, err := Inspect(ctx(t), d); err != nil || st.State != Current {
+		t.Fatalf("Inspect after lean = %+v, %v", st, err)
+	}
+	for ix := range leanVisibilityIndexes {
+		if !strings.Contains(defs(), "INDEX "+ix+" ON") {
+			t.Errorf("lean dropped %s", ix)
+		}
+	}
+	if err := ApplyPostgresVisibilityIndexes(ctx(t), d, "full"); err != nil {
+		t.Fatal(err)
+	}
+	if got := defs(); got != full {
+		t.Fatalf("full restored other indexes:\n%s\nwant:\n%s", got, full)
+	}
+	if got := pg.QueryString(t, name, `SELECT coalesce(to_regclass('`+droppedIndexTable+`')::text, 'gone')`); got != "gone" {
+		t.Fatalf("%s left after full: %s", droppedIndexTable, got)
+	}
+	// Still the server's current schema, for Inspect.
+	if st, err := Inspect(ctx(t), d); err != nil || st.State != Current {
+		t.Fatalf("Inspect after lean and full = %+v, %v", st, err)
+	}
+}

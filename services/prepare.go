@@ -108,7 +108,8 @@ func (s *Server) prepareDatabase(ctx context.Context) error {
 // password file is read, both databases inspected (and refused, with
 // nothing changed in either, if one is newer or foreign), created, set up
 // or upgraded as needed; on an existing database the shard count and the
-// search attributes are checked against the config, then the namespaces
+// search attributes are checked against the config, the visibility
+// table's indexes set as visibility.indexes says, then the namespaces
 // inserted that do not exist yet.
 func (s *Server) preparePostgres(ctx context.Context) error {
 	main, vis, err := persistence.Databases(s.cfg)
@@ -175,6 +176,13 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 			return err
 		}
 	}
+	// The server's upgrade scripts may touch the indexes they made: an
+	// upgrade finds them all, and lean drops them again afterwards.
+	if states[1].State == persistence.Older {
+		if err := persistence.ApplyPostgresVisibilityIndexes(ctx, vis, "full"); err != nil {
+			return err
+		}
+	}
 	for _, d := range dbs {
 		before, err := persistence.Prepare(ctx, d)
 		if err != nil {
@@ -184,6 +192,9 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 			s.logger.Info("database schema ready", "database", d.SQL.DatabaseName, "kind", d.Kind.String(),
 				"was", before.State.String(), "version", d.Kind.Want())
 		}
+	}
+	if err := persistence.ApplyPostgresVisibilityIndexes(ctx, vis, s.cfg.Visibility.Indexes); err != nil {
+		return err
 	}
 	if s.cfg.Ringpop() {
 		if err := s.checkMemberAddresses(ctx); err != nil {
