@@ -15,6 +15,12 @@ VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 VERSION=${VERSION//[^A-Za-z0-9_.-]/-} # an image tag's characters
 suffix=""
 [ "$ARCH" = amd64 ] || suffix="-$ARCH"
+# A manifest list of the images this build replaces (make image-multiarch)
+# would go stale, and once the prune below removed an image only the list
+# refers to, podman could read no image at all: the list goes first.
+if podman manifest exists "$IMAGE:multiarch"; then
+	podman manifest rm "$IMAGE:multiarch" >/dev/null
+fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc" "$ctx/rootfs/tmp" "$ctx/data"

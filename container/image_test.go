@@ -358,6 +358,7 @@ func TestImageArm64(t *testing.T) {
 	}
 	var m struct {
 		Manifests []struct {
+			Digest   string
 			Platform struct{ Architecture, OS string }
 		}
 	}
@@ -369,6 +370,13 @@ func TestImageArm64(t *testing.T) {
 		platforms = append(platforms, e.Platform.OS+"/"+e.Platform.Architecture)
 	}
 	if got := strings.Join(platforms, " "); got != "linux/amd64 linux/arm64" {
-		t.Errorf("manifest list %s has %q, want linux/amd64 linux/arm64", list, got)
+		t.Fatalf("manifest list %s has %q, want linux/amd64 linux/arm64", list, got)
+	}
+	// The images it names are the current ones, not a stale build's.
+	amd64 := strings.TrimSuffix(img, "-arm64")
+	for i, ref := range []string{amd64, img} {
+		if want := strings.TrimSpace(podman(t, "image", "inspect", "--format", "{{.Digest}}", ref)); m.Manifests[i].Digest != want {
+			t.Errorf("manifest list %s names %s for %s, whose digest is %s", list, m.Manifests[i].Digest, ref, want)
+		}
 	}
 }

@@ -56,6 +56,14 @@ func run(ctx context.Context, d Database, setup, upgrade bool) (Status, error) {
 	case Interrupted:
 		return st, d.setup(ctx, true)
 	case Older:
+		// The server's upgrade scripts may touch the indexes its schema
+		// made: a lean visibility table gets them back first (the next
+		// start makes it lean again).
+		if d.Kind == Visibility {
+			if err := ApplyPostgresVisibilityIndexes(ctx, d, "full"); err != nil && !errors.Is(err, ErrNotOwner) {
+				return st, err
+			}
+		}
 		return st, d.upgrade(ctx, "")
 	}
 	return st, nil

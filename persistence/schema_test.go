@@ -432,4 +432,12 @@ func TestPostgresVisibilityIndexes(t *testing.T) {
 	if st, err := Inspect(ctx(t), d); err != nil || st.State != Current {
 		t.Fatalf("Inspect after lean and full = %+v, %v", st, err)
 	}
+	// A user who does not own the table leaves the indexes as they are.
+	other := database(t, pg.RoleURL(pgtest.Limited, name), Visibility)
+	if err := ApplyPostgresVisibilityIndexes(ctx(t), other, "lean"); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("lean by a user who does not own the table: %v, want ErrNotOwner", err)
+	}
+	if n := count(); n != "74" {
+		t.Fatalf("%s indexes after a refused lean, want 74", n)
+	}
 }

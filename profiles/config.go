@@ -126,8 +126,9 @@ type Visibility struct {
 	// TaskQueue, ExecutionTime, ParentWorkflowId, RootWorkflowId) and drops
 	// the rest: every query still works and gives the same rows; one on a
 	// dropped column scans the namespace's rows instead. Full keeps the
-	// server's schema, and restores indexes a lean start dropped. SQLite
-	// only: on PostgreSQL the server's schema is kept as it is.
+	// server's schema, and restores indexes a lean start dropped. On
+	// PostgreSQL the same, where the user owns the visibility table (else
+	// its indexes are left as they are, with a warning).
 	Indexes string `koanf:"indexes" json:"indexes"`
 }
 

@@ -2,6 +2,7 @@ package services
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/devcluster/devcluster/persistence"
@@ -176,13 +177,6 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 			return err
 		}
 	}
-	// The server's upgrade scripts may touch the indexes they made: an
-	// upgrade finds them all, and lean drops them again afterwards.
-	if states[1].State == persistence.Older {
-		if err := persistence.ApplyPostgresVisibilityIndexes(ctx, vis, "full"); err != nil {
-			return err
-		}
-	}
 	for _, d := range dbs {
 		before, err := persistence.Prepare(ctx, d)
 		if err != nil {
@@ -193,7 +187,11 @@ func (s *Server) preparePostgres(ctx context.Context) error {
 				"was", before.State.String(), "version", d.Kind.Want())
 		}
 	}
-	if err := persistence.ApplyPostgresVisibilityIndexes(ctx, vis, s.cfg.Visibility.Indexes); err != nil {
+	switch err := persistence.ApplyPostgresVisibilityIndexes(ctx, vis, s.cfg.Visibility.Indexes); {
+	case errors.Is(err, persistence.ErrNotOwner), errors.Is(err, persistence.ErrTableBusy):
+		s.logger.Warn("visibility indexes left as they are", "visibility.indexes", s.cfg.Visibility.Indexes,
+			"database", vis.SQL.DatabaseName, "reason", err.Error())
+	case err != nil:
 		return err
 	}
 	if s.cfg.Ringpop() {
