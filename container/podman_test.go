@@ -152,21 +152,31 @@ func (c *container) stop() string {
 	return c.inspect("{{.State.ExitCode}}")
 }
 
-// waitFor polls f until it returns nil or timeout passes.
+// waitFor polls f until it returns nil, and fails t when timeout passes
+// (or the test's context ends) first.
 func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	step := 10 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	if err := poll(ctx, 10*time.Millisecond, 200*time.Millisecond, f); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	}
+}
+
+// poll calls f until it returns nil or ctx ends (then its last error),
+// first every step, backing off to every most.
+func poll(ctx context.Context, step, most time.Duration, f func() error) error {
 	for {
 		err := f()
 		if err == nil {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(step):
 		}
-		time.Sleep(step)
-		step = min(2*step, 200*time.Millisecond)
+		step = min(2*step, most)
 	}
 }
 

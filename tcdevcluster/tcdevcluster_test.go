@@ -84,18 +84,17 @@ func podmanService() (func(), error) {
 		_ = cmd.Wait()
 		_ = os.RemoveAll(dir)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := poll(ctx, func() error {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			_ = c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("podman system service: no socket at %s after 30 s: %v", sock, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	}); err != nil {
+		stop()
+		return nil, fmt.Errorf("podman system service: no socket at %s after 30 s: %w", sock, err)
 	}
 	_ = os.Setenv("DOCKER_HOST", "unix://"+sock)
 	// The ports are published on this host's loopback; without this,
@@ -103,6 +102,24 @@ func podmanService() (func(), error) {
 	// answers the podman network's gateway.
 	_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	return stop, nil
+}
+
+// poll calls f every 20 ms until it returns nil or ctx ends (then its last
+// error).
+func poll(ctx context.Context, f func() error) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
 }
 
 func Greet(ctx workflow.Context, name string) (string, error) {
@@ -206,16 +223,14 @@ func TestRunNamespacesSearchAttributesDynamicConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if err := poll(ctx, func() error {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "orders", Query: `CustomerId = "c-42"`})
-		if err == nil && len(resp.GetExecutions()) == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == tagged.GetID() {
-			break
+		if err == nil && (len(resp.GetExecutions()) != 1 || resp.GetExecutions()[0].GetExecution().GetWorkflowId() != tagged.GetID()) {
+			err = fmt.Errorf("found %v", resp.GetExecutions())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("query CustomerId = \"c-42\": %v, %v", resp.GetExecutions(), err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	}); err != nil {
+		t.Fatalf("query CustomerId = \"c-42\": %v", err)
 	}
 	// The dynamic config took: a workflow id longer than 100 is refused.
 	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: strings.Repeat("x", 101), TaskQueue: "none"}, Greet, "x")

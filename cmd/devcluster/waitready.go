@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -16,6 +13,7 @@ import (
 	"github.com/devcluster/devcluster/auth"
 	"github.com/devcluster/devcluster/bootstrap"
 	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/internal/portsfile"
 	"github.com/devcluster/devcluster/profiles"
 )
@@ -85,10 +83,9 @@ func waitPortsFile(ctx context.Context, c *cli.Context) error {
 	}
 	var what string
 	if p.Metrics != "" {
-		what = "http://" + dialable(p.Metrics) + "/readyz"
-		err = clientconn.Poll(ctx, nil, nil, func(ctx context.Context) error { return getReadyz(ctx, what) })
+		what, err = clientconn.WaitReadyz(ctx, netaddr.DialHostPort(p.Metrics))
 	} else {
-		what = dialable(p.Frontend)
+		what = netaddr.DialHostPort(p.Frontend)
 		var tc *tls.Config
 		if p.TLS != nil {
 			files := profiles.TLSFiles{CertFile: p.TLS.ClientCert, KeyFile: p.TLS.ClientKey, CAFile: p.TLS.CA}
@@ -126,35 +123,4 @@ func probeToken(keyDir string) (string, error) {
 		return "", err
 	}
 	return key.Mint(auth.Grant{Subject: "devcluster-wait-ready", SystemAdmin: true, TTL: time.Minute}, time.Now())
-}
-
-// getReadyz is one GET of a /readyz URL: nil on 200.
-func getReadyz(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
-	}
-	return nil
-}
-
-// dialable turns a listen address on every interface (0.0.0.0:P, [::]:P)
-// into loopback, where a local client reaches it.
-func dialable(hostPort string) string {
-	host, port, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return hostPort
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return hostPort
 }

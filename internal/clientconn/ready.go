@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -97,4 +99,30 @@ func WaitReady(ctx context.Context, addr string, namespaces []string, tlsConfig 
 		return err
 	}
 	return waitPeers(ctx, conn, namespaces, tlsConfig, token, settle)
+}
+
+// WaitReadyz polls http://metricsAddr/readyz (devcluster's readiness:
+// namespaces, search attributes, members) until it answers 200, or ctx
+// ends. It returns the URL it polled, for messages.
+func WaitReadyz(ctx context.Context, metricsAddr string) (string, error) {
+	url := "http://" + metricsAddr + "/readyz"
+	return url, Poll(ctx, nil, nil, func(ctx context.Context) error { return getReadyz(ctx, url) })
+}
+
+// getReadyz is one GET of a /readyz URL: nil on 200.
+func getReadyz(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, body)
+	}
+	return nil
 }

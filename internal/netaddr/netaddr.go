@@ -32,6 +32,17 @@ func DialIP(ip string) string {
 	return ip
 }
 
+// DialHostPort is DialIP for a listen address host:port (as a ports file
+// has it: 0.0.0.0:P and [::]:P become loopback); one that is not
+// host:port comes back as it is.
+func DialHostPort(hostPort string) string {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return hostPort
+	}
+	return net.JoinHostPort(DialIP(host), port)
+}
+
 // IsWildcard reports whether ip means every interface.
 func IsWildcard(ip string) bool {
 	return ip == "0.0.0.0" || ip == "::"

@@ -22,3 +22,14 @@ func TestBindAndDial(t *testing.T) {
 		t.Errorf("HostPort: %q", got)
 	}
 }
+
+func TestDialHostPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:7233": "127.0.0.1:7233", "[::]:9090": "[::1]:9090", "10.0.0.5:7233": "10.0.0.5:7233",
+		"localhost:80": "127.0.0.1:80", "no-port": "no-port",
+	} {
+		if got := DialHostPort(in); got != want {
+			t.Errorf("DialHostPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
