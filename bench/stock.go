@@ -131,6 +131,7 @@ func writeStockConfig(dir string, forTestProfile bool) (string, error) {
 			"correct-sticky-backlog-hint": false,
 			"binary-checksum":             "",
 			"fresh-reads-after-change":    false,
+			"memory-limit-mib":            0,
 		},
 	}
 	b, err := yaml.Marshal(doc)

@@ -28,6 +28,7 @@ import (
 	"github.com/devcluster/devcluster/certs"
 	"github.com/devcluster/devcluster/dynamicconfig"
 	"github.com/devcluster/devcluster/internal/clientconn"
+	"github.com/devcluster/devcluster/internal/memlimit"
 	"github.com/devcluster/devcluster/internal/netaddr"
 	"github.com/devcluster/devcluster/internal/oserr"
 	"github.com/devcluster/devcluster/metrics"
@@ -486,6 +487,10 @@ func Start(ctx context.Context, cfg profiles.Config, opts ...Option) (*Cluster, 
 		return nil, err
 	}
 	cleanup = chain(authCleanup, cleanup)
+	// Process-wide, like the SDK's binary checksum: the test profile
+	// leaves it off. Two clusters in one process share one limit.
+	memStop, _ := memlimit.Start(int64(cfg.Server.MemoryLimitMiB) << 20)
+	cleanup = chain(memStop, cleanup)
 	if token != "" {
 		st.token, st.key = token, key
 	}

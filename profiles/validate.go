@@ -316,6 +316,11 @@ func (c Config) validateTimeouts(add addFunc) {
 	if c.Shutdown.Timeout <= 0 {
 		add("shutdown.timeout", c.Shutdown.Timeout, "must be positive")
 	}
+	// Below ~64 MiB the collector would run all the time from the start
+	// (a ready cluster holds ~30 MB of live heap and ~10 MB of stacks).
+	if m := c.Server.MemoryLimitMiB; m != 0 && (m < MinMemoryLimitMiB || m > 1<<20) {
+		add("server.memory-limit-mib", m, "must be 0 (off: Go's default collector) or between %d and 1048576 (MiB)", MinMemoryLimitMiB)
+	}
 }
 
 func contains(list []string, s string) bool {

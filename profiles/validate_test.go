@@ -224,6 +224,14 @@ func TestValidate(t *testing.T) {
 		{"shutdown zero", func(c *Config) { c.Shutdown.Timeout = 0 },
 			[]wantErr{{"shutdown.timeout", "must be positive"}}},
 		{"shutdown tiny", func(c *Config) { c.Shutdown.Timeout = time.Nanosecond }, nil},
+
+		// The collector's memory limit.
+		{"memory limit off", func(c *Config) { c.Server.MemoryLimitMiB = 0 }, nil},
+		{"memory limit at the minimum", func(c *Config) { c.Server.MemoryLimitMiB = MinMemoryLimitMiB }, nil},
+		{"memory limit below the minimum", func(c *Config) { c.Server.MemoryLimitMiB = 16 },
+			[]wantErr{{"server.memory-limit-mib", "must be 0 (off"}}},
+		{"memory limit negative", func(c *Config) { c.Server.MemoryLimitMiB = -1 },
+			[]wantErr{{"server.memory-limit-mib", "between 64 and"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/devcluster/devcluster/internal/memlimit"
 	"github.com/devcluster/devcluster/internal/syncbuf"
 )
 
@@ -276,6 +279,19 @@ func TestStartDevFlags(t *testing.T) {
 	}
 	if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); code != http.StatusOK || !strings.Contains(body, "# TYPE") {
 		t.Errorf("metrics: %d", code)
+	} else if !memlimit.FromEnvironment() {
+		// server.memory-limit-mib (default 128): the process runs with a
+		// soft memory limit at or above the floor (the Go collector's
+		// gauge; without a limit it is math.MaxInt64).
+		var limit float64
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "go_gc_gomemlimit_bytes "); ok {
+				limit, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		if limit < 128<<20 || limit >= math.MaxInt64 {
+			t.Errorf("go_gc_gomemlimit_bytes %g, want a limit of at least 128 MiB", limit)
+		}
 	}
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
