@@ -73,4 +73,7 @@ func TestShort(t *testing.T) {
 			t.Errorf("table lacks the row %q", f.Label)
 		}
 	}
+	if _, ok := got["pg_throughput_wps"]; ok && !strings.Contains(stdout.String(), "devcluster on PostgreSQL against devcluster on a db file: throughput ") {
+		t.Error("the table lacks the PostgreSQL/file line")
+	}
 }

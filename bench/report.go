@@ -90,11 +90,30 @@ func printTable(w io.Writer, rep *report) {
 			num(r.Stock, false), num(r.Stock, true), ratio(r.Ratio))
 	}
 	_ = tw.Flush()
+	printPostgresVsFile(w, rep)
 	if c := rep.CLI; c != nil {
 		fmt.Fprintf(w, "\nthe Temporal CLI (%s), server start-dev launch to first SDK call: %s ms %s; devcluster/CLI %s\n",
 			c.Path, num(c.Stats, false), num(c.Stats, true), ratio(c.Ratio))
 	}
 	fmt.Fprintln(w)
+}
+
+// printPostgresVsFile prints devcluster on PostgreSQL against devcluster
+// on a SQLite file, the performance issue's PostgreSQL targets.
+func printPostgresVsFile(w io.Writer, rep *report) {
+	med := map[string]float64{}
+	for _, r := range rep.Figures {
+		if r.Devcluster != nil {
+			med[r.Key] = r.Devcluster.Median
+		}
+	}
+	pg, file := med["pg_throughput_wps"], med["file_throughput_wps"]
+	if pg == 0 || file == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ndevcluster on PostgreSQL against devcluster on a db file: throughput %.2fx (target >= 1.0x), "+
+		"p99 %.0f ms (target <= 1000), start to ready on a new database %.0f ms (target <= 1000)\n",
+		pg/file, med["pg_p99_ms"], med["start_ready_pg_ms"])
 }
 
 func num(s *stats, rng bool) string {
