@@ -10,10 +10,10 @@ import (
 )
 
 // NodeConnections is about how many PostgreSQL connections a full node
-// holds at rest (measured: 50 for two nodes on PostgreSQL 15, its main
-// pool filled to its cap of 20 and a few of the visibility pool's); under
-// load and with each role in a process of its own it differs.
-const NodeConnections = 25
+// holds (measured with pools of 4, persistence's maxConns: 16 at rest, 18
+// after make bench's load, on PostgreSQL 15); with each role in a process
+// of its own it differs.
+const NodeConnections = 18
 
 // ConnectionsWarning reads the database server's connection limit and
 // returns a warning when nodes full nodes would likely exhaust it (they

@@ -113,7 +113,7 @@ func ParseSpec(spec string) (nodes []Spec, warning string, err error) {
 }
 
 // PerCPU bounds the number of nodes by default: each node is a whole
-// Temporal server process (about 150 MB, a burst of CPU at start, about 25
+// Temporal server process (about 150 MB, a burst of CPU at start, about 18
 // database connections at rest), so a cluster of many more nodes than
 // cores starts slowly, starves, stops slowly and exhausts the database's
 // connections.

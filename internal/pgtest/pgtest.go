@@ -57,12 +57,14 @@ type Server struct {
 	// Password is the password of both Superuser and Limited.
 	Password string
 
-	dir     string
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	out     *syncbuf.Buffer
-	exited  chan struct{}
-	stopped sync.Once
+	dir      string
+	uid, gid int  // the postgres user's when run as root, else -1
+	durable  bool // PostgreSQL's own durability settings (see StartDurable)
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	out      *syncbuf.Buffer
+	exited   chan struct{}
+	stopped  *sync.Once
 }
 
 func binDir() string {
@@ -124,6 +126,26 @@ func Shared(t testing.TB) *Server {
 	return shared.s
 }
 
+// StartDurable starts a server for t, as Start does, with PostgreSQL's
+// own durability settings (fsync, synchronous_commit and full_page_writes
+// on; the other servers have them off), for tests that crash it (Crash)
+// and start it again on the same data (Restart).
+func StartDurable(t testing.TB) *Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server; skipped with -short")
+	}
+	if err := Available(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	s, err := startOnce(true)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
 // StartServer starts a server without a test; Stop stops it (and the exit
 // of the process does too).
 func StartServer() (*Server, error) {
@@ -132,7 +154,7 @@ func StartServer() (*Server, error) {
 	}
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := startOnce()
+		s, err := startOnce(false)
 		if err == nil {
 			return s, nil
 		}
@@ -144,7 +166,7 @@ func StartServer() (*Server, error) {
 	return nil, last
 }
 
-func startOnce() (*Server, error) {
+func startOnce(durable bool) (*Server, error) {
 	uid, gid := -1, -1
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse to run as root.
@@ -194,24 +216,47 @@ func startOnce() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The shell runs postgres, and stops it (fast shutdown) once its
-	// standard input closes: at Stop, or when this process exits. Settings
-	// for a throwaway server: loopback only, no Unix socket, no durability
-	// (a crash loses a test database, nothing else).
+	s := &Server{dir: dir, uid: uid, gid: gid, durable: durable, Host: "127.0.0.1", Port: port, Password: password}
+	if err := s.launch(); err != nil {
+		return nil, err
+	}
+	ok = true // the shell removes dir from now on
+	if err := s.waitReady(30 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("postgres on port %d: %w\n%s", port, err, s.out.String())
+	}
+	if err := s.Exec("postgres", fmt.Sprintf(`CREATE ROLE %s LOGIN NOCREATEDB PASSWORD '%s'`, Limited, password)); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts postgres on s.dir and s.Port under a small shell that
+// stops it (fast shutdown) once its standard input closes, at Stop or when
+// this process exits, and then removes the directory, unless Crash asked
+// to keep it. Settings for a throwaway server: loopback only, no Unix
+// socket, and unless durable no durability (a crash loses a test
+// database, nothing else).
+func (s *Server) launch() error {
 	script := `exec 3<&0
 "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 -c unix_socket_directories= \
-	-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 0</dev/null 3<&- &
+	$PG_OPTS -c max_connections=300 0</dev/null 3<&- &
 pid=$!
 ( cat <&3 >/dev/null 2>&1; kill -INT $pid 2>/dev/null ) >/dev/null 2>&1 &
 exec 3<&-
 wait $pid
 st=$?
-rm -rf "$PG_DIR"
+if [ -e "$PG_DIR/keep" ]; then rm -f "$PG_DIR/keep"; else rm -rf "$PG_DIR"; fi
 exit $st
 `
+	opts := "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	if s.durable {
+		opts = ""
+	}
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "PG_BIN=" + binDir(), "PG_DIR=" + dir, "PG_PORT=" + strconv.Itoa(port)}
-	attr := credentials(uid, gid)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "PG_BIN=" + binDir(), "PG_DIR=" + s.dir, "PG_PORT=" + strconv.Itoa(s.Port), "PG_OPTS=" + opts}
+	attr := credentials(s.uid, s.gid)
 	if attr == nil {
 		attr = &syscall.SysProcAttr{}
 	}
@@ -223,24 +268,53 @@ exit $st
 	cmd.Stdout, cmd.Stderr = out, out
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	ok = true // the shell removes dir from now on
-	s := &Server{dir: dir, Host: "127.0.0.1", Port: port, Password: password, cmd: cmd, stdin: stdin, out: out, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.exited) }()
+	exited := make(chan struct{})
+	s.cmd, s.stdin, s.out, s.exited, s.stopped = cmd, stdin, out, exited, new(sync.Once)
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return nil
+}
 
-	if err := s.waitReady(30 * time.Second); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("postgres on port %d: %w\n%s", port, err, out.String())
+// Crash stops the server at once, as a power cut would leave it for its
+// next start: SIGQUIT to postgres, an immediate shutdown (no checkpoint;
+// what its buffers held but had not written is lost, and the next start
+// recovers from the write-ahead log). The data stays for Restart.
+func (s *Server) Crash(t testing.TB) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(s.dir, "keep"), nil, 0o644); err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
-	if err := s.Exec("postgres", fmt.Sprintf(`CREATE ROLE %s LOGIN NOCREATEDB PASSWORD '%s'`, Limited, password)); err != nil {
-		s.Stop()
-		return nil, err
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
-	return s, nil
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("pgtest: postmaster.pid: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
+		t.Fatalf("pgtest: SIGQUIT postgres: %v", err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("pgtest: postgres still running 30 s after SIGQUIT\n%s", s.out.String())
+	}
+}
+
+// Restart starts the server again on its data and port after Crash.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.launch(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		t.Fatalf("pgtest: restart on port %d: %v\n%s", s.Port, err, s.out.String())
+	}
 }
 
 func credentials(uid, gid int) *syscall.SysProcAttr {
@@ -285,6 +359,8 @@ func (s *Server) Stop() {
 			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 			<-s.exited
 		}
+		// The shell removed it, unless it was killed or a Crash kept it.
+		_ = os.RemoveAll(s.dir)
 	})
 }
 
