@@ -379,12 +379,14 @@ type Server struct {
 	FreshReadsAfterChange bool `koanf:"fresh-reads-after-change" json:"fresh-reads-after-change"`
 	// MemoryLimitMiB is the floor of the soft memory limit devcluster
 	// gives its process (Go's runtime limit, as GOMEMLIMIT sets it), raised
-	// after every collection to twice the live heap when that is more: the collector returns freed memory instead of keeping it,
-	// and is never held below what a bigger heap needs (RSS after make
-	// bench's load -12%, no measurable CPU cost). GOMEMLIMIT or GOGC in the
-	// environment leave the collector to them. Default 128; 0 is off, and
-	// the test profile sets 0 (the limit is process-wide, and testutil
-	// shares the process with your tests).
+	// after every collection to twice the live heap when that is more: the
+	// collector returns freed memory instead of keeping it, and a big heap
+	// is never held to a limit it has outgrown (RSS after make bench's load
+	// -12%, no measurable CPU cost). GOMEMLIMIT or GOGC in the environment,
+	// or a limit or GC percentage a program embedding devcluster set first,
+	// leave the collector to them. Default 128; 0 is off, and the test
+	// profile sets 0 (the limit is process-wide, and testutil shares the
+	// process with your tests).
 	MemoryLimitMiB int `koanf:"memory-limit-mib" json:"memory-limit-mib"`
 }
 

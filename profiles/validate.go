@@ -64,6 +64,7 @@ func (c Config) Validate() error {
 	c.validateArchival(add)
 	c.validateMetrics(add)
 	c.validateTimeouts(add)
+	c.validateServer(add)
 
 	if len(errs) == 0 {
 		return nil
@@ -316,6 +317,10 @@ func (c Config) validateTimeouts(add addFunc) {
 	if c.Shutdown.Timeout <= 0 {
 		add("shutdown.timeout", c.Shutdown.Timeout, "must be positive")
 	}
+}
+
+// validateServer checks the server.* keys that take a value.
+func (c Config) validateServer(add addFunc) {
 	// Below ~64 MiB the collector would run all the time from the start
 	// (a ready cluster holds ~30 MB of live heap and ~10 MB of stacks).
 	if m := c.Server.MemoryLimitMiB; m != 0 && (m < MinMemoryLimitMiB || m > 1<<20) {

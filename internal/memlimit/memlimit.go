@@ -13,11 +13,13 @@
 // A fixed limit would make the collector run without pause once the live
 // heap grows near it (a cluster holding thousands of workflows' state), so
 // after every collection the limit is raised to twice the live heap when
-// that is more than the floor: the heap goal of Go's default pacing
-// (GOGC=100), which a limit then shares with stacks and the runtime's own
-// memory. Twice the live heap plus 32 MiB (a limit that does not bind at
-// all while the heap grows) kept RSS after the bench's load within 2-4% of
-// no limit at all.
+// that is more than the floor. That is a little below where Go's default
+// pacing would let the process grow (its goal for the heap alone is twice
+// the live heap plus the stacks and globals it scans, and the limit counts
+// all of the runtime's memory), so a big heap is collected somewhat more
+// often than by default, but never without pause. Twice the live heap plus
+// 32 MiB (a limit that binds nothing while the heap grows) kept RSS after
+// the bench's load within 2-4% of no limit at all.
 package memlimit
 
 import (
@@ -51,18 +53,31 @@ func FromEnvironment() bool {
 	return os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != ""
 }
 
+// setByProgram reports whether the program (one embedding devcluster) has
+// set a memory limit or a GC percentage of its own.
+func setByProgram() bool {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	gogc := s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() != 100
+	return gogc || debug.SetMemoryLimit(-1) != math.MaxInt64
+}
+
 // Start sets the process's soft memory limit to floor bytes and keeps it
 // at max(floor, 2*live heap) after every collection, until the
 // returned stop is called (the last stop restores the limit that was set
-// before). It returns false and does nothing when floor <= 0 or
-// FromEnvironment is true. The limit is process-wide: a second Start while
-// one runs keeps the first one's floor.
+// before). It returns false and does nothing when floor <= 0, when
+// FromEnvironment is true, or when the program set a memory limit or GC
+// percentage of its own before the first Start. The limit is process-wide:
+// a second Start while one runs keeps the first one's floor.
 func Start(floor int64) (stop func(), started bool) {
 	if floor <= 0 || FromEnvironment() {
 		return func() {}, false
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if current == nil && setByProgram() {
+		return func() {}, false
+	}
 	if current == nil {
 		t := &tuner{floor: floor, previous: debug.SetMemoryLimit(-1), sample: []metrics.Sample{{Name: liveMetric}}}
 		current = t
@@ -113,7 +128,9 @@ func (t *tuner) update() bool {
 }
 
 // arm calls update after the next collection: a finalizer runs once the
-// collector has found its object unreachable, and re-arms itself.
+// collector has found its object unreachable, and re-arms itself. The
+// sentinel is 16 bytes: smaller pointer-free objects share a block with
+// others (the tiny allocator) and might never be finalized.
 func (t *tuner) arm() {
 	sentinel := new([16]byte)
 	runtime.SetFinalizer(sentinel, func(*[16]byte) {

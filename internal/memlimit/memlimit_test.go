@@ -69,17 +69,43 @@ func TestStartArmsAfterCollections(t *testing.T) {
 	if FromEnvironment() {
 		t.Skip("GOMEMLIMIT or GOGC is set")
 	}
-	stop, _ := Start(64 << 20)
-	defer stop()
-	debug.SetMemoryLimit(math.MaxInt64 - 1) // changed behind the tuner's back
-	// The finalizer runs on its own goroutine after a collection: collect
-	// until it has put the floor back, bounded by the number of cycles.
-	for i := 0; i < 1000 && Limit() != 64<<20; i++ {
-		runtime.GC()
-		runtime.Gosched()
+	stop, ok := Start(64 << 20)
+	if !ok {
+		t.Fatal("Start did not start")
 	}
-	if got := Limit(); got != 64<<20 {
-		t.Fatalf("after collections the limit is %d, want the floor set again by the finalizer", got)
+	defer stop()
+	// Three times: the finalizer must re-arm itself after each collection.
+	for round := range 3 {
+		debug.SetMemoryLimit(math.MaxInt64 - 1) // changed behind the tuner's back
+		// The finalizer runs on its own goroutine after a collection:
+		// collect until it has put the floor back, bounded by the cycles.
+		for i := 0; i < 1000 && Limit() != 64<<20; i++ {
+			runtime.GC()
+			runtime.Gosched()
+		}
+		if got := Limit(); got != 64<<20 {
+			t.Fatalf("round %d: after collections the limit is %d, want the floor set again by the finalizer", round, got)
+		}
+	}
+}
+
+func TestStartLeavesProgramsSettings(t *testing.T) {
+	if FromEnvironment() {
+		t.Skip("GOMEMLIMIT or GOGC is set")
+	}
+	old := debug.SetMemoryLimit(1 << 30)
+	defer debug.SetMemoryLimit(old)
+	stop, ok := Start(64 << 20)
+	defer stop()
+	if ok || Limit() != 1<<30 {
+		t.Fatalf("with a limit set by the program Start started=%v and the limit is %d", ok, Limit())
+	}
+	debug.SetMemoryLimit(old)
+	gogc := debug.SetGCPercent(50)
+	defer debug.SetGCPercent(gogc)
+	if stop, ok := Start(64 << 20); ok {
+		stop()
+		t.Fatal("with GOGC set by the program Start started")
 	}
 }
 

@@ -135,10 +135,7 @@ func StartDurable(t testing.TB) *Server {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server; skipped with -short")
 	}
-	if err := Available(); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	s, err := startOnce(true)
+	s, err := startServer(true)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -148,13 +145,15 @@ func StartDurable(t testing.TB) *Server {
 
 // StartServer starts a server without a test; Stop stops it (and the exit
 // of the process does too).
-func StartServer() (*Server, error) {
+func StartServer() (*Server, error) { return startServer(false) }
+
+func startServer(durable bool) (*Server, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := startOnce(false)
+		s, err := startOnce(durable)
 		if err == nil {
 			return s, nil
 		}
@@ -285,6 +284,9 @@ exit $st
 // recovers from the write-ahead log). The data stays for Restart.
 func (s *Server) Crash(t testing.TB) {
 	t.Helper()
+	if !s.durable {
+		t.Fatal("pgtest: Crash of a server not started by StartDurable (others share it)")
+	}
 	if err := os.WriteFile(filepath.Join(s.dir, "keep"), nil, 0o644); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -306,14 +308,29 @@ func (s *Server) Crash(t testing.TB) {
 	}
 }
 
-// Restart starts the server again on its data and port after Crash.
+// Restart starts the server again on its data and port after Crash. The
+// port was free meanwhile: if something else took it, postgres cannot
+// bind, and Restart tries again for up to 10 s.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
-	if err := s.launch(); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	if err := s.waitReady(60 * time.Second); err != nil {
-		t.Fatalf("pgtest: restart on port %d: %v\n%s", s.Port, err, s.out.String())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := os.WriteFile(filepath.Join(s.dir, "keep"), nil, 0o644); err != nil { // kept if it cannot bind
+			t.Fatalf("pgtest: %v", err)
+		}
+		if err := s.launch(); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		err := s.waitReady(60 * time.Second)
+		if err == nil {
+			_ = os.Remove(filepath.Join(s.dir, "keep")) // a stop removes the directory again
+			return
+		}
+		if !strings.Contains(s.out.String(), "could not bind") || time.Now().After(deadline) {
+			t.Fatalf("pgtest: restart on port %d: %v\n%s", s.Port, err, s.out.String())
+		}
+		<-s.exited
+		<-time.After(100 * time.Millisecond) // the port's holder may be gone by then
 	}
 }
 
