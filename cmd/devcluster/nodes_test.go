@@ -271,9 +271,10 @@ func TestNodesChaos(t *testing.T) {
 	p := startProc(t, "start", "--nodes", "frontend+worker,history,matching", "--restart", "--chaos", "kill-every=3s,seed=5", "--faults", rules,
 		"--db-url", dbURL, "--port", "0", "--http-port", "0", "--headless", "--log-level", "warn", "--ports-file", portsFile)
 	ports := waitNodesPorts(t, p, portsFile, 60*time.Second, func(np NodesPorts) error { return nil })
-	if out := p.stdout.String(); !strings.Contains(out, "kills a node without a frontend every 3s (seed 5") {
-		t.Errorf("banner lacks the chaos line:\n%s", out)
-	}
+	// The ports file is written before the banner is printed.
+	waitFor(t, p, 10*time.Second, "the banner's chaos line", func() bool {
+		return strings.Contains(p.stdout.String(), "kills a node without a frontend every 3s (seed 5")
+	})
 	c := dialWorker(t, ports.Frontend, "default", "chaos", SleepyDouble)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
